@@ -1,0 +1,70 @@
+"""Analyse endpoint modules, one file at a time and in parallel: read, parse, detect, classify."""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from codemod.classify import Context, classify
+from codemod.config import Config
+from codemod.detect import MARKERS, find_candidates
+from codemod.discover import module_name, relpath
+from codemod.index import ModuleInfo, RepoIndex, decode_source
+from codemod.models import FileAnalysis, FileError
+
+
+def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> FileAnalysis:
+    """Never raises for a problem of the file: it becomes the analysis' error."""
+    rel = relpath(path, config.root)
+    module = module_name(rel)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return FileAnalysis(rel, module, error=FileError(rel, f"cannot read: {exc.strerror}"))
+    if not any(marker in data for marker in MARKERS):
+        return FileAnalysis(rel, module)
+    try:
+        info = ModuleInfo.parse(module, path, decode_source(data))
+    except SyntaxError as exc:
+        return FileAnalysis(rel, module, error=FileError(rel, _syntax_message(exc)))
+    except (UnicodeDecodeError, LookupError) as exc:
+        return FileAnalysis(rel, module, error=FileError(rel, f"cannot decode: {exc}"))
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return FileAnalysis(rel, module, error=FileError(rel, f"cannot parse: {exc}"))
+    index = index or RepoIndex(config.root)
+    index.add(info)
+    ctx = Context(info, rel, index, config)
+    try:
+        sites = tuple(classify(candidate, ctx) for candidate in find_candidates(info))
+    except RecursionError:
+        return FileAnalysis(rel, module, error=FileError(rel, "too deeply nested to analyse"))
+    return FileAnalysis(rel, module, sites)
+
+
+def _syntax_message(exc: SyntaxError) -> str:
+    where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+    return f"cannot parse: {exc.msg} ({where})"
+
+
+def _analyse_chunk(paths: list[Path], config: Config) -> list[FileAnalysis]:
+    index = RepoIndex(config.root)
+    return [analyse_file(path, config, index) for path in paths]
+
+
+def analyse_all(paths: list[Path], config: Config) -> list[FileAnalysis]:
+    """Analyses in the order of `paths`, whatever the number of worker processes."""
+    workers = min(config.workers, max(1, len(paths) // 8))
+    if workers <= 1:
+        return _analyse_chunk(paths, config)
+    chunks = [paths[i::workers] for i in range(workers)]
+    results: dict[Path, FileAnalysis] = {}
+    with ProcessPoolExecutor(workers) as pool:
+        for chunk, analyses in zip(chunks, pool.map(_analyse_chunk, chunks, [config] * workers)):
+            results.update(zip(chunk, analyses))
+    return [results[p] for p in paths]
+
+
+def raise_recursion_limit() -> None:
+    # LibCST and ast need deep recursion on deeply nested expressions (stdlib pydoc_data).
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))

@@ -1,0 +1,490 @@
+"""One background call site -> migratable / already-migrated / ignored / skipped(reason)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from codemod.config import Config
+from codemod.detect import Candidate, Scope, lookup, parent_map, qualify
+from codemod.index import FunctionNode, ModuleInfo, RepoIndex, signature_of
+from codemod.models import Reason, Signature, Site, Status
+
+NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
+WAITERS = frozenset(
+    f"asyncio.{n}" for n in ("gather", "wait", "wait_for", "shield", "as_completed", "timeout")
+)
+WAIT_ATTRS = frozenset(
+    {"cancel", "result", "exception", "done", "cancelled", "remove_done_callback", "get_coro"}
+)
+GUARD_ATTRS = frozenset({"add_done_callback", "set_name", "get_name"})
+STORE_METHODS = frozenset({"add", "append", "appendleft", "extend", "insert", "put_nowait"})
+SAFE_TYPES = frozenset(
+    {
+        "builtins.str",
+        "builtins.int",
+        "builtins.float",
+        "builtins.bool",
+        "uuid.UUID",
+        "datetime.datetime",
+        "datetime.date",
+        "decimal.Decimal",
+    }
+)
+CONTAINERS = frozenset(
+    {
+        "builtins.list",
+        "builtins.dict",
+        "builtins.tuple",
+        "typing.List",
+        "typing.Dict",
+        "typing.Tuple",
+    }
+)
+UNIONS = frozenset({"typing.Optional", "typing.Union"})
+LITERALS = frozenset({"typing.Literal", "typing_extensions.Literal"})
+ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+UNKNOWN_TYPES = frozenset({"typing.Any", "builtins.object", "typing_extensions.Any"})
+EVIDENT_NAMES = frozenset({"request", "websocket", "self", "cls"})
+DEPENDS = frozenset({"Depends", "Security"})
+
+SAFE, UNKNOWN, UNSAFE = "safe", "unknown", "unsafe"
+
+
+class Skip(Exception):
+    """Raised inside classification only, caught right away and turned into a skipped site."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Context:
+    info: ModuleInfo
+    rel: str
+    index: RepoIndex
+    config: Config
+
+
+def classify(candidate: Candidate, ctx: Context) -> Site:
+    call = candidate.call
+    function = candidate.function
+    status, reason, detail = Status.MIGRATED, None, ""
+    end_line = candidate.statement.end_lineno or candidate.statement.lineno
+    implementation: str | None = None
+    signature: Signature | None = None
+    task: str | None = None
+    try:
+        task = _migrated_by(candidate, ctx)
+        if task is not None:
+            status = Status.ALREADY_MIGRATED
+        else:
+            end_line = _handle_group_end(candidate, ctx)
+        inner = _inner_call(call)
+        implementation, signature = _implementation(inner, candidate, ctx)
+        if status is Status.MIGRATED:
+            _check_noqa(call, ctx)
+            _check_star_args(inner)
+            _check_arguments(inner, signature, candidate, ctx)
+    except Skip as skip:
+        status, reason, detail = Status.SKIPPED, skip.reason, skip.detail
+    except _Ignored as ignored:
+        status, detail = Status.IGNORED, str(ignored)
+    if status is Status.SKIPPED and reason in (Reason.NOT_A_CALL, Reason.NOT_IMPORTABLE):
+        implementation = implementation if signature else None
+    return Site(
+        path=ctx.rel,
+        module=ctx.info.module,
+        line=call.lineno,
+        column=call.col_offset + 1,
+        stmt_line=candidate.statement.lineno,
+        end_line=end_line,
+        function=function.name if function else None,
+        call=candidate.kind,
+        call_text=_call_text(call, ctx.info),
+        status=status,
+        reason=reason,
+        detail=detail,
+        implementation=implementation,
+        signature=signature,
+        in_async=isinstance(function, ast.AsyncFunctionDef),
+        task=task,
+    )
+
+
+class _Ignored(Exception):
+    """Not background work: the task object is waited on, or the call is part of an expression."""
+
+
+def _call_text(call: ast.Call, info: ModuleInfo) -> str:
+    func = info.segment(call.func)
+    if call.args and isinstance(call.args[0], ast.Call):
+        return f"{func}({info.segment(call.args[0].func)}(...))"
+    return f"{func}(...)"
+
+
+# --- already migrated -------------------------------------------------------------------------
+
+
+def _migrated_by(candidate: Candidate, ctx: Context) -> str | None:
+    """The task that a try around this fallback queues, if the site is in such an except branch."""
+    parents = candidate.parents
+    for i, node in enumerate(parents):
+        if isinstance(node, ast.Try | ast.TryStar) and i + 1 < len(parents):
+            if not isinstance(parents[i + 1], ast.ExceptHandler):
+                continue
+            for stmt in node.body:
+                for sub in ast.walk(stmt):
+                    if isinstance(sub, ast.Attribute) and sub.attr in ("delay", "apply_async"):
+                        return qualify(sub.value, candidate.scopes, ctx.info) or ast.unparse(
+                            sub.value
+                        )
+    return None
+
+
+# --- the task handle --------------------------------------------------------------------------
+
+
+def _handle_group_end(candidate: Candidate, ctx: Context) -> int:
+    """Raise unless the task object is dropped or only guarded; the last line the fallback keeps."""
+    call, stmt = candidate.call, candidate.statement
+    parent = candidate.parents[-1]
+    end = stmt.end_lineno or stmt.lineno
+    if isinstance(parent, ast.Expr):
+        return end
+    if isinstance(parent, ast.Assign | ast.AnnAssign) and parent.value is call:
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        if len(targets) == 1 and isinstance(targets[0], ast.Name):
+            return _guarded_group_end(targets[0].id, candidate, ctx)
+        raise Skip(Reason.HANDLE_STORED, "the task object is assigned to an attribute or an item")
+    if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute):
+        if parent.func.attr in STORE_METHODS and call in parent.args:
+            if parent.func.attr == "add" and isinstance(candidate.parents[-2], ast.Expr):
+                if _is_guard_set(parent.func.value, ctx.info):
+                    return end
+            raise Skip(Reason.HANDLE_STORED, "the task object is kept in a collection")
+    raise _Ignored("the call is part of a larger expression")
+
+
+def _guarded_group_end(name: str, candidate: Candidate, ctx: Context) -> int:
+    scope_node = candidate.scopes[0].node
+    parents = parent_map(scope_node)
+    stmt = candidate.statement
+    guard_lines: list[ast.stmt] = []
+    for use in ast.walk(scope_node):
+        if not isinstance(use, ast.Name) or use.id != name or isinstance(use.ctx, ast.Store):
+            continue
+        kind = _use_kind(use, parents, candidate.scopes, ctx)
+        if kind == "wait":
+            raise _Ignored(f"the task object `{name}` is awaited, gathered or cancelled")
+        if kind == "stored":
+            raise Skip(Reason.HANDLE_STORED, f"the task object `{name}` is kept or passed on")
+        guard_lines.append(_statement_of(use, parents))
+    block = _block_of(stmt, parents)
+    position = block.index(stmt)
+    group = [stmt]
+    for follower in block[position + 1 :]:
+        if follower not in guard_lines:
+            break
+        group.append(follower)
+    if any(g not in group for g in guard_lines):
+        raise Skip(Reason.HANDLE_STORED, f"the task object `{name}` is used further on")
+    return group[-1].end_lineno or group[-1].lineno
+
+
+def _statement_of(node: ast.AST, parents: dict[int, ast.AST]) -> ast.stmt:
+    while not isinstance(node, ast.stmt):
+        node = parents[id(node)]
+    return node
+
+
+def _block_of(stmt: ast.stmt, parents: dict[int, ast.AST]) -> list[ast.stmt]:
+    owner = parents.get(id(stmt))
+    for name in ("body", "orelse", "finalbody", "handlers"):
+        block = getattr(owner, name, None)
+        if isinstance(block, list) and stmt in block:
+            return block
+    return [stmt]
+
+
+def _use_kind(
+    use: ast.Name, parents: dict[int, ast.AST], scopes: tuple[Scope, ...], ctx: Context
+) -> str:
+    parent = parents.get(id(use))
+    if isinstance(parent, ast.Await | ast.Return | ast.Yield | ast.YieldFrom):
+        return "wait"
+    if isinstance(parent, ast.Attribute):
+        if parent.attr in WAIT_ATTRS:
+            return "wait"
+        if parent.attr in GUARD_ATTRS and isinstance(parents.get(id(parent)), ast.Call):
+            return "guard" if isinstance(_statement_of(parent, parents), ast.Expr) else "stored"
+        return "stored"
+    node: ast.AST = use
+    while isinstance(parent, ast.List | ast.Tuple | ast.Set | ast.Starred):
+        node, parent = parent, parents.get(id(parent))
+    if isinstance(parent, ast.Call) and node is not parent.func:
+        if qualify(parent.func, scopes, ctx.info) in WAITERS:
+            return "wait"
+        func = parent.func
+        if isinstance(func, ast.Attribute) and func.attr == "add" and node is use:
+            if _is_guard_set(func.value, ctx.info):
+                return "guard"
+    return "stored"
+
+
+def _is_guard_set(expr: ast.expr, info: ModuleInfo) -> bool:
+    """A set used only to keep tasks alive: every other use is `.add`, `.discard` or its creation."""
+    if not isinstance(expr, ast.Name | ast.Attribute):
+        return False
+    key = ast.unparse(expr)
+    parents = parent_map(info.tree)
+    for node in ast.walk(info.tree):
+        if not isinstance(node, ast.Name | ast.Attribute) or ast.unparse(node) != key:
+            continue
+        parent = parents.get(id(node))
+        if isinstance(parent, ast.Attribute) and parent.attr in ("add", "discard"):
+            continue
+        if not isinstance(node.ctx, ast.Store):
+            return False
+    return True
+
+
+# --- the implementation -----------------------------------------------------------------------
+
+
+def _inner_call(call: ast.Call) -> ast.Call:
+    if not call.args or not isinstance(call.args[0], ast.Call):
+        raise Skip(Reason.NOT_A_CALL, "the first argument is not a direct call of a coroutine")
+    return call.args[0]
+
+
+def _implementation(
+    inner: ast.Call, candidate: Candidate, ctx: Context
+) -> tuple[str | None, Signature | None]:
+    func = inner.func
+    if isinstance(func, ast.Name):
+        found = lookup(func.id, candidate.scopes)
+        if found is not None and not isinstance(found[0].node, ast.Module):
+            if found[1].kind == "def":
+                raise Skip(Reason.NOT_IMPORTABLE, f"`{func.id}` is a nested function")
+            if found[1].kind != "import":
+                raise Skip(Reason.NOT_IMPORTABLE, f"`{func.id}` is a local variable")
+    elif not isinstance(func, ast.Attribute):
+        raise Skip(Reason.NOT_IMPORTABLE, "the coroutine is not made by a named function")
+    qualname = qualify(func, candidate.scopes, ctx.info)
+    if qualname is None:
+        what = ast.unparse(func)
+        raise Skip(Reason.NOT_IMPORTABLE, f"`{what}` is a method or not a module-level function")
+    if qualname.split(".")[0] in ("asyncio", "builtins"):
+        raise Skip(Reason.NOT_IMPORTABLE, f"`{qualname}` is not an application function")
+    resolved = ctx.index.resolve(qualname)
+    if resolved is None:
+        raise Skip(Reason.NOT_IMPORTABLE, f"`{qualname}` is not defined in this repository")
+    info, binding = resolved
+    if binding.kind != "def" or not isinstance(binding.node, FunctionNode):
+        raise Skip(Reason.NOT_IMPORTABLE, f"`{qualname}` is not a module-level function")
+    signature = signature_of(info, binding.node)
+    return signature.dotted, signature
+
+
+# --- arguments --------------------------------------------------------------------------------
+
+
+def _check_noqa(call: ast.Call, ctx: Context) -> None:
+    lines = ctx.info.source.splitlines()
+    line = lines[call.lineno - 1] if call.lineno <= len(lines) else ""
+    match = NOQA.search(line)
+    if match is None:
+        return
+    codes = match.group("codes")
+    if codes is None or "CCM001" in re.split(r"[\s,]+", codes.upper()):
+        raise Skip(Reason.SUPPRESSED, "`# noqa` on the line")
+
+
+def _check_star_args(inner: ast.Call) -> None:
+    if any(isinstance(a, ast.Starred) for a in inner.args) or any(
+        k.arg is None for k in inner.keywords
+    ):
+        raise Skip(Reason.STAR_ARGS, "the call passes *args or **kwargs")
+
+
+def _check_arguments(
+    inner: ast.Call, signature: Signature | None, candidate: Candidate, ctx: Context
+) -> None:
+    assert signature is not None
+    impl_info = ctx.index.module(signature.module)
+    positional = [p for p in signature.params if p.kind in ("posonly", "normal")]
+    vararg = next((p for p in signature.params if p.kind == "vararg"), None)
+    kwarg = next((p for p in signature.params if p.kind == "kwarg"), None)
+    by_name = {p.name: p for p in signature.params if p.kind in ("normal", "kwonly")}
+    pairs = [
+        (arg, positional[i] if i < len(positional) else vararg) for i, arg in enumerate(inner.args)
+    ]
+    pairs += [(k.value, by_name.get(k.arg or "", kwarg)) for k in inner.keywords]
+    unverified: list[str] = []
+    for expr, param in pairs:
+        impl_safety = UNKNOWN
+        if param is not None and param.annotation and impl_info is not None:
+            # `*args: int` annotates each element, so the same test holds for varargs.
+            annotation = ast.parse(param.annotation, mode="eval").body
+            impl_safety = annotation_safety(annotation, impl_info)
+        shown = ast.unparse(expr)
+        evident = _evidently_unsafe(expr, candidate, ctx)
+        if evident:
+            raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{shown}` {evident}")
+        if impl_safety == UNSAFE:
+            assert param is not None
+            raise Skip(
+                Reason.UNSERIALIZABLE_ARGS,
+                f"parameter `{param.name}: {param.annotation}` is not a JSON-safe type",
+            )
+        if impl_safety == SAFE or _is_literal(expr) or _locally_safe(expr, candidate, ctx):
+            continue
+        unverified.append(shown)
+    if unverified and not ctx.config.allow_unverified_args:
+        names = ", ".join(f"`{u}`" for u in unverified)
+        raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
+
+
+def _is_literal(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.JoinedStr):
+        return True
+    try:
+        ast.literal_eval(expr)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return not any(isinstance(n, ast.Set) for n in ast.walk(expr)) and not any(
+        isinstance(n, ast.Constant) and isinstance(n.value, bytes | complex) for n in ast.walk(expr)
+    )
+
+
+def _local_annotation(expr: ast.expr, candidate: Candidate) -> tuple[ast.expr | None, ast.arg | None]:
+    """The annotation of a name where the enclosing function defines it, and its parameter."""
+    if not isinstance(expr, ast.Name):
+        return None, None
+    found = lookup(expr.id, candidate.scopes)
+    if found is None:
+        return None, None
+    scope, binding = found
+    node = binding.node
+    if binding.kind == "param" and isinstance(scope.node, FunctionNode):
+        args = scope.node.args
+        for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+            if arg.arg == expr.id:
+                return arg.annotation, arg
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.annotation, None
+    return None, None
+
+
+def _param_default(function: FunctionNode, arg: ast.arg) -> ast.expr | None:
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    if arg in positional:
+        offset = len(positional) - len(args.defaults)
+        index = positional.index(arg) - offset
+        return args.defaults[index] if index >= 0 else None
+    if arg in args.kwonlyargs:
+        return args.kw_defaults[args.kwonlyargs.index(arg)]
+    return None
+
+
+def _is_depends(expr: ast.expr | None) -> bool:
+    if not isinstance(expr, ast.Call):
+        return False
+    func = expr.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+    return name in DEPENDS
+
+
+def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str:
+    if not isinstance(expr, ast.Name):
+        return ""
+    if expr.id in EVIDENT_NAMES:
+        return "is a request, connection or object, not data"
+    annotation, arg = _local_annotation(expr, candidate)
+    function = candidate.scopes[0].node
+    if arg is not None and isinstance(function, FunctionNode):
+        if _is_depends(_param_default(function, arg)):
+            return "is a FastAPI dependency (`Depends(...)`), such as a DB session"
+        if isinstance(annotation, ast.Subscript) and _qualify_annotation(
+            annotation.value, ctx.info
+        ) in ANNOTATED:
+            extras = annotation.slice.elts[1:] if isinstance(annotation.slice, ast.Tuple) else []
+            if any(_is_depends(e) for e in extras):
+                return "is a FastAPI dependency (`Depends(...)`), such as a DB session"
+    if annotation is not None and annotation_safety(annotation, ctx.info) == UNSAFE:
+        return f"is annotated `{ast.unparse(annotation)}`, not a JSON-safe type"
+    return ""
+
+
+def _locally_safe(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
+    annotation, _ = _local_annotation(expr, candidate)
+    return annotation is not None and annotation_safety(annotation, ctx.info) == SAFE
+
+
+# --- annotations ------------------------------------------------------------------------------
+
+
+def _qualify_annotation(expr: ast.expr, info: ModuleInfo) -> str | None:
+    if isinstance(expr, ast.Name):
+        return info.qualify(expr.id)
+    if isinstance(expr, ast.Attribute):
+        base = _qualify_annotation(expr.value, info)
+        return f"{base}.{expr.attr}" if base else None
+    return None
+
+
+def _combine(*values: str) -> str:
+    if UNSAFE in values:
+        return UNSAFE
+    return UNKNOWN if UNKNOWN in values else SAFE
+
+
+def annotation_safety(expr: ast.expr, info: ModuleInfo) -> str:
+    """SAFE if the annotation is a JSON-safe type, UNSAFE if evidently not, else UNKNOWN."""
+    if isinstance(expr, ast.Constant):
+        if expr.value is None:
+            return SAFE
+        if isinstance(expr.value, str):
+            try:
+                return annotation_safety(ast.parse(expr.value, mode="eval").body, info)
+            except SyntaxError:
+                return UNKNOWN
+        return UNKNOWN
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+        return _combine(annotation_safety(expr.left, info), annotation_safety(expr.right, info))
+    if isinstance(expr, ast.Subscript):
+        return _subscript_safety(expr, info)
+    qualname = _qualify_annotation(expr, info)
+    if qualname in SAFE_TYPES:
+        return SAFE
+    if qualname is None or qualname in CONTAINERS or qualname in UNKNOWN_TYPES:
+        return UNKNOWN
+    if qualname.startswith(("typing.", "typing_extensions.", "collections.abc.")):
+        return UNKNOWN
+    if qualname.startswith(f"{info.module}.") and info.bindings.get(expr_name(expr)) is not None:
+        binding = info.bindings[expr_name(expr)]
+        if binding.kind == "assign":
+            return UNKNOWN  # a type alias or a TypeVar: not followed
+    return UNSAFE
+
+
+def expr_name(expr: ast.expr) -> str:
+    return expr.id if isinstance(expr, ast.Name) else ""
+
+
+def _subscript_safety(expr: ast.Subscript, info: ModuleInfo) -> str:
+    base = _qualify_annotation(expr.value, info)
+    items = list(expr.slice.elts) if isinstance(expr.slice, ast.Tuple) else [expr.slice]
+    if base in LITERALS:
+        return SAFE
+    if base in ANNOTATED:
+        return annotation_safety(items[0], info)
+    if base in UNIONS or base in CONTAINERS:
+        parts = [i for i in items if not (isinstance(i, ast.Constant) and i.value is Ellipsis)]
+        return _combine(*(annotation_safety(i, info) for i in parts))
+    return UNKNOWN if base is None or base.startswith(("typing.", "collections.abc.")) else UNSAFE

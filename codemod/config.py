@@ -1,0 +1,154 @@
+"""[tool.celery-codemod] in the target's pyproject.toml, merged with command-line overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ENDPOINT_GLOBS = (
+    "**/api/**/*.py",
+    "**/endpoints/**/*.py",
+    "**/routers/**/*.py",
+    "**/routes/**/*.py",
+    "**/views/**/*.py",
+    "**/services/**/*.py",
+)
+DEFAULT_EXCLUDE = (
+    "**/tests/**",
+    "**/test/**",
+    "**/test_*.py",
+    "**/*_test.py",
+    "**/conftest.py",
+    "**/migrations/**",
+    "**/alembic/**",
+    "**/.venv/**",
+    "**/venv/**",
+    "**/.tox/**",
+    "**/.nox/**",
+    "**/site-packages/**",
+    "**/node_modules/**",
+    "**/.git/**",
+    "**/__pycache__/**",
+)
+
+
+class ConfigError(Exception):
+    """A bad option or a bad pyproject.toml: exit code 2."""
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    paths: tuple[Path, ...]
+    endpoint_globs: tuple[str, ...] = DEFAULT_ENDPOINT_GLOBS
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    tasks_package: str = "app.tasks"
+    celery_app: str | None = None
+    task_modules: dict[str, str] = field(default_factory=dict)
+    max_retries: int = 3
+    retry_backoff: int = 60
+    fallback: bool = True
+    retry_on: tuple[str, ...] = ("Exception",)
+    allow_unverified_args: bool = False
+    jobs: int = 0
+    report: str | None = None
+    line_length: int = 88
+
+    @property
+    def workers(self) -> int:
+        return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
+
+
+# key -> (Config field, expected type)
+_KEYS: dict[str, tuple[str, type]] = {
+    "endpoint-globs": ("endpoint_globs", list),
+    "exclude": ("exclude", list),
+    "tasks-package": ("tasks_package", str),
+    "celery-app": ("celery_app", str),
+    "task-modules": ("task_modules", dict),
+    "max-retries": ("max_retries", int),
+    "retry-backoff": ("retry_backoff", int),
+    "fallback": ("fallback", bool),
+    "retry-on": ("retry_on", list),
+    "allow-unverified-args": ("allow_unverified_args", bool),
+    "jobs": ("jobs", int),
+    "report": ("report", str),
+}
+
+
+def find_root(paths: tuple[Path, ...], root: Path | None) -> Path:
+    if root is not None:
+        if not root.is_dir():
+            raise ConfigError(f"{root}: --root is not a directory")
+        return root.resolve()
+    first = (paths[0] if paths else Path(".")).resolve()
+    start = first if first.is_dir() else first.parent
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
+def read_pyproject(root: Path) -> tuple[dict[str, Any], int]:
+    """The [tool.celery-codemod] table and black's line length."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}, 88
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from exc
+    tool = data.get("tool", {})
+    table = tool.get("celery-codemod", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.celery-codemod] must be a table")
+    line_length = tool.get("black", {}).get("line-length", 88)
+    if not isinstance(line_length, int) or isinstance(line_length, bool):
+        raise ConfigError(f"{pyproject}: [tool.black] line-length must be an integer")
+    return table, line_length
+
+
+def _check_value(key: str, value: Any, expected: type) -> Any:
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if expected is list and ok:
+        ok = all(isinstance(item, str) for item in value)
+        value = tuple(value)
+    if expected is dict and ok:
+        ok = all(isinstance(v, str) for v in value.values())
+    if not ok:
+        raise ConfigError(f"pyproject.toml: [tool.celery-codemod] {key} must be a {expected.__name__}")
+    if expected is int and value < 0:
+        raise ConfigError(f"pyproject.toml: [tool.celery-codemod] {key} must not be negative")
+    return value
+
+
+def load_config(paths: tuple[Path, ...], root: Path | None, overrides: dict[str, Any]) -> Config:
+    """Build the Config: defaults, then pyproject.toml, then the command line (None = not given)."""
+    found_root = find_root(paths, root)
+    table, line_length = read_pyproject(found_root)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _KEYS:
+            raise ConfigError(f"pyproject.toml: unknown key [tool.celery-codemod] {key}")
+        name, expected = _KEYS[key]
+        values[name] = _check_value(key, value, expected)
+    for name, value in overrides.items():
+        if value is not None and value != ():
+            values[name] = value
+    config = Config(root=found_root, paths=paths or (Path("."),), line_length=line_length)
+    config = replace(config, **values)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    if not all(part.isidentifier() for part in config.tasks_package.split(".")):
+        raise ConfigError(f"--tasks-package {config.tasks_package!r} is not a dotted module name")
+    if config.celery_app is not None and ":" not in config.celery_app:
+        raise ConfigError(f"--celery-app {config.celery_app!r} must be MODULE:ATTR")
+    for path in config.paths:
+        if not path.exists():
+            raise ConfigError(f"{path}: no such file or directory")

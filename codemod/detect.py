@@ -1,0 +1,127 @@
+"""Find background call sites in a module, matched by qualified name through every import form."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from codemod.index import BUILTIN_NAMES, Binding, FunctionNode, ModuleInfo, scope_bindings
+
+LOOP = "<loop>"
+LOOP_GETTERS = frozenset(
+    {
+        "asyncio.get_event_loop",
+        "asyncio.get_running_loop",
+        "asyncio.events.get_event_loop",
+        "asyncio.events.get_running_loop",
+    }
+)
+BACKGROUND_CALLS = {
+    "asyncio.create_task": "asyncio.create_task",
+    "asyncio.tasks.create_task": "asyncio.create_task",
+    "asyncio.ensure_future": "asyncio.ensure_future",
+    "asyncio.tasks.ensure_future": "asyncio.ensure_future",
+    f"{LOOP}.create_task": "loop.create_task",
+}
+# A cheap byte test: a module that mentions none of these has no background call site.
+MARKERS = (b"create_task", b"ensure_future")
+
+
+@dataclass
+class Scope:
+    """One function scope (or the module), with the names it binds."""
+
+    node: FunctionNode | ast.Module
+    bindings: dict[str, Binding]
+
+
+@dataclass
+class Candidate:
+    """A background call as found, with the context that classification needs."""
+
+    call: ast.Call
+    kind: str
+    parents: tuple[ast.AST, ...]  # from the module down to the call's parent
+    scopes: tuple[Scope, ...]  # innermost first; the module scope last
+
+    @property
+    def statement(self) -> ast.stmt:
+        return next(p for p in reversed(self.parents) if isinstance(p, ast.stmt))
+
+    @property
+    def function(self) -> FunctionNode | None:
+        node = self.scopes[0].node
+        return None if isinstance(node, ast.Module) else node
+
+
+def function_scope(node: FunctionNode, info: ModuleInfo) -> Scope:
+    bindings = scope_bindings(node.body, info.module, info.is_package)
+    args = node.args
+    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+        if arg is not None:
+            bindings.setdefault(arg.arg, Binding("param", arg.arg, node.lineno, node))
+    return Scope(node, bindings)
+
+
+def lookup(name: str, scopes: tuple[Scope, ...]) -> tuple[Scope, Binding] | None:
+    for scope in scopes:
+        if name in scope.bindings:
+            return scope, scope.bindings[name]
+    return None
+
+
+def qualify(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> str | None:
+    """The qualified name an expression refers to, or LOOP for an event loop; None if unknown."""
+    if isinstance(expr, ast.Name):
+        found = lookup(expr.id, scopes)
+        if found is None:
+            return f"builtins.{expr.id}" if expr.id in BUILTIN_NAMES else None
+        scope, binding = found
+        if binding.kind == "import":
+            return binding.target
+        if binding.kind == "assign" and isinstance(binding.node, ast.Assign | ast.AnnAssign):
+            value = binding.node.value
+            if isinstance(value, ast.Call) and qualify(value.func, scopes, info) in LOOP_GETTERS:
+                return LOOP
+            return None
+        if binding.kind in ("def", "class") and isinstance(scope.node, ast.Module):
+            return f"{info.module}.{expr.id}"
+        return None
+    if isinstance(expr, ast.Attribute):
+        base = qualify(expr.value, scopes, info)
+        return f"{base}.{expr.attr}" if base else None
+    if isinstance(expr, ast.Call) and qualify(expr.func, scopes, info) in LOOP_GETTERS:
+        return LOOP
+    return None
+
+
+def find_candidates(info: ModuleInfo) -> list[Candidate]:
+    """Every call of a background-task starter in the module, in source order."""
+    module_scope = Scope(info.tree, info.bindings)
+    found: list[Candidate] = []
+    for node, parents, scopes in _walk(info.tree, (), (module_scope,), info):
+        if isinstance(node, ast.Call):
+            kind = BACKGROUND_CALLS.get(qualify(node.func, scopes, info) or "")
+            if kind is not None:
+                found.append(Candidate(node, kind, parents, scopes))
+    return found
+
+
+def _walk(
+    node: ast.AST, parents: tuple[ast.AST, ...], scopes: tuple[Scope, ...], info: ModuleInfo
+) -> Iterator[tuple[ast.AST, tuple[ast.AST, ...], tuple[Scope, ...]]]:
+    # An explicit stack: deeply nested expressions must not exhaust the recursion limit.
+    stack: list[tuple[ast.AST, tuple[ast.AST, ...], tuple[Scope, ...]]] = [(node, parents, scopes)]
+    while stack:
+        current, chain, inner = stack.pop()
+        yield current, chain, inner
+        if isinstance(current, FunctionNode):
+            inner = (function_scope(current, info), *inner)
+        children = list(ast.iter_child_nodes(current))
+        for child in reversed(children):
+            stack.append((child, (*chain, current), inner))
+
+
+def parent_map(root: ast.AST) -> dict[int, ast.AST]:
+    return {id(child): node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}

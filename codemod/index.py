@@ -1,0 +1,261 @@
+"""Lazy repository index: module-level bindings and signatures, parsed with `ast` on demand."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import io
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codemod.discover import module_path
+from codemod.models import Param, Signature
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(frozen=True)
+class Binding:
+    kind: str  # "import", "def", "class", "assign"
+    target: str  # qualified name for imports; the bound name otherwise
+    line: int
+    node: ast.AST | None = None
+
+
+def decode_source(data: bytes) -> str:
+    """Decode as Python does (BOM, PEP 263 cookie); UnicodeDecodeError / SyntaxError on bad bytes."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    return text.removeprefix("\ufeff")
+
+
+def resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    parts = module.split(".") if module else []
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    if target:
+        parts.append(target)
+    return ".".join(parts)
+
+
+def import_bindings(
+    node: ast.Import | ast.ImportFrom, module: str, is_package: bool
+) -> list[tuple[str, str]]:
+    """(bound name, qualified name) for each name an import statement binds."""
+    out: list[tuple[str, str]] = []
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                out.append((alias.asname, alias.name))
+            else:
+                top = alias.name.split(".")[0]
+                out.append((top, top))
+        return out
+    base = resolve_relative(module, is_package, node.level, node.module)
+    for alias in node.names:
+        if alias.name != "*":
+            out.append((alias.asname or alias.name, f"{base}.{alias.name}" if base else alias.name))
+    return out
+
+
+def scope_bindings(body: list[ast.stmt], module: str, is_package: bool) -> dict[str, Binding]:
+    """Names bound by the statements of one scope (not nested scopes), the last binding winning."""
+    out: dict[str, Binding] = {}
+    for node in _scope_statements(body):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for name, qual in import_bindings(node, module, is_package):
+                out[name] = Binding("import", qual, node.lineno, node)
+        elif isinstance(node, FunctionNode):
+            out[node.name] = Binding("def", node.name, node.lineno, node)
+        elif isinstance(node, ast.ClassDef):
+            out[node.name] = Binding("class", node.name, node.lineno, node)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in _target_names(target):
+                    out[name] = Binding("assign", name, node.lineno, node)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.With | ast.AsyncWith):
+            targets = (
+                [node.target]
+                if isinstance(node, ast.For | ast.AsyncFor)
+                else [i.optional_vars for i in node.items if i.optional_vars]
+            )
+            for target in targets:
+                for name in _target_names(target):
+                    out[name] = Binding("assign", name, node.lineno, node)
+    return out
+
+
+def _target_names(target: ast.expr) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple | ast.List):
+        return [n for elt in target.elts for n in _target_names(elt)]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return []
+
+
+def _scope_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Statements of a scope in source order, descending into blocks but not into defs."""
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(stmt)
+        if isinstance(stmt, FunctionNode | ast.ClassDef):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            out.extend(_scope_statements(getattr(stmt, name, []) or []))
+        for handler in getattr(stmt, "handlers", []) or []:
+            out.extend(_scope_statements(handler.body))
+        for case in getattr(stmt, "cases", []) or []:
+            out.extend(_scope_statements(case.body))
+    return out
+
+
+@dataclass
+class ModuleInfo:
+    module: str
+    path: Path
+    tree: ast.Module
+    source: str
+    is_package: bool
+    bindings: dict[str, Binding] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, module: str, path: Path, source: str) -> ModuleInfo:
+        tree = ast.parse(source, filename=str(path))
+        is_package = path.name == "__init__.py"
+        info = cls(module, path, tree, source, is_package)
+        info.bindings = scope_bindings(tree.body, module, is_package)
+        return info
+
+    def qualify(self, name: str) -> str | None:
+        """The qualified name that a module-level name refers to."""
+        binding = self.bindings.get(name)
+        if binding is None:
+            return f"builtins.{name}" if name in BUILTIN_NAMES else None
+        if binding.kind == "import":
+            return binding.target
+        return f"{self.module}.{name}"
+
+    def segment(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or ast.unparse(node)
+
+
+class RepoIndex:
+    """Modules of the repository under root, parsed lazily and cached."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._modules: dict[str, ModuleInfo | None] = {}
+
+    def add(self, info: ModuleInfo) -> None:
+        self._modules[info.module] = info
+
+    def module(self, name: str) -> ModuleInfo | None:
+        if name not in self._modules:
+            self._modules[name] = self._load(name)
+        return self._modules[name]
+
+    def _load(self, name: str) -> ModuleInfo | None:
+        path = module_path(name, self.root) if name else None
+        if path is None:
+            return None
+        try:
+            return ModuleInfo.parse(name, path, decode_source(path.read_bytes()))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            return None
+
+    def split(self, qualname: str) -> tuple[ModuleInfo, str] | None:
+        """Longest repository module prefix of a qualified name, and the rest."""
+        parts = qualname.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            info = self.module(".".join(parts[:cut]))
+            if info is not None:
+                return info, ".".join(parts[cut:])
+        return None
+
+    def resolve(self, qualname: str, depth: int = 0) -> tuple[ModuleInfo, Binding] | None:
+        """The module-level binding that a qualified name ends at, following re-exports."""
+        found = self.split(qualname)
+        if found is None or depth > 10:
+            return None
+        info, rest = found
+        binding = info.bindings.get(rest)
+        if binding is None or "." in rest:
+            return None
+        if binding.kind == "import":
+            if binding.target == qualname:
+                return None
+            return self.resolve(binding.target, depth + 1) or (info, binding)
+        return info, binding
+
+
+def signature_of(info: ModuleInfo, node: FunctionNode) -> Signature:
+    """The parameters of a module-level function, with the imports its annotations need."""
+    args = node.args
+    params: list[Param] = []
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    defaults.extend(args.defaults)
+    for i, arg in enumerate(positional):
+        kind = "posonly" if i < len(args.posonlyargs) else "normal"
+        params.append(_param(info, arg, kind, defaults[i]))
+    if args.vararg:
+        params.append(_param(info, args.vararg, "vararg", None))
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        params.append(_param(info, arg, "kwonly", default))
+    if args.kwarg:
+        params.append(_param(info, args.kwarg, "kwarg", None))
+    needed: dict[tuple[str, str | None, str | None], None] = {}
+    exprs = [a.annotation for a in (*positional, *args.kwonlyargs) if a.annotation]
+    exprs += [d for d in (*args.defaults, *args.kw_defaults) if d is not None]
+    for expr in exprs:
+        for name in _root_names(expr):
+            spec = _import_spec(info, name)
+            if spec is not None:
+                needed[spec] = None
+    return Signature(
+        info.module,
+        node.name,
+        isinstance(node, ast.AsyncFunctionDef),
+        tuple(params),
+        tuple(sorted(needed, key=lambda s: (s[0], s[1] or "", s[2] or ""))),
+    )
+
+
+def _param(info: ModuleInfo, arg: ast.arg, kind: str, default: ast.expr | None) -> Param:
+    annotation = info.segment(arg.annotation) if arg.annotation else None
+    return Param(arg.arg, kind, annotation, info.segment(default) if default is not None else None)
+
+
+def _root_names(expr: ast.expr) -> list[str]:
+    names = [n.id for n in ast.walk(expr) if isinstance(n, ast.Name)]
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                names += _root_names(ast.parse(node.value, mode="eval").body)
+            except SyntaxError:
+                pass
+    return names
+
+
+def _import_spec(info: ModuleInfo, name: str) -> tuple[str, str | None, str | None] | None:
+    """How a wrapper imports a name that an implementation's annotation or default uses."""
+    binding = info.bindings.get(name)
+    if binding is None:
+        return None  # a builtin, or a name the wrapper cannot see either way
+    if binding.kind != "import":
+        return (info.module, name, None)
+    node = binding.node
+    if isinstance(node, ast.Import):
+        module = binding.target
+        return (module, None, name if name != module else None)
+    module, _, attr = binding.target.rpartition(".")
+    return (module, attr, name if name != attr else None)

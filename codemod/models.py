@@ -1,0 +1,144 @@
+"""The frozen data that flows between the stages: sites, signatures, the plan and its outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    MIGRATED = "migrated"
+    ALREADY_MIGRATED = "already-migrated"
+    IGNORED = "ignored"
+    SKIPPED = "skipped"
+
+
+class Reason(str, Enum):
+    NOT_A_CALL = "not-a-call"
+    NOT_IMPORTABLE = "not-importable"
+    HANDLE_STORED = "handle-stored"
+    UNSERIALIZABLE_ARGS = "unserializable-args"
+    UNVERIFIED_ARGS = "unverified-args"
+    STAR_ARGS = "star-args"
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an implementation, as source text."""
+
+    name: str
+    kind: str  # "posonly", "normal", "vararg", "kwonly", "kwarg"
+    annotation: str | None
+    default: str | None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A module-level function that a background job runs."""
+
+    module: str
+    name: str
+    is_async: bool
+    params: tuple[Param, ...]
+    # Imports the wrapper needs for the annotations and defaults it copies: (module, name, alias).
+    imports: tuple[tuple[str, str | None, str | None], ...] = ()
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Site:
+    """One background call site, classified. Lines and columns are 1-based, in the original file."""
+
+    path: str  # relative to root, with "/"
+    module: str
+    line: int
+    column: int
+    stmt_line: int  # first line of the statement that holds the call
+    end_line: int  # last line of the statement group that the fallback keeps
+    function: str | None
+    call: str  # asyncio.create_task, asyncio.ensure_future, loop.create_task
+    call_text: str
+    status: Status
+    reason: Reason | None = None
+    detail: str = ""
+    implementation: str | None = None  # dotted path
+    signature: Signature | None = None
+    in_async: bool = False
+    task: str | None = None  # dotted task name, known for already-migrated sites
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FileAnalysis:
+    path: str
+    module: str
+    sites: tuple[Site, ...] = ()
+    error: FileError | None = None
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """A Celery task that the plan generates."""
+
+    name: str
+    tasks_module: str
+    signature: Signature
+    existing: bool = False  # already defined in the tasks module: nothing to generate
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.tasks_module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class TasksModulePlan:
+    module: str
+    path: str
+    created: bool
+    registered: bool  # registered with the Celery app once the plan is applied
+    needs_registration: bool
+    wrappers: tuple[Wrapper, ...]
+    sources: tuple[str, ...]  # source modules whose sites use this tasks module
+
+
+@dataclass(frozen=True)
+class CeleryApp:
+    module: str
+    attr: str
+    path: str
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    root: str
+    celery_app: CeleryApp | None
+    sites: tuple[Site, ...]
+    tasks_modules: tuple[TasksModulePlan, ...]
+    site_tasks: tuple[tuple[Site, Wrapper], ...]  # migratable site -> the wrapper it queues
+    errors: tuple[FileError, ...] = ()
+    runner_module: str = ""
+    runner_path: str = ""
+
+    def wrapper_for(self, site: Site) -> Wrapper | None:
+        for s, w in self.site_tasks:
+            if s == site:
+                return w
+        return None
+
+
+@dataclass
+class Outcome:
+    """What applying (or rendering) a plan produced: file contents and per-file failures."""
+
+    changes: dict[str, tuple[bytes | None, bytes]] = field(default_factory=dict)
+    errors: list[FileError] = field(default_factory=list)
+    failed_sites: set[tuple[str, int]] = field(default_factory=set)
