@@ -19,7 +19,6 @@ DEFAULT_ENDPOINT_GLOBS = (
 DEFAULT_EXCLUDE = (
     "**/tests/**",
     "**/test/**",
-    "**/test_*.py",
     "**/*_test.py",
     "**/conftest.py",
     "**/migrations/**",

@@ -127,6 +127,7 @@ class MigrationPlan:
     errors: tuple[FileError, ...] = ()
     runner_module: str = ""
     runner_path: str = ""
+    registration_style: str = ""  # include, imports, init or add-include
 
     def wrapper_for(self, site: Site) -> Wrapper | None:
         for s, w in self.site_tasks:

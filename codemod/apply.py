@@ -1,0 +1,216 @@
+"""Use the plan: render every file it changes, validate each, and write them in a safe order."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from pathlib import Path
+
+from codemod.config import Config
+from codemod.generate import (
+    RUNNER_SOURCE,
+    extend_tasks_module,
+    format_code,
+    new_tasks_module,
+    register_in_app,
+    register_in_init,
+)
+from codemod.index import ModuleInfo, RepoIndex
+from codemod.models import FileError, MigrationPlan, Outcome, Status
+from codemod.rewrite import ModuleNames, SiteEdit, rewrite_module
+from codemod.write import SourceFile, atomic_write, check_compiles
+
+Changes = dict[str, tuple[bytes | None, bytes]]
+
+
+def module_names(info: ModuleInfo) -> ModuleNames:
+    asyncio_name = logging_name = logger = None
+    for name, binding in info.bindings.items():
+        if binding.kind == "import" and binding.target == "asyncio":
+            asyncio_name = asyncio_name or name
+        if binding.kind == "import" and binding.target == "logging":
+            logging_name = logging_name or name
+    for stmt in info.tree.body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
+            func = stmt.value.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            target = stmt.targets[0]
+            if called in ("getLogger", "get_logger") and isinstance(target, ast.Name):
+                logger = logger or target.id
+    return ModuleNames(asyncio_name, logger, logging_name)
+
+
+class _Renderer:
+    def __init__(self, plan: MigrationPlan, config: Config, index: RepoIndex) -> None:
+        self.plan = plan
+        self.config = config
+        self.index = index
+        self.root = config.root
+        self.changes: Changes = {}
+        self.errors: list[FileError] = []
+
+    def _guard(self, rel: str, make: Callable[[], str | None], old: bytes | None) -> bool:
+        """Render one file; a failure becomes a recorded error, never an exception."""
+        try:
+            text = make()
+        except Exception as exc:  # a per-file problem: recorded, the run goes on
+            self.errors.append(FileError(rel, f"cannot generate: {type(exc).__name__}: {exc}"))
+            return False
+        if text is None:
+            return True
+        problem = check_compiles(text, rel)
+        if problem:
+            self.errors.append(FileError(rel, problem))
+            return False
+        source = SourceFile.from_bytes(old) if old is not None else SourceFile(text, "utf-8", False)
+        new = source.encode(text)
+        if new != old:
+            self.changes[rel] = (old, new)
+        return True
+
+    def _read(self, rel: str) -> tuple[bytes | None, SourceFile | None]:
+        path = self.root / rel
+        if not path.exists():
+            return None, None
+        data = path.read_bytes()
+        return data, SourceFile.from_bytes(data)
+
+    def support(self) -> set[str]:
+        """Tasks modules, runner, registration; returns the tasks modules that failed."""
+        plan, config = self.plan, self.config
+        failed: set[str] = set()
+        app = plan.celery_app
+        if app is None:
+            return failed
+        for tm in plan.tasks_modules:
+            if not any(not w.existing for w in tm.wrappers):
+                continue
+            old, source = self._read(tm.path)
+            info = self.index.module(tm.module)
+            if source is None or info is None:
+                make: Callable[[], str | None] = lambda tm=tm: new_tasks_module(tm, app, config)  # type: ignore[misc]
+            else:
+                make = lambda tm=tm, s=source, i=info: extend_tasks_module(s.text, i, tm, app, config)  # type: ignore[misc]
+            if not self._guard(tm.path, make, old):
+                failed.add(tm.module)
+        needs_runner = any(
+            not w.existing and w.signature.is_async
+            for tm in plan.tasks_modules
+            if tm.module not in failed
+            for w in tm.wrappers
+        )
+        if needs_runner and not (self.root / plan.runner_path).exists():
+            runner = lambda: format_code(RUNNER_SOURCE, config.line_length)  # noqa: E731
+            if not self._guard(plan.runner_path, runner, None):
+                failed |= {tm.module for tm in plan.tasks_modules}
+        to_register = [
+            tm.module
+            for tm in plan.tasks_modules
+            if tm.needs_registration and tm.module not in failed
+        ]
+        if to_register and not self._register(to_register):
+            failed |= set(to_register)
+        return failed
+
+    def _register(self, modules: list[str]) -> bool:
+        plan = self.plan
+        app = plan.celery_app
+        assert app is not None
+        if plan.registration_style == "init":
+            info = self.index.module(self.config.tasks_package)
+            assert info is not None
+            rel = _rel(info.path, self.root)
+            old, source = self._read(rel)
+            assert source is not None
+            pkg = self.config.tasks_package
+            return self._guard(rel, lambda: register_in_init(source.text, info, pkg, modules), old)
+        old, source = self._read(app.path)
+        if source is None:
+            self.errors.append(FileError(app.path, "cannot read the Celery app module"))
+            return False
+
+        def make() -> str:
+            text = register_in_app(source.text, app, plan.registration_style, modules)
+            if text is None:
+                raise ValueError(f"found no place to register {', '.join(modules)}")
+            return text
+
+        return self._guard(app.path, make, old)
+
+    def endpoints(self, failed: set[str]) -> set[tuple[str, int]]:
+        """Rewrite the call sites whose wrapper was written; returns the sites left undone."""
+        by_path: dict[str, list[SiteEdit]] = {}
+        undone: set[tuple[str, int]] = set()
+        for site, wrapper in self.plan.site_tasks:
+            if wrapper.tasks_module in failed:
+                undone.add((site.path, site.line))
+                continue
+            by_path.setdefault(site.path, []).append(SiteEdit(site, wrapper))
+        first_party = self.config.tasks_package.split(".")[0]
+        for rel, edits in sorted(by_path.items()):
+            info = self.index.module(edits[0].site.module)
+            old, source = self._read(rel)
+            if info is None or source is None:
+                self.errors.append(FileError(rel, "cannot read the file again"))
+                undone |= {(e.site.path, e.site.line) for e in edits}
+                continue
+            names = module_names(info)
+            result: dict[str, set[int]] = {}
+
+            def make(edits: list[SiteEdit] = edits, text: str = source.text) -> str:
+                new, done = rewrite_module(
+                    text, edits, names, self.config.fallback, self.config.line_length, first_party
+                )
+                result["done"] = done
+                missing = [e.site.line for e in edits if e.site.stmt_line not in done]
+                if missing:
+                    raise ValueError(f"cannot rewrite the call on line {missing[0]}")
+                return new
+
+            if not self._guard(rel, make, old):
+                undone |= {(e.site.path, e.site.line) for e in edits}
+        return undone
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.resolve().relative_to(root).as_posix()
+
+
+def render(plan: MigrationPlan, config: Config, index: RepoIndex) -> Outcome:
+    """Every change the plan makes, without writing anything (for --check, --diff and check)."""
+    renderer = _Renderer(plan, config, index)
+    failed = renderer.support()
+    undone = renderer.endpoints(failed)
+    return Outcome(renderer.changes, list(plan.errors) + renderer.errors, undone)
+
+
+def apply(plan: MigrationPlan, config: Config, index: RepoIndex) -> Outcome:
+    """Write wrappers and registrations first; rewrite only the sites whose wrapper was written."""
+    renderer = _Renderer(plan, config, index)
+    failed = renderer.support()
+    written: dict[str, tuple[bytes | None, bytes]] = {}
+    for rel, change in sorted(renderer.changes.items()):
+        try:
+            atomic_write(config.root / rel, change[1])
+            written[rel] = change
+        except OSError as exc:
+            renderer.errors.append(FileError(rel, f"cannot write: {exc.strerror or exc}"))
+            failed |= {tm.module for tm in plan.tasks_modules}
+    renderer.changes = {}
+    undone = renderer.endpoints(failed)
+    for rel, change in sorted(renderer.changes.items()):
+        try:
+            atomic_write(config.root / rel, change[1])
+            written[rel] = change
+        except OSError as exc:
+            renderer.errors.append(FileError(rel, f"cannot write: {exc.strerror or exc}"))
+            undone |= {(s.path, s.line) for s, _ in plan.site_tasks if s.path == rel}
+    return Outcome(written, list(plan.errors) + renderer.errors, undone)
+
+
+def migrated_count(plan: MigrationPlan, outcome: Outcome) -> int:
+    return sum(
+        1
+        for s in plan.sites
+        if s.status is Status.MIGRATED and (s.path, s.line) not in outcome.failed_sites
+    )

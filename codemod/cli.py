@@ -1,0 +1,161 @@
+"""The command line: options -> Config, the pipeline, results -> output and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from codemod import __version__
+from codemod.analyse import analyse_all, raise_recursion_limit
+from codemod.apply import apply, migrated_count, render
+from codemod.config import Config, ConfigError, load_config
+from codemod.discover import endpoint_modules
+from codemod.index import RepoIndex
+from codemod.models import FileError, MigrationPlan, Outcome, Status
+from codemod.plan import build_plan
+from codemod.report import render_report
+from codemod.write import atomic_write, unified_diff
+
+EXIT_OK, EXIT_CHANGES, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 123
+
+
+def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
+        click.option("--root", type=click.Path(path_type=Path), help="Project root."),
+        click.option("--endpoint-glob", "endpoint_globs", multiple=True, help="Endpoint modules."),
+        click.option("--exclude", multiple=True, help="Glob of paths never touched."),
+        click.option("--tasks-package", help="Package that holds the wrappers [app.tasks]."),
+        click.option("--celery-app", help="MODULE:ATTR of the Celery app."),
+        click.option("--max-retries", type=click.IntRange(min=0), help="Retry limit [3]."),
+        click.option("--retry-backoff", type=click.IntRange(min=0), help="Seconds [60]."),
+        click.option("--no-fallback", is_flag=True, default=None, help="Queue only."),
+        click.option("--retry-on", multiple=True, help="Exception types to retry [Exception]."),
+        click.option("--allow-unverified-args", is_flag=True, default=None),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel workers."),
+        click.option("-q", "--quiet", count=True, help="Less output."),
+        click.option("-v", "--verbose", count=True, help="More output."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _config(params: dict[str, Any]) -> Config:
+    overrides = {
+        "endpoint_globs": tuple(params["endpoint_globs"]),
+        "exclude": tuple(params["exclude"]),
+        "tasks_package": params["tasks_package"],
+        "celery_app": params["celery_app"],
+        "max_retries": params["max_retries"],
+        "retry_backoff": params["retry_backoff"],
+        "fallback": False if params["no_fallback"] else None,
+        "retry_on": tuple(params["retry_on"]),
+        "allow_unverified_args": params["allow_unverified_args"],
+        "jobs": params["jobs"],
+        "report": params.get("report"),
+    }
+    return load_config(tuple(params["paths"]), params["root"], overrides)
+
+
+def _error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+def _display(rel: str, config: Config) -> str:
+    """A root-relative path as the user sees it: relative to the current directory."""
+    path = config.root / rel
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _analyse(config: Config) -> tuple[MigrationPlan, RepoIndex]:
+    raise_recursion_limit()
+    files = endpoint_modules(config)
+    analyses = analyse_all(files, config)
+    index = RepoIndex(config.root)
+    return build_plan(analyses, config, index), index
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="celery-codemod")
+def main() -> None:
+    """Move fire-and-forget asyncio background jobs of a web app onto Celery."""
+
+
+@main.command()
+@_common_options
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
+@click.option("--diff", is_flag=True, help="Write nothing; print a unified diff.")
+@click.option("--report", help="Write the summary: FILE.md, FILE.json, or - for stdout.")
+def migrate(**params: Any) -> None:
+    """Migrate every migratable background call site under PATH (default: .)."""
+    try:
+        config = _config(params)
+        plan, index = _analyse(config)
+    except ConfigError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_USAGE)
+    dry = params["check"] or params["diff"]
+    outcome = render(plan, config, index) if dry else apply(plan, config, index)
+    if params["diff"]:
+        for rel, (old, new) in sorted(outcome.changes.items()):
+            sys.stdout.write(unified_diff(rel, old, new))
+    report_errors = _write_report(plan, outcome, config, dry)
+    for error in [*outcome.errors, *report_errors]:
+        _error(f"{_display(error.path, config)}: {error.message}")
+    verbosity = params["verbose"] - params["quiet"]
+    _summary_line(plan, outcome, config, dry, verbosity)
+    if outcome.errors or report_errors:
+        sys.exit(EXIT_ERRORS)
+    if params["check"] and outcome.changes:
+        sys.exit(EXIT_CHANGES)
+    sys.exit(EXIT_OK)
+
+
+def _write_report(
+    plan: MigrationPlan, outcome: Outcome, config: Config, dry: bool
+) -> list[FileError]:
+    target = config.report
+    if not target:
+        return []
+    text = render_report(plan, outcome, config, target)
+    if target == "-":
+        sys.stdout.write(text)
+        return []
+    if dry:
+        return []  # --check and --diff write nothing, the report included
+    path = Path(target)
+    try:
+        atomic_write(path, text.encode("utf-8"))
+    except OSError as exc:
+        return [FileError(str(path), f"cannot write the report: {exc.strerror or exc}")]
+    return []
+
+
+def _summary_line(
+    plan: MigrationPlan, outcome: Outcome, config: Config, dry: bool, verbosity: int
+) -> None:
+    if verbosity < 0:
+        return
+    if verbosity > 0:
+        for site in plan.sites:
+            reason = f" ({site.reason.value}: {site.detail})" if site.reason else ""
+            where = f"{_display(site.path, config)}:{site.line}:{site.column}"
+            click.echo(f"{where}: {site.status.value}{reason}", err=True)
+    migrated = migrated_count(plan, outcome)
+    skipped = sum(1 for s in plan.sites if s.status is Status.SKIPPED)
+    verb = "would migrate" if dry else "migrated"
+    files = len(outcome.changes)
+    click.echo(
+        f"{verb.capitalize()} {migrated} call site{'s' if migrated != 1 else ''}; "
+        f"{files} file{'s' if files != 1 else ''} {'would change' if dry else 'changed'}; "
+        f"{skipped} skipped; {len(outcome.errors)} error{'s' if len(outcome.errors) != 1 else ''}.",
+        err=True,
+    )

@@ -1,0 +1,253 @@
+"""Classified sites -> MigrationPlan: task names, tasks modules, collisions, the Celery app, registration."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from codemod.config import Config, ConfigError
+from codemod.discover import module_name, new_module_path, python_files, relpath
+from codemod.index import FunctionNode, ModuleInfo, RepoIndex, import_bindings
+from codemod.models import (
+    CeleryApp,
+    FileAnalysis,
+    MigrationPlan,
+    Site,
+    Status,
+    TasksModulePlan,
+    Wrapper,
+)
+
+IMPL_SUFFIXES = ("_async", "_background", "_bg", "_impl", "_job", "_worker")
+SOURCE_SUFFIXES = ("_service", "_endpoints", "_endpoint", "_router", "_routes", "_api", "_views")
+RUNNER = "async_runner"
+
+
+def task_name(implementation: str) -> str:
+    name = implementation.lstrip("_")
+    for suffix in IMPL_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return f"{name}_task"
+
+
+def tasks_module_for(site: Site, config: Config) -> str:
+    mapped = config.task_modules.get(site.module) or config.task_modules.get(site.path)
+    if mapped:
+        return mapped if "." in mapped else f"{config.tasks_package}.{mapped}"
+    name = site.module.rsplit(".", 1)[-1]
+    for suffix in SOURCE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return f"{config.tasks_package}.{name}_tasks"
+
+
+# --- the Celery app ---------------------------------------------------------------------------
+
+
+def _celery_apps(info: ModuleInfo) -> list[tuple[str, ast.Call]]:
+    found = []
+    for stmt in info.tree.body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
+            if info_qualify(stmt.value.func, info) == "celery.Celery":
+                found += [(t.id, stmt.value) for t in stmt.targets if isinstance(t, ast.Name)]
+    return found
+
+
+def info_qualify(expr: ast.expr, info: ModuleInfo) -> str | None:
+    if isinstance(expr, ast.Name):
+        return info.qualify(expr.id)
+    if isinstance(expr, ast.Attribute):
+        base = info_qualify(expr.value, info)
+        return f"{base}.{expr.attr}" if base else None
+    return None
+
+
+def find_celery_app(config: Config, index: RepoIndex) -> CeleryApp:
+    if config.celery_app:
+        module, _, attr = config.celery_app.partition(":")
+        info = index.module(module)
+        if info is None:
+            raise ConfigError(f"--celery-app {config.celery_app}: no module {module} under root")
+        if attr not in info.bindings:
+            raise ConfigError(f"--celery-app {config.celery_app}: {module} defines no {attr}")
+        return CeleryApp(module, attr, relpath(info.path, config.root))
+    found: list[CeleryApp] = []
+    for path in python_files(config, [config.root]):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"Celery(" not in data:
+            continue
+        module = module_name(relpath(path, config.root))
+        info = index.module(module)
+        if info is not None:
+            rel = relpath(path, config.root)
+            found += [CeleryApp(module, name, rel) for name, _ in _celery_apps(info)]
+    if not found:
+        raise ConfigError(
+            "no Celery app found (a module-level `app = Celery(...)`); "
+            "pass --celery-app MODULE:ATTR or set celery-app in [tool.celery-codemod]"
+        )
+    if len(found) > 1:
+        names = ", ".join(f"{a.module}:{a.attr}" for a in found)
+        raise ConfigError(f"several Celery apps found ({names}); pass --celery-app MODULE:ATTR")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """How the Celery app finds its tasks modules, and which it already registers."""
+
+    style: str  # "include", "imports", "init" or "add-include"
+    registered: frozenset[str]
+
+
+def registration(app: CeleryApp, config: Config, index: RepoIndex) -> Registration:
+    info = index.module(app.module)
+    include: set[str] = set()
+    imports: set[str] = set()
+    has_include = has_imports = False
+    if info is not None:
+        for node in ast.walk(info.tree):
+            for key, value in _registration_values(node):
+                strings = {
+                    e.value
+                    for e in getattr(value, "elts", [])
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                }
+                if key == "include":
+                    has_include, include = True, include | strings
+                else:
+                    has_imports, imports = True, imports | strings
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                imports |= {q for _, q in import_bindings(node, info.module, info.is_package)}
+    init = index.module(config.tasks_package)
+    init_imports: set[str] = set()
+    if init is not None:
+        for stmt in init.tree.body:
+            if isinstance(stmt, ast.Import | ast.ImportFrom):
+                init_imports |= {q for _, q in import_bindings(stmt, init.module, True)}
+    package_prefix = config.tasks_package + "."
+    init_style = any(q.startswith(package_prefix) for q in init_imports)
+    style = (
+        "include"
+        if has_include
+        else "imports"
+        if has_imports
+        else "init"
+        if init_style
+        else "add-include"
+    )
+    return Registration(style, frozenset(include | imports | init_imports))
+
+
+def _registration_values(node: ast.AST) -> list[tuple[str, ast.expr]]:
+    """(`include` or `imports`, list expression) for each place a node sets one of them."""
+    out: list[tuple[str, ast.expr]] = []
+    if isinstance(node, ast.Call):
+        out += [(k.arg, k.value) for k in node.keywords if k.arg in ("include", "imports")]
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            if isinstance(target, ast.Attribute) and target.attr in ("include", "imports"):
+                out.append((target.attr, node.value))
+    return [(k, v) for k, v in out if isinstance(v, ast.List | ast.Tuple)]
+
+
+# --- wrappers ---------------------------------------------------------------------------------
+
+
+def existing_wrapper(info: ModuleInfo, implementation: str) -> str | None:
+    """A task in the module that already runs this implementation (imported in its body)."""
+    impl_module, _, impl_name = implementation.rpartition(".")
+    for stmt in info.tree.body:
+        if not isinstance(stmt, FunctionNode):
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == impl_module:
+                if any(a.name == impl_name for a in node.names):
+                    return stmt.name
+    return None
+
+
+class _Namer:
+    def __init__(self, index: RepoIndex) -> None:
+        self.index = index
+        self.taken: dict[str, set[str]] = {}
+        self.by_impl: dict[tuple[str, str], Wrapper] = {}
+
+    def wrapper(self, site: Site, tasks_module: str) -> Wrapper:
+        assert site.signature is not None and site.implementation is not None
+        key = (tasks_module, site.implementation)
+        if key in self.by_impl:
+            return self.by_impl[key]
+        info = self.index.module(tasks_module)
+        existing = existing_wrapper(info, site.implementation) if info else None
+        if existing is not None:
+            wrapper = Wrapper(existing, tasks_module, site.signature, existing=True)
+        else:
+            taken = self.taken.setdefault(tasks_module, set(info.bindings) if info else set())
+            base = task_name(site.signature.name)
+            name = base
+            candidates = [base, base.removesuffix("_task") + "_celery_task"]
+            candidates += [f"{candidates[1]}_{n}" for n in range(2, 1000)]
+            name = next(c for c in candidates if c not in taken)
+            taken.add(name)
+            wrapper = Wrapper(name, tasks_module, site.signature)
+        self.by_impl[key] = wrapper
+        return wrapper
+
+
+def build_plan(analyses: list[FileAnalysis], config: Config, index: RepoIndex) -> MigrationPlan:
+    sites = tuple(site for analysis in analyses for site in analysis.sites)
+    errors = tuple(a.error for a in analyses if a.error is not None)
+    root = config.root
+    todo = [s for s in sites if s.status is Status.MIGRATED]
+    if not todo:
+        return MigrationPlan(str(root), None, sites, (), (), errors)
+    app = find_celery_app(config, index)
+    reg = registration(app, config, index)
+    namer = _Namer(index)
+    site_tasks = tuple((site, namer.wrapper(site, tasks_module_for(site, config))) for site in todo)
+    modules: dict[str, list[Wrapper]] = {}
+    sources: dict[str, list[str]] = {}
+    for site, wrapper in site_tasks:
+        listed = modules.setdefault(wrapper.tasks_module, [])
+        if wrapper not in listed:
+            listed.append(wrapper)
+        if site.module not in sources.setdefault(wrapper.tasks_module, []):
+            sources[wrapper.tasks_module].append(site.module)
+    plans = []
+    for module in sorted(modules):
+        info = index.module(module)
+        path = info.path if info else new_module_path(module, root)
+        registered = module in reg.registered
+        plans.append(
+            TasksModulePlan(
+                module=module,
+                path=relpath(path, root),
+                created=info is None,
+                registered=True,
+                needs_registration=not registered,
+                wrappers=tuple(modules[module]),
+                sources=tuple(sources[module]),
+            )
+        )
+    runner = f"{config.tasks_package}.{RUNNER}"
+    runner_info = index.module(runner)
+    runner_path = runner_info.path if runner_info else new_module_path(runner, root)
+    return MigrationPlan(
+        str(root),
+        app,
+        sites,
+        tuple(plans),
+        site_tasks,
+        errors,
+        runner_module=runner,
+        runner_path=relpath(Path(runner_path), root),
+        registration_style=reg.style,
+    )

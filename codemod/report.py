@@ -1,0 +1,213 @@
+"""Plan + outcome -> the migration summary, as Markdown for people and JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from codemod.config import Config
+from codemod.generate import wrapper_code
+from codemod.models import MigrationPlan, Outcome, Reason, Site, Status
+
+HINTS = {
+    Reason.NOT_A_CALL: "start the job with a direct call of a module-level coroutine function",
+    Reason.NOT_IMPORTABLE: "move the job to a module-level function so a worker can import it",
+    Reason.HANDLE_STORED: "the task object is used later; decide how the queued job replaces it",
+    Reason.UNSERIALIZABLE_ARGS: "pass ids or plain data, and load the objects inside the job",
+    Reason.UNVERIFIED_ARGS: "annotate the job's parameters with JSON-safe types, or pass "
+    "--allow-unverified-args",
+    Reason.STAR_ARGS: "pass the arguments explicitly",
+    Reason.SUPPRESSED: "remove the `# noqa` to migrate it",
+}
+
+
+def summary(plan: MigrationPlan, outcome: Outcome) -> dict[str, int]:
+    counts = {s.value.replace("-", "_"): 0 for s in Status}
+    for site in plan.sites:
+        if site.status is Status.MIGRATED and (site.path, site.line) in outcome.failed_sites:
+            continue
+        counts[site.status.value.replace("-", "_")] += 1
+    return {"sites": len(plan.sites), **counts, "errors": len(outcome.errors)}
+
+
+def _task_of(plan: MigrationPlan, site: Site, outcome: Outcome) -> str | None:
+    if site.status is Status.ALREADY_MIGRATED:
+        return site.task
+    wrapper = plan.wrapper_for(site)
+    if wrapper is None or (site.path, site.line) in outcome.failed_sites:
+        return None
+    return wrapper.dotted
+
+
+def to_json(plan: MigrationPlan, outcome: Outcome) -> str:
+    data: dict[str, Any] = {
+        "version": 1,
+        "root": ".",
+        "summary": summary(plan, outcome),
+        "tasks_modules": [
+            {
+                "path": tm.path,
+                "created": tm.created,
+                "registered": tm.registered,
+                "tasks": [{"name": w.name, "implementation": w.signature.dotted} for w in tm.wrappers],
+            }
+            for tm in plan.tasks_modules
+        ],
+        "sites": [
+            {
+                "path": s.path,
+                "line": s.line,
+                "column": s.column,
+                "function": s.function,
+                "call": s.call,
+                "implementation": s.implementation,
+                "status": s.status.value,
+                "reason": s.reason.value if s.reason else None,
+                "task": _task_of(plan, s, outcome),
+            }
+            for s in plan.sites
+            if not (s.status is Status.MIGRATED and (s.path, s.line) in outcome.failed_sites)
+        ],
+        "errors": [{"path": e.path, "message": e.message} for e in outcome.errors],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _title(module: str) -> str:
+    name = module.rsplit(".", 1)[-1].removesuffix("_tasks")
+    return " ".join(word.capitalize() for word in name.split("_"))
+
+
+def to_markdown(plan: MigrationPlan, outcome: Outcome, config: Config) -> str:
+    counts = summary(plan, outcome)
+    out: list[str] = ["# Celery Migration Summary", "", "## Overview"]
+    n_modules = len(plan.tasks_modules)
+    out.append(
+        f"Migrated {counts['migrated']} of {counts['sites']} background call sites from "
+        f"`asyncio.create_task()` to Celery tasks across {n_modules} tasks "
+        f"module{'s' if n_modules != 1 else ''}. "
+        f"{counts['already_migrated']} already migrated, {counts['ignored']} ignored (not "
+        f"fire-and-forget), {counts['skipped']} need manual review, {counts['errors']} "
+        f"file error{'s' if counts['errors'] != 1 else ''}."
+    )
+    out += ["", "## Changes Made", ""]
+    out += _changes(plan, outcome)
+    out += ["## Needs Manual Review", ""]
+    skipped = [s for s in plan.sites if s.status is Status.SKIPPED]
+    if not skipped:
+        out += ["Nothing: every fire-and-forget call site was migrated.", ""]
+    for site in skipped:
+        assert site.reason is not None
+        out.append(
+            f"- `{site.path}:{site.line}` in `{site.function or '<module>'}` - "
+            f"{site.reason.value}: {site.detail}. Hint: {HINTS[site.reason]}."
+        )
+    if skipped:
+        out.append("")
+    if outcome.errors:
+        out += ["## Errors", ""]
+        out += [f"- `{e.path}`: {e.message}" for e in outcome.errors]
+        out.append("")
+    out += _pattern(plan, config)
+    out += _next_steps(plan, config)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _changes(plan: MigrationPlan, outcome: Outcome) -> list[str]:
+    out: list[str] = []
+    sections: list[tuple[str, list[str]]] = []
+    for tm in plan.tasks_modules:
+        lines = [f"- ✅ {'Created' if tm.created else 'Updated'} `{tm.path}` with Celery tasks:"]
+        lines += [f"  - `{w.name}` - wraps `{w.signature.name}`" for w in tm.wrappers]
+        by_path: dict[str, list[str]] = {}
+        for site, wrapper in plan.site_tasks:
+            if wrapper.tasks_module != tm.module or (site.path, site.line) in outcome.failed_sites:
+                continue
+            by_path.setdefault(site.path, []).append(
+                f"  - `{site.function or '<module>'}` (line {site.line}) - Uses `{wrapper.name}`"
+            )
+        for path, entries in by_path.items():
+            lines.append(f"- ✅ Updated endpoints in `{path}`:")
+            lines += entries
+        sections.append((tm.module, lines))
+    already: dict[str, list[Site]] = {}
+    for site in plan.sites:
+        if site.status is Status.ALREADY_MIGRATED:
+            module = (site.task or "").rpartition(".")[0] or site.module
+            already.setdefault(module, []).append(site)
+    for module, sites in sorted(already.items()):
+        lines = [f"- ✅ Already migrated in `{sites[0].path}`:"]
+        lines += [
+            f"  - `{s.function or '<module>'}` (line {s.line}) - Uses "
+            f"`{(s.task or '?').rpartition('.')[2]}`"
+            for s in sites
+        ]
+        existing = next((i for i, (m, _) in enumerate(sections) if m == module), None)
+        if existing is not None:
+            sections[existing][1].extend(lines)
+        else:
+            sections.append((module, lines))
+    if not sections:
+        out += ["No call site needed migrating.", ""]
+    for number, (module, lines) in enumerate(sections, 1):
+        out += [f"### {number}. **{_title(module)}**", *lines, ""]
+    return out
+
+
+def _pattern(plan: MigrationPlan, config: Config) -> list[str]:
+    out = ["## Pattern Implementation", ""]
+    options = (
+        f"Options: `max-retries` {config.max_retries}, `retry-backoff` {config.retry_backoff} s "
+        f"(countdowns {', '.join(str(config.retry_backoff * 2**n) + ' s' for n in range(config.max_retries))}), "
+        f"`retry-on` {', '.join(config.retry_on)}, fallback {'on' if config.fallback else 'off'}."
+    )
+    out += [options, ""]
+    if not plan.site_tasks or plan.celery_app is None:
+        return out + ["No wrapper was generated in this run.", ""]
+    site, wrapper = plan.site_tasks[0]
+    out += ["Each Celery task wrapper (from `" + wrapper.dotted + "`):", "", "```python"]
+    out += wrapper_code(wrapper, config, plan.celery_app.attr).strip("\n").splitlines()
+    out += ["```", "", f"Each call site (from `{site.path}`):", "", "```python"]
+    args = ", ".join(p.name for p in wrapper.signature.params if p.kind in ("posonly", "normal"))
+    publish = (
+        f"await asyncio.to_thread({wrapper.name}.delay, {args})"
+        if site.in_async
+        else f"{wrapper.name}.delay({args})"
+    )
+    if config.fallback:
+        out += [
+            "try:",
+            f"    task = {publish}",
+            '    logger.info("Queued Celery task %s", task.id)',
+            f"except {wrapper.name}.OperationalError as exc:",
+            '    logger.warning("Celery broker unavailable (%s); falling back to asyncio", exc)',
+            "    # the original statement, unchanged",
+            f"    asyncio.create_task({wrapper.signature.name}({args}))",
+        ]
+    else:
+        out.append(publish)
+    return out + ["```", ""]
+
+
+def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
+    app = plan.celery_app.module if plan.celery_app else "<your celery app module>"
+    return [
+        "## Next Steps",
+        "",
+        f"1. Start a worker: `celery -A {app} worker -l info`. Use the prefork (default), "
+        "threads or solo pool; not gevent or eventlet, which cannot run the wrappers' event loops.",
+        "2. Bound publishing when the broker hangs: set `broker_connection_timeout` and "
+        "`broker_transport_options = {'socket_timeout': 2, 'socket_connect_timeout': 2, "
+        "'max_retries': 1}` and a short `task_publish_retry_policy` "
+        "(`{'max_retries': 1, 'interval_start': 0, 'interval_step': 0.2}`), so a request "
+        "falls back within seconds.",
+        "3. Make every job idempotent: a retried job runs again from the start "
+        f"(up to {config.max_retries} retries).",
+        "4. Route jobs to queues by their needs (`task_routes`) and size the workers of each queue.",
+        "5. Monitor workers and jobs with Flower (`celery -A " + app + " flower`).",
+        "",
+    ]
+
+
+def render_report(plan: MigrationPlan, outcome: Outcome, config: Config, target: str) -> str:
+    return to_json(plan, outcome) if target.endswith(".json") else to_markdown(plan, outcome, config)

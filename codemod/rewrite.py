@@ -1,0 +1,286 @@
+"""Call sites -> delay-with-fallback, plus the task imports and the logger, with LibCST."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from codemod.generate import format_code
+from codemod.models import Site, Wrapper
+
+STDLIB = frozenset(sys.stdlib_module_names)
+
+
+@dataclass(frozen=True)
+class SiteEdit:
+    site: Site
+    wrapper: Wrapper
+
+
+@dataclass(frozen=True)
+class ModuleNames:
+    """What the module already calls asyncio and its logger (None: to be added)."""
+
+    asyncio: str | None
+    logger: str | None
+    has_logging: str | None  # the name `logging` is bound to, if imported
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+class _SiteRewriter(cst.CSTTransformer):
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(
+        self, edits: list[SiteEdit], names: ModuleNames, fallback: bool, line_length: int, indent: str
+    ) -> None:
+        super().__init__()
+        self.by_line = {e.site.stmt_line: e for e in edits}
+        self.names = names
+        self.fallback = fallback
+        self.line_length = line_length
+        self.indent_width = len(indent.expandtabs(8))
+        self.depth = 0
+        self.done: set[int] = set()
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.depth += 1
+
+    def leave_IndentedBlock(
+        self, original: cst.IndentedBlock, updated: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        self.depth -= 1
+        return updated.with_changes(body=self._rewrite_body(original.body, updated.body, self.depth + 1))
+
+    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
+        return updated.with_changes(body=self._rewrite_body(original.body, updated.body, 0))
+
+    def _rewrite_body(
+        self, original: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement], depth: int
+    ) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        i = 0
+        while i < len(original):
+            line = self.get_metadata(PositionProvider, original[i]).start.line
+            edit = self.by_line.get(line)
+            if edit is None or not isinstance(original[i], cst.SimpleStatementLine):
+                out.append(updated[i])
+                i += 1
+                continue
+            group = [updated[i]]
+            i += 1
+            while i < len(original):
+                if self.get_metadata(PositionProvider, original[i]).start.line > edit.site.end_line:
+                    break
+                group.append(updated[i])
+                i += 1
+            out.append(self._try_statement(edit, group, depth))
+            self.done.add(line)
+        return out
+
+    def _try_statement(
+        self, edit: SiteEdit, group: list[cst.BaseStatement], depth: int
+    ) -> cst.BaseStatement:
+        first = group[0]
+        assert isinstance(first, cst.SimpleStatementLine)
+        inner = _inner_call(first)
+        args = "".join(_code(a) for a in inner.args).strip().rstrip(",")
+        task = edit.wrapper.name
+        logger = self.names.logger or "logger"
+        if edit.site.in_async:
+            aio = self.names.asyncio or "asyncio"
+            publish = f"await {aio}.to_thread({task}.delay{', ' + args if args else ''})"
+        else:
+            publish = f"{task}.delay({args})"
+        if not self.fallback:
+            code = f"{publish}\n"
+        else:
+            code = (
+                f"try:\n    task = {publish}\n"
+                f'    {logger}.info("Queued Celery task %s", task.id)\n'
+                f"except {task}.OperationalError as exc:\n"
+                f'    {logger}.warning("Celery broker unavailable (%s); falling back to asyncio", exc)\n'
+                "    pass\n"
+            )
+        width = self.line_length - depth * self.indent_width
+        if edit.site.in_async:
+            code = "async def _():\n" + "".join("    " + line + "\n" for line in code.splitlines())
+            width += 4
+        formatted = format_code(code, width)
+        statement = cst.parse_module(formatted).body[0]
+        if edit.site.in_async:
+            assert isinstance(statement, cst.FunctionDef)
+            assert isinstance(statement.body, cst.IndentedBlock)
+            statement = statement.body.body[0]
+        leading = first.leading_lines
+        group[0] = first.with_changes(leading_lines=[])
+        if isinstance(statement, cst.Try):
+            handler = statement.handlers[0]
+            assert isinstance(handler.body, cst.IndentedBlock)
+            body = [*handler.body.body[:-1], *group]
+            handler = handler.with_changes(body=handler.body.with_changes(body=body))
+            return statement.with_changes(handlers=[handler], leading_lines=leading)
+        assert isinstance(statement, cst.SimpleStatementLine)
+        return statement.with_changes(leading_lines=leading)
+
+
+def _inner_call(statement: cst.SimpleStatementLine) -> cst.Call:
+    """The coroutine call that the background call starts (its first argument)."""
+    for node in _walk(statement):
+        if isinstance(node, cst.Call) and node.args and isinstance(node.args[0].value, cst.Call):
+            func = node.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            if name in ("create_task", "ensure_future") or isinstance(func, cst.Name):
+                return node.args[0].value
+    raise ValueError("no background call in the statement")
+
+
+def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+    out = [node]
+    for child in node.children:
+        out.extend(_walk(child))
+    return out
+
+
+# --- imports and the logger -------------------------------------------------------------------
+
+
+def _is_import(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(s, cst.Import | cst.ImportFrom) for s in statement.body
+    )
+
+
+def _import_module(statement: cst.BaseStatement) -> str:
+    assert isinstance(statement, cst.SimpleStatementLine)
+    node = statement.body[0]
+    if isinstance(node, cst.Import):
+        return _code(node.names[0].name)
+    assert isinstance(node, cst.ImportFrom)
+    dots = "." * len(node.relative)
+    return dots + (_code(node.module) if node.module else "")
+
+
+def _header(body: Sequence[cst.BaseStatement]) -> tuple[int, int]:
+    """(first index after the docstring and __future__ imports, index after the last import)."""
+    start = 0
+    if body and isinstance(body[0], cst.SimpleStatementLine):
+        first = body[0].body[0]
+        if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString | cst.ConcatenatedString):
+            start = 1
+    end = start
+    for i in range(start, len(body)):
+        if not _is_import(body[i]):
+            break
+        end = i + 1
+        if _import_module(body[i]) == "__future__":
+            start = i + 1
+    return start, end
+
+
+def add_imports_and_logger(
+    module: cst.Module,
+    std_imports: list[str],
+    task_imports: dict[str, list[str]],
+    logger_line: str | None,
+    first_party: str,
+    line_length: int,
+) -> cst.Module:
+    body = list(module.body)
+    start, end = _header(body)
+    for name in std_imports:
+        at = _std_position(body, start, end, name)
+        _insert(body, at, cst.parse_statement(f"import {name}\n"), end)
+        end += 1
+    for tasks_module, names in sorted(task_imports.items()):
+        code = format_code(f"from {tasks_module} import {', '.join(sorted(names))}\n", line_length)
+        statement = cst.parse_statement(code)
+        at, new_group = _first_party_position(body, start, end, tasks_module, first_party)
+        if new_group and at > start:
+            statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
+        _insert(body, at, statement, end)
+        end += 1
+    if logger_line:
+        statement = cst.parse_statement(logger_line + "\n")
+        statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
+        body.insert(end, statement)
+    return module.with_changes(body=body)
+
+
+def _insert(
+    body: list[cst.BaseStatement], at: int, statement: cst.BaseStatement, end: int
+) -> None:
+    """Insert before body[at]; an import there gives up its blank lines and comments to it."""
+    if at < end and isinstance(statement, cst.SimpleStatementLine):
+        following = body[at]
+        if isinstance(following, cst.SimpleStatementLine) and following.leading_lines:
+            statement = statement.with_changes(leading_lines=following.leading_lines)
+            body[at] = following.with_changes(leading_lines=[])
+    body.insert(at, statement)
+
+
+def _top(statement: cst.BaseStatement) -> str:
+    return _import_module(statement).lstrip(".").split(".")[0]
+
+
+def _std_position(body: list[cst.BaseStatement], start: int, end: int, name: str) -> int:
+    std = [i for i in range(start, end) if _top(body[i]) in STDLIB]
+    for i in std:
+        if _import_module(body[i]) > name:
+            return i
+    return std[-1] + 1 if std else start
+
+
+def _first_party_position(
+    body: list[cst.BaseStatement], start: int, end: int, module: str, first_party: str
+) -> tuple[int, bool]:
+    ours = [
+        i
+        for i in range(start, end)
+        if _top(body[i]) == first_party or _import_module(body[i]).startswith(".")
+    ]
+    for i in ours:
+        if _import_module(body[i]) > module and isinstance(body[i].body[0], cst.ImportFrom):  # type: ignore[attr-defined]
+            return i, False
+    return (ours[-1] + 1, False) if ours else (end, True)
+
+
+def rewrite_module(
+    source: str,
+    edits: list[SiteEdit],
+    names: ModuleNames,
+    fallback: bool,
+    line_length: int,
+    first_party: str,
+) -> tuple[str, set[int]]:
+    """The rewritten source, and the statement lines of the sites that were rewritten."""
+    module = cst.parse_module(source)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    rewriter = _SiteRewriter(edits, names, fallback, line_length, module.default_indent)
+    new = wrapper.visit(rewriter)
+    done = [e for e in edits if e.site.stmt_line in rewriter.done]
+    if not done:
+        return source, set()
+    std: list[str] = []
+    if names.asyncio is None and any(e.site.in_async for e in done):
+        std.append("asyncio")
+    logger_line = None
+    if fallback and names.logger is None:
+        if names.has_logging is None:
+            std.append("logging")
+        logger_line = f"logger = {names.has_logging or 'logging'}.getLogger(__name__)"
+    task_imports: dict[str, list[str]] = {}
+    for edit in done:
+        listed = task_imports.setdefault(edit.wrapper.tasks_module, [])
+        if edit.wrapper.name not in listed:
+            listed.append(edit.wrapper.name)
+    new = add_imports_and_logger(
+        new, sorted(std), task_imports, logger_line, first_party, line_length
+    )
+    return new.code, {e.site.stmt_line for e in done}

@@ -1,0 +1,90 @@
+"""Source files as bytes <-> text (encoding, BOM, newlines), compile check, atomic write, diff."""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from codemod.index import decode_source
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    text: str  # without BOM, newlines as in the file
+    encoding: str
+    bom: bool
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SourceFile:
+        bom = data.startswith(codecs.BOM_UTF8)
+        text = decode_source(data)
+        import io
+        import tokenize
+
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return cls(text, "utf-8" if encoding == "utf-8-sig" else encoding, bom)
+
+    def encode(self, text: str) -> bytes:
+        data = text.encode(self.encoding)
+        return codecs.BOM_UTF8 + data if self.bom else data
+
+
+def check_compiles(text: str, path: str) -> str | None:
+    """None if the text compiles, else the reason."""
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"rewritten code does not compile: {exc.msg} (line {exc.lineno})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"rewritten code does not compile: {exc}"
+    return None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename; keeps the mode of the file it replaces."""
+    target = Path(os.path.realpath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode: int | None = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def unified_diff(rel: str, before: bytes | None, after: bytes) -> str:
+    def lines(data: bytes | None) -> list[str]:
+        if data is None:
+            return []
+        return SourceFile.from_bytes(data).text.splitlines(keepends=True)
+
+    old, new = lines(before), lines(after)
+    diff = difflib.unified_diff(
+        old, new, "/dev/null" if before is None else f"a/{rel}", f"b/{rel}"
+    )
+    out = []
+    for line in diff:
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
