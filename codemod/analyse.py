@@ -60,8 +60,10 @@ def analyse_all(paths: list[Path], config: Config) -> list[FileAnalysis]:
     chunks = [paths[i::workers] for i in range(workers)]
     results: dict[Path, FileAnalysis] = {}
     with ProcessPoolExecutor(workers) as pool:
-        for chunk, analyses in zip(chunks, pool.map(_analyse_chunk, chunks, [config] * workers)):
-            results.update(zip(chunk, analyses))
+        for chunk, analyses in zip(
+            chunks, pool.map(_analyse_chunk, chunks, [config] * workers), strict=True
+        ):
+            results.update(zip(chunk, analyses, strict=True))
     return [results[p] for p in paths]
 
 

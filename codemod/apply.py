@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from codemod.config import Config
@@ -87,10 +88,11 @@ class _Renderer:
                 continue
             old, source = self._read(tm.path)
             info = self.index.module(tm.module)
+            make: Callable[[], str | None]
             if source is None or info is None:
-                make: Callable[[], str | None] = lambda tm=tm: new_tasks_module(tm, app, config)  # type: ignore[misc]
+                make = partial(new_tasks_module, tm, app, config)
             else:
-                make = lambda tm=tm, s=source, i=info: extend_tasks_module(s.text, i, tm, app, config)  # type: ignore[misc]
+                make = partial(extend_tasks_module, source.text, info, tm, app, config)
             if not self._guard(tm.path, make, old):
                 failed.add(tm.module)
         needs_runner = any(
@@ -100,7 +102,7 @@ class _Renderer:
             for w in tm.wrappers
         )
         if needs_runner and not (self.root / plan.runner_path).exists():
-            runner = lambda: format_code(RUNNER_SOURCE, config.line_length)  # noqa: E731
+            runner = partial(format_code, RUNNER_SOURCE, config.line_length)
             if not self._guard(plan.runner_path, runner, None):
                 failed |= {tm.module for tm in plan.tasks_modules}
         to_register = [
@@ -122,20 +124,20 @@ class _Renderer:
             rel = _rel(info.path, self.root)
             old, source = self._read(rel)
             assert source is not None
-            pkg = self.config.tasks_package
-            return self._guard(rel, lambda: register_in_init(source.text, info, pkg, modules), old)
+            make = partial(register_in_init, source.text, info, self.config.tasks_package, modules)
+            return self._guard(rel, make, old)
         old, source = self._read(app.path)
         if source is None:
             self.errors.append(FileError(app.path, "cannot read the Celery app module"))
             return False
 
-        def make() -> str:
+        def register() -> str:
             text = register_in_app(source.text, app, plan.registration_style, modules)
             if text is None:
                 raise ValueError(f"found no place to register {', '.join(modules)}")
             return text
 
-        return self._guard(app.path, make, old)
+        return self._guard(app.path, register, old)
 
     def endpoints(self, failed: set[str]) -> set[tuple[str, int]]:
         """Rewrite the call sites whose wrapper was written; returns the sites left undone."""
@@ -154,22 +156,22 @@ class _Renderer:
                 self.errors.append(FileError(rel, "cannot read the file again"))
                 undone |= {(e.site.path, e.site.line) for e in edits}
                 continue
-            names = module_names(info)
-            result: dict[str, set[int]] = {}
-
-            def make(edits: list[SiteEdit] = edits, text: str = source.text) -> str:
-                new, done = rewrite_module(
-                    text, edits, names, self.config.fallback, self.config.line_length, first_party
-                )
-                result["done"] = done
-                missing = [e.site.line for e in edits if e.site.stmt_line not in done]
-                if missing:
-                    raise ValueError(f"cannot rewrite the call on line {missing[0]}")
-                return new
-
+            make = partial(self._rewrite, source.text, edits, module_names(info), first_party)
             if not self._guard(rel, make, old):
                 undone |= {(e.site.path, e.site.line) for e in edits}
         return undone
+
+    def _rewrite(
+        self, text: str, edits: list[SiteEdit], names: ModuleNames, first_party: str
+    ) -> str:
+        config = self.config
+        new, done = rewrite_module(
+            text, edits, names, config.fallback, config.line_length, first_party
+        )
+        missing = [e.site.line for e in edits if e.site.stmt_line not in done]
+        if missing:
+            raise ValueError(f"cannot rewrite the call on line {missing[0]}")
+        return new
 
 
 def _rel(path: Path, root: Path) -> str:

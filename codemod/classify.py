@@ -160,12 +160,20 @@ def _handle_group_end(candidate: Candidate, ctx: Context) -> int:
         if len(targets) == 1 and isinstance(targets[0], ast.Name):
             return _guarded_group_end(targets[0].id, candidate, ctx)
         raise Skip(Reason.HANDLE_STORED, "the task object is assigned to an attribute or an item")
-    if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute):
-        if parent.func.attr in STORE_METHODS and call in parent.args:
-            if parent.func.attr == "add" and isinstance(candidate.parents[-2], ast.Expr):
-                if _is_guard_set(parent.func.value, ctx.info):
-                    return end
-            raise Skip(Reason.HANDLE_STORED, "the task object is kept in a collection")
+    if (
+        isinstance(parent, ast.Call)
+        and isinstance(parent.func, ast.Attribute)
+        and parent.func.attr in STORE_METHODS
+        and call in parent.args
+    ):
+        statement_level = isinstance(candidate.parents[-2], ast.Expr)
+        if (
+            parent.func.attr == "add"
+            and statement_level
+            and _is_guard_set(parent.func.value, ctx.info)
+        ):
+            return end
+        raise Skip(Reason.HANDLE_STORED, "the task object is kept in a collection")
     raise _Ignored("the call is part of a larger expression")
 
 
@@ -230,13 +238,12 @@ def _use_kind(
             return "wait"
         func = parent.func
         if isinstance(func, ast.Attribute) and func.attr == "add" and node is use:
-            if _is_guard_set(func.value, ctx.info):
-                return "guard"
+            return "guard" if _is_guard_set(func.value, ctx.info) else "stored"
     return "stored"
 
 
 def _is_guard_set(expr: ast.expr, info: ModuleInfo) -> bool:
-    """A set used only to keep tasks alive: every other use is `.add`, `.discard` or its creation."""
+    """A set that only keeps tasks alive: its other uses are `.add`, `.discard`, its creation."""
     if not isinstance(expr, ast.Name | ast.Attribute):
         return False
     key = ast.unparse(expr)
@@ -361,7 +368,9 @@ def _is_literal(expr: ast.expr) -> bool:
     )
 
 
-def _local_annotation(expr: ast.expr, candidate: Candidate) -> tuple[ast.expr | None, ast.arg | None]:
+def _local_annotation(
+    expr: ast.expr, candidate: Candidate
+) -> tuple[ast.expr | None, ast.arg | None]:
     """The annotation of a name where the enclosing function defines it, and its parameter."""
     if not isinstance(expr, ast.Name):
         return None, None
@@ -410,9 +419,10 @@ def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str
     if arg is not None and isinstance(function, FunctionNode):
         if _is_depends(_param_default(function, arg)):
             return "is a FastAPI dependency (`Depends(...)`), such as a DB session"
-        if isinstance(annotation, ast.Subscript) and _qualify_annotation(
-            annotation.value, ctx.info
-        ) in ANNOTATED:
+        if (
+            isinstance(annotation, ast.Subscript)
+            and _qualify_annotation(annotation.value, ctx.info) in ANNOTATED
+        ):
             extras = annotation.slice.elts[1:] if isinstance(annotation.slice, ast.Tuple) else []
             if any(_is_depends(e) for e in extras):
                 return "is a FastAPI dependency (`Depends(...)`), such as a DB session"

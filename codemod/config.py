@@ -118,7 +118,9 @@ def _check_value(key: str, value: Any, expected: type) -> Any:
     if expected is dict and ok:
         ok = all(isinstance(v, str) for v in value.values())
     if not ok:
-        raise ConfigError(f"pyproject.toml: [tool.celery-codemod] {key} must be a {expected.__name__}")
+        raise ConfigError(
+            f"pyproject.toml: [tool.celery-codemod] {key} must be a {expected.__name__}"
+        )
     if expected is int and value < 0:
         raise ConfigError(f"pyproject.toml: [tool.celery-codemod] {key} must not be negative")
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import io
 import tokenize
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ class Binding:
 
 
 def decode_source(data: bytes) -> str:
-    """Decode as Python does (BOM, PEP 263 cookie); UnicodeDecodeError / SyntaxError on bad bytes."""
+    """Decode as Python does (BOM, PEP 263 cookie); raises UnicodeDecodeError or SyntaxError."""
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     text = data.decode(encoding)
     return text.removeprefix("\ufeff")
@@ -239,10 +240,8 @@ def _root_names(expr: ast.expr) -> list[str]:
     names = [n.id for n in ast.walk(expr) if isinstance(n, ast.Name)]
     for node in ast.walk(expr):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            try:
+            with contextlib.suppress(SyntaxError):
                 names += _root_names(ast.parse(node.value, mode="eval").body)
-            except SyntaxError:
-                pass
     return names
 
 

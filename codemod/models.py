@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     MIGRATED = "migrated"
     ALREADY_MIGRATED = "already-migrated"
     IGNORED = "ignored"
     SKIPPED = "skipped"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     NOT_A_CALL = "not-a-call"
     NOT_IMPORTABLE = "not-importable"
     HANDLE_STORED = "handle-stored"

@@ -1,4 +1,4 @@
-"""Classified sites -> MigrationPlan: task names, tasks modules, collisions, the Celery app, registration."""
+"""Classified sites -> MigrationPlan: task names, tasks modules, collisions, registration."""
 
 from __future__ import annotations
 
@@ -51,9 +51,12 @@ def tasks_module_for(site: Site, config: Config) -> str:
 def _celery_apps(info: ModuleInfo) -> list[tuple[str, ast.Call]]:
     found = []
     for stmt in info.tree.body:
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
-            if info_qualify(stmt.value.func, info) == "celery.Celery":
-                found += [(t.id, stmt.value) for t in stmt.targets if isinstance(t, ast.Name)]
+        if (
+            isinstance(stmt, ast.Assign)
+            and isinstance(stmt.value, ast.Call)
+            and info_qualify(stmt.value.func, info) == "celery.Celery"
+        ):
+            found += [(t.id, stmt.value) for t in stmt.targets if isinstance(t, ast.Name)]
     return found
 
 
@@ -168,9 +171,13 @@ def existing_wrapper(info: ModuleInfo, implementation: str) -> str | None:
         if not isinstance(stmt, FunctionNode):
             continue
         for node in ast.walk(stmt):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == impl_module:
-                if any(a.name == impl_name for a in node.names):
-                    return stmt.name
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and node.module == impl_module
+                and any(a.name == impl_name for a in node.names)
+            ):
+                return stmt.name
     return None
 
 

@@ -49,7 +49,9 @@ def to_json(plan: MigrationPlan, outcome: Outcome) -> str:
                 "path": tm.path,
                 "created": tm.created,
                 "registered": tm.registered,
-                "tasks": [{"name": w.name, "implementation": w.signature.dotted} for w in tm.wrappers],
+                "tasks": [
+                    {"name": w.name, "implementation": w.signature.dotted} for w in tm.wrappers
+                ],
             }
             for tm in plan.tasks_modules
         ],
@@ -156,14 +158,15 @@ def _changes(plan: MigrationPlan, outcome: Outcome) -> list[str]:
 
 def _pattern(plan: MigrationPlan, config: Config) -> list[str]:
     out = ["## Pattern Implementation", ""]
+    countdowns = ", ".join(f"{config.retry_backoff * 2**n} s" for n in range(config.max_retries))
     options = (
         f"Options: `max-retries` {config.max_retries}, `retry-backoff` {config.retry_backoff} s "
-        f"(countdowns {', '.join(str(config.retry_backoff * 2**n) + ' s' for n in range(config.max_retries))}), "
+        f"(countdowns {countdowns}), "
         f"`retry-on` {', '.join(config.retry_on)}, fallback {'on' if config.fallback else 'off'}."
     )
     out += [options, ""]
     if not plan.site_tasks or plan.celery_app is None:
-        return out + ["No wrapper was generated in this run.", ""]
+        return [*out, "No wrapper was generated in this run.", ""]
     site, wrapper = plan.site_tasks[0]
     out += ["Each Celery task wrapper (from `" + wrapper.dotted + "`):", "", "```python"]
     out += wrapper_code(wrapper, config, plan.celery_app.attr).strip("\n").splitlines()
@@ -186,7 +189,7 @@ def _pattern(plan: MigrationPlan, config: Config) -> list[str]:
         ]
     else:
         out.append(publish)
-    return out + ["```", ""]
+    return [*out, "```", ""]
 
 
 def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
@@ -203,11 +206,13 @@ def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
         "falls back within seconds.",
         "3. Make every job idempotent: a retried job runs again from the start "
         f"(up to {config.max_retries} retries).",
-        "4. Route jobs to queues by their needs (`task_routes`) and size the workers of each queue.",
+        "4. Route jobs to queues by their needs (`task_routes`); size each queue's workers.",
         "5. Monitor workers and jobs with Flower (`celery -A " + app + " flower`).",
         "",
     ]
 
 
 def render_report(plan: MigrationPlan, outcome: Outcome, config: Config, target: str) -> str:
-    return to_json(plan, outcome) if target.endswith(".json") else to_markdown(plan, outcome, config)
+    return (
+        to_json(plan, outcome) if target.endswith(".json") else to_markdown(plan, outcome, config)
+    )

@@ -13,6 +13,7 @@ from codemod.generate import format_code
 from codemod.models import Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
+WARNING = "Celery broker unavailable (%s); falling back to asyncio"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,12 @@ class _SiteRewriter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(
-        self, edits: list[SiteEdit], names: ModuleNames, fallback: bool, line_length: int, indent: str
+        self,
+        edits: list[SiteEdit],
+        names: ModuleNames,
+        fallback: bool,
+        line_length: int,
+        indent: str,
     ) -> None:
         super().__init__()
         self.by_line = {e.site.stmt_line: e for e in edits}
@@ -56,13 +62,18 @@ class _SiteRewriter(cst.CSTTransformer):
         self, original: cst.IndentedBlock, updated: cst.IndentedBlock
     ) -> cst.IndentedBlock:
         self.depth -= 1
-        return updated.with_changes(body=self._rewrite_body(original.body, updated.body, self.depth + 1))
+        return updated.with_changes(
+            body=self._rewrite_body(original.body, updated.body, self.depth + 1)
+        )
 
     def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
         return updated.with_changes(body=self._rewrite_body(original.body, updated.body, 0))
 
     def _rewrite_body(
-        self, original: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement], depth: int
+        self,
+        original: Sequence[cst.BaseStatement],
+        updated: Sequence[cst.BaseStatement],
+        depth: int,
     ) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         i = 0
@@ -105,7 +116,7 @@ class _SiteRewriter(cst.CSTTransformer):
                 f"try:\n    task = {publish}\n"
                 f'    {logger}.info("Queued Celery task %s", task.id)\n'
                 f"except {task}.OperationalError as exc:\n"
-                f'    {logger}.warning("Celery broker unavailable (%s); falling back to asyncio", exc)\n'
+                f"    {logger}.warning({WARNING!r}, exc)\n"
                 "    pass\n"
             )
         width = self.line_length - depth * self.indent_width
@@ -113,7 +124,7 @@ class _SiteRewriter(cst.CSTTransformer):
             code = "async def _():\n" + "".join("    " + line + "\n" for line in code.splitlines())
             width += 4
         formatted = format_code(code, width)
-        statement = cst.parse_module(formatted).body[0]
+        statement: cst.BaseStatement = cst.parse_module(formatted).body[0]
         if edit.site.in_async:
             assert isinstance(statement, cst.FunctionDef)
             assert isinstance(statement.body, cst.IndentedBlock)
@@ -135,7 +146,9 @@ def _inner_call(statement: cst.SimpleStatementLine) -> cst.Call:
     for node in _walk(statement):
         if isinstance(node, cst.Call) and node.args and isinstance(node.args[0].value, cst.Call):
             func = node.func
-            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            name = (
+                func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            )
             if name in ("create_task", "ensure_future") or isinstance(func, cst.Name):
                 return node.args[0].value
     raise ValueError("no background call in the statement")
@@ -172,7 +185,9 @@ def _header(body: Sequence[cst.BaseStatement]) -> tuple[int, int]:
     start = 0
     if body and isinstance(body[0], cst.SimpleStatementLine):
         first = body[0].body[0]
-        if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString | cst.ConcatenatedString):
+        if isinstance(first, cst.Expr) and isinstance(
+            first.value, cst.SimpleString | cst.ConcatenatedString
+        ):
             start = 1
     end = start
     for i in range(start, len(body)):
@@ -192,7 +207,7 @@ def add_imports_and_logger(
     first_party: str,
     line_length: int,
 ) -> cst.Module:
-    body = list(module.body)
+    body: list[cst.BaseStatement] = list(module.body)
     start, end = _header(body)
     for name in std_imports:
         at = _std_position(body, start, end, name)
@@ -213,9 +228,7 @@ def add_imports_and_logger(
     return module.with_changes(body=body)
 
 
-def _insert(
-    body: list[cst.BaseStatement], at: int, statement: cst.BaseStatement, end: int
-) -> None:
+def _insert(body: list[cst.BaseStatement], at: int, statement: cst.BaseStatement, end: int) -> None:
     """Insert before body[at]; an import there gives up its blank lines and comments to it."""
     if at < end and isinstance(statement, cst.SimpleStatementLine):
         following = body[at]

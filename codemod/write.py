@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import difflib
 import os
 import stat
@@ -67,10 +68,8 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -81,9 +80,7 @@ def unified_diff(rel: str, before: bytes | None, after: bytes) -> str:
         return SourceFile.from_bytes(data).text.splitlines(keepends=True)
 
     old, new = lines(before), lines(after)
-    diff = difflib.unified_diff(
-        old, new, "/dev/null" if before is None else f"a/{rel}", f"b/{rel}"
-    )
+    diff = difflib.unified_diff(old, new, "/dev/null" if before is None else f"a/{rel}", f"b/{rel}")
     out = []
     for line in diff:
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")

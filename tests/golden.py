@@ -1,4 +1,4 @@
-"""Helpers for the golden fixtures: copy a before/ tree, run the CLI in it, compare trees exactly."""
+"""Golden fixtures: copy a before/ tree, run the CLI in it, compare trees byte for byte."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ class Case:
         args = settings.get("args", [])
         exit_code = settings.get("exit_code", 0)
         assert isinstance(args, list) and isinstance(exit_code, int)
-        return cls(folder.name, folder / "before", after, [str(a) for a in args], exit_code, reports)
+        return cls(
+            folder.name, folder / "before", after, [str(a) for a in args], exit_code, reports
+        )
 
 
 def all_cases() -> list[Case]:

@@ -1,4 +1,4 @@
-"""Every fixture: copy before/ to a temporary folder, run the CLI, compare with after/ byte for byte."""
+"""Every fixture: copy before/ to a temporary folder, run the CLI, compare with after/ exactly."""
 
 from __future__ import annotations
 
