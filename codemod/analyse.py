@@ -6,9 +6,9 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from codemod.classify import Context, classify
+from codemod.classify import Context, classify, classify_queued
 from codemod.config import Config
-from codemod.detect import MARKERS, find_candidates
+from codemod.detect import MARKERS, find_candidates, find_queued
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo, RepoIndex, decode_source
 from codemod.models import FileAnalysis, FileError
@@ -36,10 +36,15 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
     index.add(info)
     ctx = Context(info, rel, index, config)
     try:
-        sites = tuple(classify(candidate, ctx) for candidate in find_candidates(info))
+        sites = [classify(candidate, ctx) for candidate in find_candidates(info)]
+        for attribute, candidate in find_queued(info, config.tasks_package):
+            site = classify_queued(attribute, candidate, ctx)
+            if site is not None:
+                sites.append(site)
+        sites.sort(key=lambda s: (s.line, s.column))
     except RecursionError:
         return FileAnalysis(rel, module, error=FileError(rel, "too deeply nested to analyse"))
-    return FileAnalysis(rel, module, sites)
+    return FileAnalysis(rel, module, tuple(sites))
 
 
 def _syntax_message(exc: SyntaxError) -> str:

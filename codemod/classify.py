@@ -95,7 +95,9 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         status, detail = Status.IGNORED, str(ignored)
     if status is Status.SKIPPED and reason in (Reason.NOT_A_CALL, Reason.NOT_IMPORTABLE):
         implementation = implementation if signature else None
+    statement = candidate.statement
     return Site(
+        result_name=_free_name(candidate.scopes[0].node, statement.lineno, end_line),
         path=ctx.rel,
         module=ctx.info.module,
         line=call.lineno,
@@ -113,6 +115,66 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         in_async=isinstance(function, ast.AsyncFunctionDef),
         task=task,
     )
+
+
+def classify_queued(attribute: ast.Attribute, candidate: Candidate, ctx: Context) -> Site | None:
+    """An already-migrated site without fallback, if `X.delay` queues a wrapper generated here."""
+    task = candidate.kind
+    resolved = ctx.index.resolve(task)
+    if resolved is None or not isinstance(resolved[1].node, FunctionNode):
+        return None
+    node = resolved[1].node
+    assert isinstance(node, FunctionNode)
+    if not is_generated_wrapper(node):
+        return None
+    implementation = _wrapped_implementation(node)
+    function = candidate.function
+    statement = candidate.statement
+    return Site(
+        path=ctx.rel,
+        module=ctx.info.module,
+        line=statement.lineno,
+        column=statement.col_offset + 1,
+        stmt_line=statement.lineno,
+        end_line=statement.end_lineno or statement.lineno,
+        function=function.name if function else None,
+        call="asyncio.create_task",
+        call_text=f"{ast.unparse(attribute)}(...)",
+        status=Status.ALREADY_MIGRATED,
+        implementation=implementation,
+        in_async=isinstance(function, ast.AsyncFunctionDef),
+        task=task,
+    )
+
+
+def is_generated_wrapper(node: FunctionNode) -> bool:
+    """A task in the shape this tool generates: an explicit name= and ignore_result=True."""
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Call):
+            keywords = {k.arg for k in decorator.keywords}
+            if {"name", "ignore_result", "autoretry_for"} <= keywords:
+                return True
+    return False
+
+
+def _wrapped_implementation(node: FunctionNode) -> str | None:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
+            return f"{sub.module}.{sub.names[0].name}"
+    return None
+
+
+def _free_name(scope: ast.AST, first: int, last: int) -> str:
+    """`task`, unless the function uses that name outside the statements the site replaces."""
+    used = {
+        node.id
+        for node in ast.walk(scope)
+        if isinstance(node, ast.Name) and not first <= node.lineno <= last
+    }
+    for name in ("task", "celery_task", "queued_task"):
+        if name not in used:
+            return name
+    return next(f"task_{n}" for n in range(2, 10_000) if f"task_{n}" not in used)
 
 
 class _Ignored(Exception):

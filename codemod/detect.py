@@ -25,7 +25,7 @@ BACKGROUND_CALLS = {
     f"{LOOP}.create_task": "loop.create_task",
 }
 # A cheap byte test: a module that mentions none of these has no background call site.
-MARKERS = (b"create_task", b"ensure_future")
+MARKERS = (b"create_task", b"ensure_future", b".delay")
 
 
 @dataclass
@@ -98,14 +98,46 @@ def qualify(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> str 
 
 def find_candidates(info: ModuleInfo) -> list[Candidate]:
     """Every call of a background-task starter in the module, in source order."""
-    module_scope = Scope(info.tree, info.bindings)
     found: list[Candidate] = []
-    for node, parents, scopes in _walk(info.tree, (), (module_scope,), info):
+    for node, parents, scopes in walk_scoped(info):
         if isinstance(node, ast.Call):
             kind = BACKGROUND_CALLS.get(qualify(node.func, scopes, info) or "")
             if kind is not None:
                 found.append(Candidate(node, kind, parents, scopes))
     return found
+
+
+def find_queued(info: ModuleInfo, tasks_package: str) -> list[tuple[ast.Attribute, Candidate]]:
+    """`X.delay` of a task from the tasks package that no asyncio fallback follows: the call
+    sites that `--no-fallback` migrated."""
+    found = []
+    prefix = tasks_package + "."
+    for node, parents, scopes in walk_scoped(info):
+        if not isinstance(node, ast.Attribute) or node.attr != "delay":
+            continue
+        if any(_has_fallback(p, scopes, info) for p in parents):
+            continue
+        qualname = qualify(node.value, scopes, info)
+        if qualname and qualname.startswith(prefix):
+            found.append((node, Candidate(ast.Call(node, [], []), qualname, parents, scopes)))
+    return found
+
+
+def _has_fallback(node: ast.AST, scopes: tuple[Scope, ...], info: ModuleInfo) -> bool:
+    if not isinstance(node, ast.Try):
+        return False
+    return any(
+        isinstance(sub, ast.Call) and qualify(sub.func, scopes, info) in BACKGROUND_CALLS
+        for handler in node.handlers
+        for sub in ast.walk(handler)
+    )
+
+
+def walk_scoped(
+    info: ModuleInfo,
+) -> Iterator[tuple[ast.AST, tuple[ast.AST, ...], tuple[Scope, ...]]]:
+    """Every node of the module, with its parents and the scopes that see it."""
+    return _walk(info.tree, (), (Scope(info.tree, info.bindings),), info)
 
 
 def _walk(

@@ -69,6 +69,7 @@ class Site:
     signature: Signature | None = None
     in_async: bool = False
     task: str | None = None  # dotted task name, known for already-migrated sites
+    result_name: str = "task"  # the name the publishing statement binds
 
 
 @dataclass(frozen=True)

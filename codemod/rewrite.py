@@ -103,6 +103,7 @@ class _SiteRewriter(cst.CSTTransformer):
         inner = _inner_call(first)
         args = "".join(_code(a) for a in inner.args).strip().rstrip(",")
         task = edit.wrapper.name
+        result = edit.site.result_name
         logger = self.names.logger or "logger"
         if edit.site.in_async:
             aio = self.names.asyncio or "asyncio"
@@ -113,8 +114,8 @@ class _SiteRewriter(cst.CSTTransformer):
             code = f"{publish}\n"
         else:
             code = (
-                f"try:\n    task = {publish}\n"
-                f'    {logger}.info("Queued Celery task %s", task.id)\n'
+                f"try:\n    {result} = {publish}\n"
+                f'    {logger}.info("Queued Celery task %s", {result}.id)\n'
                 f"except {task}.OperationalError as exc:\n"
                 f"    {logger}.warning({WARNING!r}, exc)\n"
                 "    pass\n"
