@@ -167,9 +167,9 @@ def _wrapped_implementation(node: FunctionNode) -> str | None:
 def _free_name(scope: ast.AST, first: int, last: int) -> str:
     """`task`, unless the function uses that name outside the statements the site replaces."""
     used = {
-        node.id
+        node.id if isinstance(node, ast.Name) else node.arg
         for node in ast.walk(scope)
-        if isinstance(node, ast.Name) and not first <= node.lineno <= last
+        if isinstance(node, ast.Name | ast.arg) and not first <= node.lineno <= last
     }
     for name in ("task", "celery_task", "queued_task"):
         if name not in used:
