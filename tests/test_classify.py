@@ -1,0 +1,226 @@
+"""Classification rules, one snippet each: which status (and reason) every background call gets."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from codemod.analyse import analyse_file
+from codemod.config import Config
+
+HEADER = """\
+import asyncio
+from fastapi import Depends, Request
+
+async def job(job_id: str, count: int = 1) -> None: ...
+async def untyped(a, b=None): ...
+class Session: ...
+async def with_session(job_id: str, db: Session) -> None: ...
+"""
+
+
+def statuses(src: str, tmp_path: Path, **options: object) -> list[str]:
+    """`status` or `status/reason` of every site found in HEADER + src, in source order."""
+    endpoint = tmp_path / "app" / "api" / "endpoints.py"
+    endpoint.parent.mkdir(parents=True)
+    endpoint.write_text(HEADER + textwrap.dedent(src), encoding="utf-8")
+    config = Config(root=tmp_path, paths=(tmp_path,), **options)  # type: ignore[arg-type]
+    analysis = analyse_file(endpoint, config)
+    assert analysis.error is None, analysis.error
+    return [s.status.value + (f"/{s.reason.value}" if s.reason else "") for s in analysis.sites]
+
+
+MIGRATED = [
+    pytest.param("async def h(job_id: str):\n    asyncio.create_task(job(job_id))\n", id="bare"),
+    pytest.param("async def h():\n    asyncio.ensure_future(job('x', 2))\n", id="ensure_future"),
+    pytest.param(
+        "async def h(i: int):\n    asyncio.get_running_loop().create_task(job('x', count=i))\n",
+        id="running-loop-inline",
+    ),
+    pytest.param(
+        "def h():\n    loop = asyncio.get_event_loop()\n    loop.create_task(job('x'))\n",
+        id="event-loop-variable",
+    ),
+    pytest.param(
+        "async def h():\n    from asyncio import create_task as spawn\n    spawn(job('x'))\n",
+        id="function-level-import-alias",
+    ),
+    pytest.param(
+        "tasks = set()\nasync def h():\n    t = asyncio.create_task(job('x'))\n"
+        "    tasks.add(t)\n    t.add_done_callback(tasks.discard)\n",
+        id="strong-reference-guard",
+    ),
+    pytest.param(
+        "async def h(job_id):\n    asyncio.create_task(job(job_id))\n",
+        id="implementation-annotation-proves-it",
+    ),
+    pytest.param(
+        "async def h(a: int, b: list[str] | None):\n    asyncio.create_task(untyped(a, b=b))\n",
+        id="endpoint-annotations-prove-it",
+    ),
+    pytest.param(
+        "async def h():\n    asyncio.create_task(untyped(1, b=[1, 'two', None]))\n",
+        id="literals",
+    ),
+]
+
+
+@pytest.mark.parametrize("src", MIGRATED)
+def test_migrated(src: str, tmp_path: Path) -> None:
+    assert statuses(src, tmp_path) == ["migrated"]
+
+
+IGNORED = [
+    pytest.param("async def h():\n    await asyncio.create_task(job('x'))\n", id="awaited"),
+    pytest.param(
+        "async def h():\n    t = asyncio.create_task(job('x'))\n    await t\n", id="awaited-later"
+    ),
+    pytest.param(
+        "async def h():\n    await asyncio.gather(asyncio.create_task(job('x')))\n",
+        id="gather-argument",
+    ),
+    pytest.param(
+        "async def h():\n    t = asyncio.create_task(job('x'))\n    await asyncio.wait([t])\n",
+        id="waited",
+    ),
+    pytest.param(
+        "async def h():\n    t = asyncio.create_task(job('x'))\n    t.cancel()\n", id="cancelled"
+    ),
+    pytest.param("def h():\n    return asyncio.create_task(job('x'))\n", id="returned"),
+    pytest.param(
+        "async def h():\n    ts = [asyncio.create_task(job(str(i))) for i in range(3)]\n",
+        id="comprehension",
+    ),
+    pytest.param(
+        "def h(loop):\n    loop.call_soon(lambda: asyncio.create_task(job('x')))\n", id="lambda"
+    ),
+]
+
+
+@pytest.mark.parametrize("src", IGNORED)
+def test_ignored(src: str, tmp_path: Path) -> None:
+    assert statuses(src, tmp_path) == ["ignored"]
+
+
+SKIPPED = [
+    pytest.param(
+        "async def h():\n    coro = job('x')\n    asyncio.create_task(coro)\n",
+        "not-a-call",
+        id="var",
+    ),
+    pytest.param(
+        "class C:\n    async def run(self): ...\n"
+        "    async def h(self):\n        asyncio.create_task(self.run())\n",
+        "not-importable",
+        id="method",
+    ),
+    pytest.param(
+        "async def h():\n    async def inner(): ...\n    asyncio.create_task(inner())\n",
+        "not-importable",
+        id="nested",
+    ),
+    pytest.param(
+        "async def h():\n    asyncio.create_task(asyncio.sleep(1))\n",
+        "not-importable",
+        id="asyncio-own-coroutine",
+    ),
+    pytest.param(
+        "class C:\n    async def h(self):\n        self._t = asyncio.create_task(job('x'))\n",
+        "handle-stored",
+        id="attribute",
+    ),
+    pytest.param(
+        "jobs = {}\nasync def h():\n    jobs['a'] = asyncio.create_task(job('x'))\n",
+        "handle-stored",
+        id="item",
+    ),
+    pytest.param(
+        "running = []\nasync def h():\n    t = asyncio.create_task(job('x'))\n"
+        "    running.append(t)\n",
+        "handle-stored",
+        id="list",
+    ),
+    pytest.param(
+        "async def h(request: Request):\n    asyncio.create_task(untyped(request))\n",
+        "unserializable-args",
+        id="request",
+    ),
+    pytest.param(
+        "async def h(db=Depends(object)):\n    asyncio.create_task(untyped(db))\n",
+        "unserializable-args",
+        id="depends",
+    ),
+    pytest.param(
+        "async def h(s):\n    asyncio.create_task(with_session('x', s))\n",
+        "unserializable-args",
+        id="non-json-annotation",
+    ),
+    pytest.param(
+        "async def h():\n    x = compute()\n    asyncio.create_task(untyped(x))\n",
+        "unverified-args",
+        id="unverified",
+    ),
+    pytest.param(
+        "async def h(args):\n    asyncio.create_task(job(*args))\n", "star-args", id="star"
+    ),
+    pytest.param(
+        "async def h(kw):\n    asyncio.create_task(job(**kw))\n", "star-args", id="double-star"
+    ),
+    pytest.param(
+        "async def h():\n    asyncio.create_task(job('x'))  # noqa: CCM001\n",
+        "suppressed",
+        id="noqa-code",
+    ),
+    pytest.param(
+        "async def h():\n    asyncio.create_task(job('x'))  # noqa\n", "suppressed", id="noqa"
+    ),
+]
+
+
+@pytest.mark.parametrize(("src", "reason"), SKIPPED)
+def test_skipped(src: str, reason: str, tmp_path: Path) -> None:
+    assert statuses(src, tmp_path) == [f"skipped/{reason}"]
+
+
+def test_other_noqa_codes_do_not_suppress(tmp_path: Path) -> None:
+    src = "async def h():\n    asyncio.create_task(job('x'))  # noqa: E501\n"
+    assert statuses(src, tmp_path) == ["migrated"]
+
+
+def test_allow_unverified_args(tmp_path: Path) -> None:
+    src = "async def h():\n    x = compute()\n    asyncio.create_task(untyped(x))\n"
+    assert statuses(src, tmp_path, allow_unverified_args=True) == ["migrated"]
+
+
+NOT_SITES = [
+    pytest.param("def create_task(c): ...\nasync def h():\n    create_task(job('x'))\n", id="own"),
+    pytest.param(
+        "async def h():\n    async with asyncio.TaskGroup() as tg:\n        tg.create_task(job('x'))\n",
+        id="taskgroup",
+    ),
+    pytest.param("def h(progress):\n    progress.add_task('x')\n", id="rich-progress"),
+    pytest.param(
+        "from asyncio import create_task\ncreate_task = print\nasync def h():\n"
+        "    create_task(job('x'))\n",
+        id="rebound",
+    ),
+]
+
+
+@pytest.mark.parametrize("src", NOT_SITES)
+def test_not_a_background_call(src: str, tmp_path: Path) -> None:
+    assert statuses(src, tmp_path) == []
+
+
+def test_already_migrated(tmp_path: Path) -> None:
+    src = """\
+    from app.tasks.x_tasks import job_task
+    async def h():
+        try:
+            task = await asyncio.to_thread(job_task.delay, 'x')
+        except job_task.OperationalError:
+            asyncio.create_task(job('x'))
+    """
+    assert statuses(src, tmp_path) == ["already-migrated"]
