@@ -197,7 +197,8 @@ def test_allow_unverified_args(tmp_path: Path) -> None:
 NOT_SITES = [
     pytest.param("def create_task(c): ...\nasync def h():\n    create_task(job('x'))\n", id="own"),
     pytest.param(
-        "async def h():\n    async with asyncio.TaskGroup() as tg:\n        tg.create_task(job('x'))\n",
+        "async def h():\n    async with asyncio.TaskGroup() as tg:\n"
+        "        tg.create_task(job('x'))\n",
         id="taskgroup",
     ),
     pytest.param("def h(progress):\n    progress.add_task('x')\n", id="rich-progress"),
