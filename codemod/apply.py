@@ -16,6 +16,7 @@ from codemod.generate import (
     register_in_app,
     register_in_init,
 )
+from codemod.guard import check_rewrite
 from codemod.index import ModuleInfo, RepoIndex
 from codemod.models import FileError, MigrationPlan, Outcome, Status
 from codemod.rewrite import ModuleNames, SiteEdit, rewrite_module
@@ -171,6 +172,15 @@ class _Renderer:
         missing = [e.site.line for e in edits if e.site.stmt_line not in done]
         if missing:
             raise ValueError(f"cannot rewrite the call on line {missing[0]}")
+        problem = check_rewrite(
+            text,
+            new,
+            [(e.site.stmt_line, e.site.end_line) for e in edits],
+            {e.wrapper.name for e in edits},
+            {e.wrapper.tasks_module for e in edits},
+        )
+        if problem:
+            raise ValueError(f"{problem}; file left as it was")
         return new
 
 
