@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -57,19 +58,26 @@ def _analyse_chunk(paths: list[Path], config: Config) -> list[FileAnalysis]:
     return [analyse_file(path, config, index) for path in paths]
 
 
-def analyse_all(paths: list[Path], config: Config) -> list[FileAnalysis]:
+def analyse_all(
+    paths: list[Path], config: Config, progress: Callable[[int], None] | None = None
+) -> list[FileAnalysis]:
     """Analyses in the order of `paths`, whatever the number of worker processes."""
     workers = min(config.workers, max(1, len(paths) // 8))
+    size = max(8, len(paths) // (workers * 8)) if workers > 1 else max(1, len(paths))
+    chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
+    results: list[FileAnalysis] = []
     if workers <= 1:
-        return _analyse_chunk(paths, config)
-    chunks = [paths[i::workers] for i in range(workers)]
-    results: dict[Path, FileAnalysis] = {}
+        for chunk in chunks:
+            results += _analyse_chunk(chunk, config)
+            if progress:
+                progress(len(chunk))
+        return results
     with ProcessPoolExecutor(workers) as pool:
-        for chunk, analyses in zip(
-            chunks, pool.map(_analyse_chunk, chunks, [config] * workers), strict=True
-        ):
-            results.update(zip(chunk, analyses, strict=True))
-    return [results[p] for p in paths]
+        for analyses in pool.map(_analyse_chunk, chunks, [config] * len(chunks)):
+            results += analyses
+            if progress:
+                progress(len(analyses))
+    return results
 
 
 def raise_recursion_limit() -> None:

@@ -75,10 +75,17 @@ def _display(rel: str, config: Config) -> str:
         return path.as_posix()
 
 
-def _analyse(config: Config) -> tuple[MigrationPlan, RepoIndex]:
+PROGRESS_THRESHOLD = 300  # files; fewer finish before a bar would be worth drawing
+
+
+def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan, RepoIndex]:
     raise_recursion_limit()
     files = endpoint_modules(config)
-    analyses = analyse_all(files, config)
+    if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
+        with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:
+            analyses = analyse_all(files, config, bar.update)
+    else:
+        analyses = analyse_all(files, config)
     index = RepoIndex(config.root)
     return build_plan(analyses, config, index), index
 
@@ -96,13 +103,13 @@ def main() -> None:
 @click.option("--report", help="Write the summary: FILE.md, FILE.json, or - for stdout.")
 def migrate(**params: Any) -> None:
     """Migrate every migratable background call site under PATH (default: .)."""
+    dry = params["check"] or params["diff"]
     try:
         config = _config(params)
-        plan, index = _analyse(config)
+        plan, index = _analyse(config, show_progress=not dry and params["quiet"] == 0)
     except ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_USAGE)
-    dry = params["check"] or params["diff"]
     outcome = render(plan, config, index) if dry else apply(plan, config, index)
     if params["diff"]:
         for rel, (old, new) in sorted(outcome.changes.items()):

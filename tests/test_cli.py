@@ -139,3 +139,15 @@ def test_report_to_stdout(tmp_path: Path) -> None:
     result = run_cli(project(tmp_path), "migrate", "--report", "-")
     assert result.exit_code == 0
     assert result.stdout.startswith("# Celery Migration Summary\n")
+
+
+def test_parallel_and_serial_runs_are_byte_identical(tmp_path: Path) -> None:
+    files = {
+        f"app/api/m{i:02}.py": ENDPOINT.replace("job", f"job{i}").replace("start", f"start{i}")
+        for i in range(24)
+    }
+    serial = project(tmp_path / "serial", files)
+    parallel = project(tmp_path / "parallel", files)
+    assert run_cli(serial, "migrate", "-j", "1", "--report", "r.json").exit_code == 0
+    assert run_cli(parallel, "migrate", "-j", "3", "--report", "r.json").exit_code == 0
+    assert tree(serial) == tree(parallel)
