@@ -10,15 +10,15 @@ from pathlib import Path
 from codemod.config import Config
 from codemod.generate import (
     RUNNER_SOURCE,
-    extend_tasks_module,
     format_code,
     new_tasks_module,
     register_in_app,
     register_in_init,
+    update_tasks_module,
 )
 from codemod.guard import check_rewrite
 from codemod.index import ModuleInfo, RepoIndex
-from codemod.models import FileError, MigrationPlan, Outcome, Status
+from codemod.models import Drift, FileError, MigrationPlan, Outcome, Status, TasksModulePlan
 from codemod.rewrite import ModuleNames, SiteEdit, rewrite_module
 from codemod.write import SourceFile, atomic_write, check_compiles
 
@@ -84,8 +84,14 @@ class _Renderer:
         app = plan.celery_app
         if app is None:
             return failed
-        for tm in plan.tasks_modules:
-            if not any(not w.existing for w in tm.wrappers):
+        drifts: dict[str, list[Drift]] = {}
+        for drift in plan.drifts:
+            if drift.signature is not None:
+                drifts.setdefault(drift.module, []).append(drift)
+        modules = {tm.module: tm for tm in plan.tasks_modules}
+        for module in sorted(set(modules) | set(drifts)):
+            tm = modules.get(module) or _maintenance_plan(module, drifts[module][0].path)
+            if not any(not w.existing for w in tm.wrappers) and module not in drifts:
                 continue
             old, source = self._read(tm.path)
             info = self.index.module(tm.module)
@@ -93,7 +99,9 @@ class _Renderer:
             if source is None or info is None:
                 make = partial(new_tasks_module, tm, app, config)
             else:
-                make = partial(extend_tasks_module, source.text, info, tm, app, config)
+                make = partial(
+                    update_tasks_module, source.text, info, tm, drifts.get(module, []), app, config
+                )
             if not self._guard(tm.path, make, old):
                 failed.add(tm.module)
         needs_runner = any(
@@ -110,7 +118,7 @@ class _Renderer:
             tm.module
             for tm in plan.tasks_modules
             if tm.needs_registration and tm.module not in failed
-        ]
+        ] + [module for module, _ in plan.unregistered]
         if to_register and not self._register(to_register):
             failed |= set(to_register)
         return failed
@@ -182,6 +190,11 @@ class _Renderer:
         if problem:
             raise ValueError(f"{problem}; file left as it was")
         return new
+
+
+def _maintenance_plan(module: str, path: str) -> TasksModulePlan:
+    """A tasks module that gains no wrapper, only regenerated ones."""
+    return TasksModulePlan(module, path, False, True, False, (), ())
 
 
 def _rel(path: Path, root: Path) -> str:

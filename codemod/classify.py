@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from codemod.config import Config
 from codemod.detect import Candidate, Scope, lookup, parent_map, qualify
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex, signature_of
+from codemod.index import FunctionNode, ModuleInfo, RepoIndex, signature_of, wrapped_implementation
 from codemod.models import Reason, Signature, Site, Status
 
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
@@ -125,9 +125,9 @@ def classify_queued(attribute: ast.Attribute, candidate: Candidate, ctx: Context
         return None
     node = resolved[1].node
     assert isinstance(node, FunctionNode)
-    if not is_generated_wrapper(node):
+    implementation = wrapped_implementation(node)
+    if implementation is None:
         return None
-    implementation = _wrapped_implementation(node)
     function = candidate.function
     statement = candidate.statement
     return Site(
@@ -145,23 +145,6 @@ def classify_queued(attribute: ast.Attribute, candidate: Candidate, ctx: Context
         in_async=isinstance(function, ast.AsyncFunctionDef),
         task=task,
     )
-
-
-def is_generated_wrapper(node: FunctionNode) -> bool:
-    """A task in the shape this tool generates: an explicit name= and ignore_result=True."""
-    for decorator in node.decorator_list:
-        if isinstance(decorator, ast.Call):
-            keywords = {k.arg for k in decorator.keywords}
-            if {"name", "ignore_result", "autoretry_for"} <= keywords:
-                return True
-    return False
-
-
-def _wrapped_implementation(node: FunctionNode) -> str | None:
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
-            return f"{sub.module}.{sub.names[0].name}"
-    return None
 
 
 def _free_name(scope: ast.AST, first: int, last: int) -> str:

@@ -119,6 +119,22 @@ class CeleryApp:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A generated wrapper that no longer matches its implementation (CCM003)."""
+
+    path: str
+    module: str  # the tasks module
+    name: str  # the wrapper
+    line: int  # of the `def`
+    column: int
+    first_line: int  # of its first decorator
+    end_line: int
+    implementation: str
+    message: str
+    signature: Signature | None  # the implementation's signature now; None if it is gone
+
+
+@dataclass(frozen=True)
 class MigrationPlan:
     root: str
     celery_app: CeleryApp | None
@@ -129,6 +145,8 @@ class MigrationPlan:
     runner_module: str = ""
     runner_path: str = ""
     registration_style: str = ""  # include, imports, init or add-include
+    drifts: tuple[Drift, ...] = ()
+    unregistered: tuple[tuple[str, str], ...] = ()  # (tasks module, path) holding wrappers
 
     def wrapper_for(self, site: Site) -> Wrapper | None:
         for s, w in self.site_tasks:

@@ -7,12 +7,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codemod.config import Config, ConfigError
-from codemod.discover import module_name, new_module_path, python_files, relpath
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex, import_bindings
+from codemod.discover import module_name, module_path, new_module_path, python_files, relpath
+from codemod.index import (
+    FunctionNode,
+    ModuleInfo,
+    RepoIndex,
+    import_bindings,
+    signature_of,
+    wrapped_implementation,
+)
 from codemod.models import (
     CeleryApp,
+    Drift,
     FileAnalysis,
     MigrationPlan,
+    Param,
+    Signature,
     Site,
     Status,
     TasksModulePlan,
@@ -209,15 +219,111 @@ class _Namer:
         return wrapper
 
 
+# --- generated wrappers already in the tasks package -------------------------------------------
+
+
+def _param_key(params: tuple[Param, ...]) -> list[tuple[str, str, str, str]]:
+    """Parameters compared by meaning, not by spelling (black may have re-spaced them)."""
+
+    def norm(text: str | None) -> str:
+        return ast.dump(ast.parse(text, mode="eval")) if text else ""
+
+    return [(p.name, p.kind, norm(p.annotation), norm(p.default)) for p in params]
+
+
+def _tasks_modules_on_disk(config: Config, index: RepoIndex) -> list[ModuleInfo]:
+    package = module_path(config.tasks_package, config.root)
+    if package is None or package.name != "__init__.py":
+        return []
+    names = sorted(p.stem for p in package.parent.glob("*.py") if p.stem != "__init__")
+    infos = [index.module(f"{config.tasks_package}.{name}") for name in names]
+    return [info for info in infos if info is not None]
+
+
+def scan_wrappers(config: Config, index: RepoIndex) -> tuple[list[Drift], list[ModuleInfo]]:
+    """Generated wrappers that drifted from their implementation; tasks modules holding any."""
+    drifts: list[Drift] = []
+    holding: list[ModuleInfo] = []
+    for info in _tasks_modules_on_disk(config, index):
+        wrappers = [
+            (node, impl)
+            for node in info.tree.body
+            if isinstance(node, FunctionNode) and (impl := wrapped_implementation(node))
+        ]
+        if wrappers:
+            holding.append(info)
+        for node, impl in wrappers:
+            drift = _drift(info, node, impl, config, index)
+            if drift is not None:
+                drifts.append(drift)
+    return drifts, holding
+
+
+def _drift(
+    info: ModuleInfo, node: FunctionNode, impl: str, config: Config, index: RepoIndex
+) -> Drift | None:
+    resolved = index.resolve(impl)
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    path = relpath(info.path, config.root)
+
+    def drift(message: str, signature: Signature | None) -> Drift:
+        end = node.end_lineno or node.lineno
+        return Drift(
+            path,
+            info.module,
+            node.name,
+            node.lineno,
+            node.col_offset + 1,
+            first,
+            end,
+            impl,
+            message,
+            signature,
+        )
+
+    if resolved is None or not isinstance(resolved[1].node, FunctionNode):
+        return drift(f"its implementation `{impl}` is gone", None)
+    signature = signature_of(resolved[0], resolved[1].node)
+    params = signature_of(info, node).params[1:]  # after `self`
+    if _param_key(params) == _param_key(signature.params):
+        return None
+    now = ", ".join(p.name for p in signature.params)
+    was = ", ".join(p.name for p in params)
+    detail = f"({was}) vs ({now})" if was != now else "(annotations or defaults differ)"
+    return drift(f"no longer matches the signature of `{impl}` {detail}", signature)
+
+
 def build_plan(analyses: list[FileAnalysis], config: Config, index: RepoIndex) -> MigrationPlan:
     sites = tuple(site for analysis in analyses for site in analysis.sites)
     errors = tuple(a.error for a in analyses if a.error is not None)
     root = config.root
     todo = [s for s in sites if s.status is Status.MIGRATED]
+    drifts, holding = scan_wrappers(config, index)
+    try:
+        app: CeleryApp | None = find_celery_app(config, index)
+    except ConfigError:
+        if todo or any(d.signature for d in drifts):
+            raise
+        app = None
+    reg = registration(app, config, index) if app else Registration("include", frozenset())
+    unregistered = tuple(
+        (info.module, relpath(info.path, root))
+        for info in holding
+        if app is not None and info.module not in reg.registered
+    )
     if not todo:
-        return MigrationPlan(str(root), None, sites, (), (), errors)
-    app = find_celery_app(config, index)
-    reg = registration(app, config, index)
+        return MigrationPlan(
+            str(root),
+            app,
+            sites,
+            (),
+            (),
+            errors,
+            registration_style=reg.style,
+            drifts=tuple(drifts),
+            unregistered=unregistered,
+        )
+    assert app is not None
     namer = _Namer(index)
     site_tasks = tuple((site, namer.wrapper(site, tasks_module_for(site, config))) for site in todo)
     modules: dict[str, list[Wrapper]] = {}
@@ -257,4 +363,6 @@ def build_plan(analyses: list[FileAnalysis], config: Config, index: RepoIndex) -
         runner_module=runner,
         runner_path=relpath(Path(runner_path), root),
         registration_style=reg.style,
+        drifts=tuple(drifts),
+        unregistered=tuple(u for u in unregistered if u[0] not in modules),
     )
