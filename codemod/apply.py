@@ -114,11 +114,9 @@ class _Renderer:
             runner = partial(format_code, RUNNER_SOURCE, config.line_length)
             if not self._guard(plan.runner_path, runner, None):
                 failed |= {tm.module for tm in plan.tasks_modules}
-        to_register = [
-            tm.module
-            for tm in plan.tasks_modules
-            if tm.needs_registration and tm.module not in failed
-        ] + [module for module, _ in plan.unregistered]
+        planned = [tm.module for tm in plan.tasks_modules if tm.needs_registration]
+        holding = [module for module, _ in plan.unregistered]
+        to_register = [m for m in dict.fromkeys(planned + holding) if m not in failed]
         if to_register and not self._register(to_register):
             failed |= set(to_register)
         return failed

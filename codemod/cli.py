@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from codemod import __version__
 from codemod.analyse import analyse_all, raise_recursion_limit
 from codemod.apply import apply, migrated_count, render
 from codemod.config import Config, ConfigError, load_config
+from codemod.diagnostics import FORMATS, diagnostics
 from codemod.discover import endpoint_modules
-from codemod.index import RepoIndex
+from codemod.index import RepoIndex, decode_source
 from codemod.models import FileError, MigrationPlan, Outcome, Status
 from codemod.plan import build_plan
 from codemod.report import render_report
@@ -66,7 +68,7 @@ def _error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
 
 
-def _display(rel: str, config: Config) -> str:
+def _display(rel: str, *, config: Config) -> str:
     """A root-relative path as the user sees it: relative to the current directory."""
     path = config.root / rel
     try:
@@ -116,7 +118,7 @@ def migrate(**params: Any) -> None:
             sys.stdout.write(unified_diff(rel, old, new))
     report_errors = _write_report(plan, outcome, config, dry)
     for error in [*outcome.errors, *report_errors]:
-        _error(f"{_display(error.path, config)}: {error.message}")
+        _error(f"{_display(error.path, config=config)}: {error.message}")
     verbosity = params["verbose"] - params["quiet"]
     _summary_line(plan, outcome, config, dry, verbosity)
     if outcome.errors or report_errors:
@@ -154,7 +156,7 @@ def _summary_line(
     if verbosity > 0:
         for site in plan.sites:
             reason = f" ({site.reason.value}: {site.detail})" if site.reason else ""
-            where = f"{_display(site.path, config)}:{site.line}:{site.column}"
+            where = f"{_display(site.path, config=config)}:{site.line}:{site.column}"
             click.echo(f"{where}: {site.status.value}{reason}", err=True)
     migrated = migrated_count(plan, outcome)
     skipped = sum(1 for s in plan.sites if s.status is Status.SKIPPED)
@@ -166,3 +168,51 @@ def _summary_line(
         f"{skipped} skipped; {len(outcome.errors)} error{'s' if len(outcome.errors) != 1 else ''}.",
         err=True,
     )
+
+
+@main.command()
+@_common_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(sorted(FORMATS)),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def check(**params: Any) -> None:
+    """Lint: report background jobs left in the web process, and wrappers out of sync."""
+    try:
+        config = _config(params)
+        plan, _ = _analyse(config)
+    except ConfigError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_USAGE)
+    lines = _LineReader(config.root)
+    found = diagnostics(plan, lines.line)
+    show = partial(_display, config=config)
+    if params["quiet"] == 0 or found:
+        sys.stdout.write(FORMATS[params["output_format"]](found, show))
+    for error in plan.errors:
+        _error(f"{show(error.path)}: {error.message}")
+    if plan.errors:
+        sys.exit(EXIT_ERRORS)
+    sys.exit(EXIT_CHANGES if found else EXIT_OK)
+
+
+class _LineReader:
+    """Source lines for `# noqa`, read once per file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, list[str]] = {}
+
+    def line(self, rel: str, number: int) -> str:
+        if rel not in self.files:
+            try:
+                data = (self.root / rel).read_bytes()
+                self.files[rel] = decode_source(data).splitlines()
+            except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+                self.files[rel] = []
+        lines = self.files[rel]
+        return lines[number - 1] if 0 < number <= len(lines) else ""

@@ -364,5 +364,5 @@ def build_plan(analyses: list[FileAnalysis], config: Config, index: RepoIndex) -
         runner_path=relpath(Path(runner_path), root),
         registration_style=reg.style,
         drifts=tuple(drifts),
-        unregistered=tuple(u for u in unregistered if u[0] not in modules),
+        unregistered=unregistered,
     )
