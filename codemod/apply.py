@@ -139,7 +139,9 @@ class _Renderer:
             return False
 
         def register() -> str:
-            text = register_in_app(source.text, app, plan.registration_style, modules)
+            text = register_in_app(
+                source.text, app, plan.registration_style, modules, self.config.line_length
+            )
             if text is None:
                 raise ValueError(f"found no place to register {', '.join(modules)}")
             return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -93,6 +94,10 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         status, reason, detail = Status.SKIPPED, skip.reason, skip.detail
     except _Ignored as ignored:
         status, detail = Status.IGNORED, str(ignored)
+    if implementation is None and status is not Status.MIGRATED:
+        # Stopped before the implementation was looked at: name it anyway where it resolves.
+        with contextlib.suppress(Skip, _Ignored):
+            implementation, signature = _implementation(_inner_call(call), candidate, ctx)
     if status is Status.SKIPPED and reason in (Reason.NOT_A_CALL, Reason.NOT_IMPORTABLE):
         implementation = implementation if signature else None
     statement = candidate.statement
@@ -226,16 +231,17 @@ def _guarded_group_end(name: str, candidate: Candidate, ctx: Context) -> int:
     scope_node = candidate.scopes[0].node
     parents = parent_map(scope_node)
     stmt = candidate.statement
-    guard_lines: list[ast.stmt] = []
-    for use in ast.walk(scope_node):
-        if not isinstance(use, ast.Name) or use.id != name or isinstance(use.ctx, ast.Store):
-            continue
-        kind = _use_kind(use, parents, candidate.scopes, ctx)
-        if kind == "wait":
-            raise _Ignored(f"the task object `{name}` is awaited, gathered or cancelled")
-        if kind == "stored":
-            raise Skip(Reason.HANDLE_STORED, f"the task object `{name}` is kept or passed on")
-        guard_lines.append(_statement_of(use, parents))
+    uses = [
+        (use, _use_kind(use, parents, candidate.scopes, ctx))
+        for use in ast.walk(scope_node)
+        if isinstance(use, ast.Name) and use.id == name and not isinstance(use.ctx, ast.Store)
+    ]
+    # A wait anywhere decides it, wherever it is: the job is not fire-and-forget.
+    if any(kind == "wait" for _, kind in uses):
+        raise _Ignored(f"the task object `{name}` is awaited, gathered or cancelled")
+    if any(kind == "stored" for _, kind in uses):
+        raise Skip(Reason.HANDLE_STORED, f"the task object `{name}` is kept or passed on")
+    guard_lines = [_statement_of(use, parents) for use, _ in uses]
     block = _block_of(stmt, parents)
     position = block.index(stmt)
     group = [stmt]

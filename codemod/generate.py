@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import replace
 
 import libcst as cst
@@ -166,7 +167,7 @@ def _retry_on(config: Config) -> tuple[str, list[str]]:
         for name in config.retry_on
     ]
     imports = sorted({f"import {n.rpartition('.')[0]}" for n in names if "." in n})
-    return ", ".join(names) + ",", imports
+    return ", ".join(names) + ("," if len(names) == 1 else ""), imports
 
 
 def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
@@ -233,11 +234,27 @@ def _needed_imports(
 
 
 def _sorted_imports(lines: list[str], first_party: str) -> str:
-    def first(line: str) -> bool:
-        return line.split()[1].split(".")[0] == first_party
-
-    groups = [sorted(x for x in lines if not first(x)), sorted(x for x in lines if first(x))]
-    return "\n\n".join("\n".join(g) for g in groups if g)
+    """Import lines as isort and ruff order them: standard library, third party, first party;
+    in each, `import x` lines, then `from x import a, b` with one line per module."""
+    sections: list[tuple[set[str], dict[str, set[str]]]] = [(set(), {}) for _ in range(3)]
+    for line in lines:
+        words = line.split(maxsplit=3)
+        module = words[1]
+        top = module.split(".")[0]
+        plain, froms = sections[
+            2 if top == first_party else 0 if top in sys.stdlib_module_names else 1
+        ]
+        if words[0] == "import":
+            plain.add(line)
+        else:
+            froms.setdefault(module, set()).add(words[3])
+    blocks = []
+    for plain, froms in sections:
+        block = sorted(plain, key=lambda x: x.split()[1])
+        block += [f"from {m} import {', '.join(sorted(froms[m]))}" for m in sorted(froms)]
+        if block:
+            blocks.append("\n".join(block))
+    return "\n\n".join(blocks)
 
 
 def new_tasks_module(plan: TasksModulePlan, app: CeleryApp, config: Config) -> str:
@@ -396,8 +413,13 @@ def _multiline(comma: cst.Comma | cst.MaybeSentinel) -> bool:
     )
 
 
-def register_in_app(source: str, app: CeleryApp, style: str, modules: list[str]) -> str | None:
-    """The app module with the tasks modules registered; None if the edit found no place."""
+def register_in_app(
+    source: str, app: CeleryApp, style: str, modules: list[str], line_length: int = 88
+) -> str | None:
+    """The app module with the tasks modules registered; None if the edit found no place.
+
+    The one statement the edit changes is re-wrapped by black if it grew past the line length;
+    every other statement stays byte for byte."""
     tree = cst.parse_module(source)
     transformer: _AppendRegistration | _AddInclude
     if style in ("include", "imports"):
@@ -405,7 +427,19 @@ def register_in_app(source: str, app: CeleryApp, style: str, modules: list[str])
     else:
         transformer = _AddInclude(modules, app.attr)
     new = tree.visit(transformer)
-    return new.code if transformer.done else None
+    if not transformer.done:
+        return None
+    body = list(new.body)
+    for i, (before, after) in enumerate(zip(tree.body, new.body, strict=True)):
+        if before is after or before.deep_equals(after):
+            continue
+        bare = after.with_changes(leading_lines=[])
+        code = new.code_for_node(bare)
+        if max(len(line) for line in code.splitlines()) > line_length:
+            wrapped = cst.parse_module(format_code(code, line_length)).body
+            if len(wrapped) == 1:
+                body[i] = wrapped[0].with_changes(leading_lines=after.leading_lines)
+    return new.with_changes(body=body).code
 
 
 def register_in_init(source: str, info: ModuleInfo, package: str, modules: list[str]) -> str:

@@ -77,6 +77,11 @@ class FileError:
     path: str
     message: str
 
+    def __post_init__(self) -> None:
+        # One line, always: a parser's multi-line message keeps its first line.
+        lines = [line.strip() for line in self.message.splitlines() if line.strip()]
+        object.__setattr__(self, "message", lines[0] if lines else "unknown error")
+
 
 @dataclass(frozen=True)
 class FileAnalysis:

@@ -103,13 +103,24 @@ def find_celery_app(config: Config, index: RepoIndex) -> CeleryApp:
             found += [CeleryApp(module, name, rel) for name, _ in _celery_apps(info)]
     if not found:
         raise ConfigError(
-            "no Celery app found (a module-level `app = Celery(...)`); "
+            f"{_shown(config.root)}: no Celery app found (a module-level `app = Celery(...)`); "
             "pass --celery-app MODULE:ATTR or set celery-app in [tool.celery-codemod]"
         )
     if len(found) > 1:
         names = ", ".join(f"{a.module}:{a.attr}" for a in found)
-        raise ConfigError(f"several Celery apps found ({names}); pass --celery-app MODULE:ATTR")
+        raise ConfigError(
+            f"{_shown(config.root)}: several Celery apps found ({names}); "
+            "pass --celery-app MODULE:ATTR"
+        )
     return found[0]
+
+
+def _shown(path: Path) -> str:
+    """A folder as the user sees it: relative to the current directory where possible."""
+    try:
+        return path.relative_to(Path.cwd()).as_posix() or "."
+    except ValueError:
+        return path.as_posix()
 
 
 @dataclass(frozen=True)

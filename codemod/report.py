@@ -21,13 +21,22 @@ HINTS = {
 }
 
 
+def reported_sites(plan: MigrationPlan, outcome: Outcome) -> list[Site]:
+    """Every site but those of a file whose rewrite failed: that file is an error instead, just
+    as an unparsable file contributes an error and no sites."""
+    return [
+        s
+        for s in plan.sites
+        if not (s.status is Status.MIGRATED and (s.path, s.line) in outcome.failed_sites)
+    ]
+
+
 def summary(plan: MigrationPlan, outcome: Outcome) -> dict[str, int]:
     counts = {s.value.replace("-", "_"): 0 for s in Status}
-    for site in plan.sites:
-        if site.status is Status.MIGRATED and (site.path, site.line) in outcome.failed_sites:
-            continue
+    sites = reported_sites(plan, outcome)
+    for site in sites:
         counts[site.status.value.replace("-", "_")] += 1
-    return {"sites": len(plan.sites), **counts, "errors": len(outcome.errors)}
+    return {"sites": len(sites), **counts, "errors": len(outcome.errors)}
 
 
 def _task_of(plan: MigrationPlan, site: Site, outcome: Outcome) -> str | None:
@@ -67,8 +76,7 @@ def to_json(plan: MigrationPlan, outcome: Outcome) -> str:
                 "reason": s.reason.value if s.reason else None,
                 "task": _task_of(plan, s, outcome),
             }
-            for s in plan.sites
-            if not (s.status is Status.MIGRATED and (s.path, s.line) in outcome.failed_sites)
+            for s in reported_sites(plan, outcome)
         ],
         "errors": [{"path": e.path, "message": e.message} for e in outcome.errors],
     }

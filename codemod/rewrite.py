@@ -102,6 +102,8 @@ class _SiteRewriter(cst.CSTTransformer):
         assert isinstance(first, cst.SimpleStatementLine)
         inner = _inner_call(first)
         args = "".join(_code(a) for a in inner.args).strip().rstrip(",")
+        if any(isinstance(n, cst.Comment) for a in inner.args for n in _walk(a)):
+            args += "\n"  # a comment ends its line: the closing parenthesis goes below it
         task = edit.wrapper.name
         result = edit.site.result_name
         logger = self.names.logger or "logger"
