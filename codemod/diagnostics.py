@@ -68,7 +68,7 @@ def diagnostics(plan: MigrationPlan, source_line: Callable[[str, int], str]) -> 
         out.append(
             Diagnostic(
                 "CCM003",
-                f"wrapper `{drift.name}` {drift.message}; "
+                f"wrapper `{drift.name}`{'' if drift.signature else ':'} {drift.message}; "
                 + (
                     "run 'celery-codemod migrate' to regenerate it"
                     if drift.signature
@@ -179,7 +179,16 @@ def as_sarif(found: list[Diagnostic], show: Show) -> str:
                         ],
                     }
                 },
-                "originalUriBaseIds": {"%SRCROOT%": {"uri": "./"}},
+                # SARIF §3.14.14: without a uriBaseId of its own, a base's uri must be absolute;
+                # the output stays machine-independent, so the root is described, not located.
+                "originalUriBaseIds": {
+                    "%SRCROOT%": {
+                        "description": {
+                            "text": "The project root: the folder whose pyproject.toml configures "
+                            "celery-codemod (else the first PATH)."
+                        }
+                    }
+                },
                 "results": [
                     {
                         "ruleId": d.code,

@@ -203,20 +203,33 @@ def existing_wrapper(info: ModuleInfo, implementation: str) -> str | None:
 
 
 class _Namer:
-    def __init__(self, index: RepoIndex) -> None:
+    """One wrapper per implementation: sites that start the same job share it, whichever module
+    they are in. It goes where the first site (in path order) would put it, unless the tasks
+    package already has a task for that implementation: then that task is reused."""
+
+    def __init__(self, index: RepoIndex, holding: list[ModuleInfo]) -> None:
         self.index = index
+        self.holding = holding
         self.taken: dict[str, set[str]] = {}
-        self.by_impl: dict[tuple[str, str], Wrapper] = {}
+        self.by_impl: dict[str, Wrapper] = {}
+
+    def _existing(self, tasks_module: str, implementation: str) -> tuple[str, str] | None:
+        info = self.index.module(tasks_module)
+        others = [i for i in self.holding if i.module != tasks_module]
+        for candidate in ([info] if info else []) + others:
+            name = existing_wrapper(candidate, implementation)
+            if name is not None:
+                return candidate.module, name
+        return None
 
     def wrapper(self, site: Site, tasks_module: str) -> Wrapper:
         assert site.signature is not None and site.implementation is not None
-        key = (tasks_module, site.implementation)
-        if key in self.by_impl:
-            return self.by_impl[key]
+        if site.implementation in self.by_impl:
+            return self.by_impl[site.implementation]
         info = self.index.module(tasks_module)
-        existing = existing_wrapper(info, site.implementation) if info else None
+        existing = self._existing(tasks_module, site.implementation)
         if existing is not None:
-            wrapper = Wrapper(existing, tasks_module, site.signature, existing=True)
+            wrapper = Wrapper(existing[1], existing[0], site.signature, existing=True)
         else:
             taken = self.taken.setdefault(tasks_module, set(info.bindings) if info else set())
             base = task_name(site.signature.name)
@@ -226,7 +239,7 @@ class _Namer:
             name = next(c for c in candidates if c not in taken)
             taken.add(name)
             wrapper = Wrapper(name, tasks_module, site.signature)
-        self.by_impl[key] = wrapper
+        self.by_impl[site.implementation] = wrapper
         return wrapper
 
 
@@ -335,7 +348,7 @@ def build_plan(analyses: list[FileAnalysis], config: Config, index: RepoIndex) -
             unregistered=unregistered,
         )
     assert app is not None
-    namer = _Namer(index)
+    namer = _Namer(index, holding)
     site_tasks = tuple((site, namer.wrapper(site, tasks_module_for(site, config))) for site in todo)
     modules: dict[str, list[Wrapper]] = {}
     sources: dict[str, list[str]] = {}

@@ -97,7 +97,8 @@ def to_markdown(plan: MigrationPlan, outcome: Outcome, config: Config) -> str:
         f"`asyncio.create_task()` to Celery tasks across {n_modules} tasks "
         f"module{'s' if n_modules != 1 else ''}. "
         f"{counts['already_migrated']} already migrated, {counts['ignored']} ignored (not "
-        f"fire-and-forget), {counts['skipped']} need manual review, {counts['errors']} "
+        f"fire-and-forget), {counts['skipped']} "
+        f"need{'s' if counts['skipped'] == 1 else ''} manual review, {counts['errors']} "
         f"file error{'s' if counts['errors'] != 1 else ''}."
     )
     out += ["", "## Changes Made", ""]
@@ -207,11 +208,13 @@ def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
         "",
         f"1. Start a worker: `celery -A {app} worker -l info`. Use the prefork (default), "
         "threads or solo pool; not gevent or eventlet, which cannot run the wrappers' event loops.",
-        "2. Bound publishing when the broker hangs: set `broker_connection_timeout` and "
+        "2. Bound publishing when the broker hangs: Celery sets no socket timeout by default, so "
+        "a publish to a broker that accepts connections but never answers blocks its request "
+        "for good. Set `broker_connection_timeout = 2`, "
         "`broker_transport_options = {'socket_timeout': 2, 'socket_connect_timeout': 2, "
-        "'max_retries': 1}` and a short `task_publish_retry_policy` "
-        "(`{'max_retries': 1, 'interval_start': 0, 'interval_step': 0.2}`), so a request "
-        "falls back within seconds.",
+        "'max_retries': 1}` and a short "
+        "`task_publish_retry_policy = {'max_retries': 1, 'interval_start': 0, "
+        "'interval_step': 0.2}`, so a request falls back within about 2 seconds.",
         "3. Make every job idempotent: a retried job runs again from the start "
         f"(up to {config.max_retries} retries).",
         "4. Route jobs to queues by their needs (`task_routes`); size each queue's workers.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from codemod.generate import format_code
 from codemod.models import Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
+_SPACES = re.compile(r"^(?:    )+", re.M)
+_TRIPLE_QUOTES = re.compile("\"{3}|'{3}")
 WARNING = "Celery broker unavailable (%s); falling back to asyncio"
 
 
@@ -52,6 +55,7 @@ class _SiteRewriter(cst.CSTTransformer):
         self.fallback = fallback
         self.line_length = line_length
         self.indent_width = len(indent.expandtabs(8))
+        self.tabs = "\t" in indent
         self.depth = 0
         self.done: set[int] = set()
 
@@ -127,6 +131,9 @@ class _SiteRewriter(cst.CSTTransformer):
             code = "async def _():\n" + "".join("    " + line + "\n" for line in code.splitlines())
             width += 4
         formatted = format_code(code, width)
+        if self.tabs and not _TRIPLE_QUOTES.search(formatted):
+            # A tab-indented module: continuation lines indent with tabs too (black uses spaces).
+            formatted = _SPACES.sub(lambda m: "\t" * (len(m.group(0)) // 4), formatted)
         statement: cst.BaseStatement = cst.parse_module(formatted).body[0]
         if edit.site.in_async:
             assert isinstance(statement, cst.FunctionDef)
@@ -213,16 +220,13 @@ def add_imports_and_logger(
     body: list[cst.BaseStatement] = list(module.body)
     start, end = _header(body)
     for name in std_imports:
-        at = _std_position(body, start, end, name)
-        _insert(body, at, cst.parse_statement(f"import {name}\n"), end)
+        at, mode = _std_position(body, start, end, name)
+        _insert(body, at, cst.parse_statement(f"import {name}\n"), mode)
         end += 1
     for tasks_module, names in sorted(task_imports.items()):
         code = format_code(f"from {tasks_module} import {', '.join(sorted(names))}\n", line_length)
-        statement = cst.parse_statement(code)
-        at, new_group = _first_party_position(body, start, end, tasks_module, first_party)
-        if new_group and at > start:
-            statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
-        _insert(body, at, statement, end)
+        at, mode = _first_party_position(body, start, end, tasks_module, first_party)
+        _insert(body, at, cst.parse_statement(code), mode)
         end += 1
     if logger_line:
         statement = cst.parse_statement(logger_line + "\n")
@@ -231,13 +235,25 @@ def add_imports_and_logger(
     return module.with_changes(body=body)
 
 
-def _insert(body: list[cst.BaseStatement], at: int, statement: cst.BaseStatement, end: int) -> None:
-    """Insert before body[at]; an import there gives up its blank lines and comments to it."""
-    if at < end and isinstance(statement, cst.SimpleStatementLine):
-        following = body[at]
-        if isinstance(following, cst.SimpleStatementLine) and following.leading_lines:
-            statement = statement.with_changes(leading_lines=following.leading_lines)
+def _insert(
+    body: list[cst.BaseStatement], at: int, statement: cst.BaseStatement, mode: str
+) -> None:
+    """Insert an import before body[at].
+
+    "before": into body[at]'s group, as its new first line if it was the first (it takes the
+    group's blank lines and comments); "after": at the end of the group before body[at];
+    "new": a group of its own before body[at]'s, which is then set apart by a blank line;
+    "new-group": a group of its own after the one before it, after a blank line."""
+    following = body[at] if at < len(body) else None
+    assert isinstance(statement, cst.SimpleStatementLine)
+    if mode in ("before", "new") and isinstance(following, cst.SimpleStatementLine):
+        statement = statement.with_changes(leading_lines=following.leading_lines)
+        if mode == "new":
+            body[at] = following.with_changes(leading_lines=[cst.EmptyLine()])
+        else:
             body[at] = following.with_changes(leading_lines=[])
+    elif mode == "new-group":
+        statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
     body.insert(at, statement)
 
 
@@ -245,17 +261,28 @@ def _top(statement: cst.BaseStatement) -> str:
     return _import_module(statement).lstrip(".").split(".")[0]
 
 
-def _std_position(body: list[cst.BaseStatement], start: int, end: int, name: str) -> int:
+def _std_position(
+    body: list[cst.BaseStatement], start: int, end: int, name: str
+) -> tuple[int, str]:
+    """Where isort and ruff put `import name`: among the standard library's `import x` lines,
+    which come before its `from x import y` lines."""
     std = [i for i in range(start, end) if _top(body[i]) in STDLIB]
-    for i in std:
+    plain = [i for i in std if isinstance(body[i].body[0], cst.Import)]  # type: ignore[attr-defined]
+    for i in plain:
         if _import_module(body[i]) > name:
-            return i
-    return std[-1] + 1 if std else start
+            return i, "before"
+    if plain:
+        return plain[-1] + 1, "after"
+    if std:
+        return std[0], "before"
+    if start < end:
+        return start, "new"
+    return start, "new-group" if start > 0 else "after"
 
 
 def _first_party_position(
     body: list[cst.BaseStatement], start: int, end: int, module: str, first_party: str
-) -> tuple[int, bool]:
+) -> tuple[int, str]:
     ours = [
         i
         for i in range(start, end)
@@ -263,8 +290,10 @@ def _first_party_position(
     ]
     for i in ours:
         if _import_module(body[i]) > module and isinstance(body[i].body[0], cst.ImportFrom):  # type: ignore[attr-defined]
-            return i, False
-    return (ours[-1] + 1, False) if ours else (end, True)
+            return i, "before"
+    if ours:
+        return ours[-1] + 1, "after"
+    return end, "new-group" if end > start else "after"
 
 
 def rewrite_module(
