@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass
 
 from codemod.config import Config
-from codemod.detect import Candidate, Scope, lookup, parent_map, qualify
+from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
 from codemod.index import FunctionNode, ModuleInfo, RepoIndex, signature_of, wrapped_implementation
-from codemod.models import Reason, Signature, Site, Status
+from codemod.models import Param, Reason, Signature, Site, Status
+from codemod.schemas import V1, annotation_model, with_models
 
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
 WAITERS = frozenset(
@@ -78,18 +79,19 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
     implementation: str | None = None
     signature: Signature | None = None
     task: str | None = None
+    model_args: tuple[int | str, ...] = ()
     try:
         task = _migrated_by(candidate, ctx)
         if task is not None:
             status = Status.ALREADY_MIGRATED
         else:
             end_line = _handle_group_end(candidate, ctx)
-        inner = _inner_call(call)
+        inner = _inner_call(call, candidate.kind)
         implementation, signature = _implementation(inner, candidate, ctx)
         if status is Status.MIGRATED:
             _check_noqa(call, ctx)
             _check_star_args(inner)
-            _check_arguments(inner, signature, candidate, ctx)
+            model_args = _check_arguments(inner, signature, candidate, ctx)
     except Skip as skip:
         status, reason, detail = Status.SKIPPED, skip.reason, skip.detail
     except _Ignored as ignored:
@@ -97,7 +99,9 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
     if implementation is None and status is not Status.MIGRATED:
         # Stopped before the implementation was looked at: name it anyway where it resolves.
         with contextlib.suppress(Skip, _Ignored):
-            implementation, signature = _implementation(_inner_call(call), candidate, ctx)
+            implementation, signature = _implementation(
+                _inner_call(call, candidate.kind), candidate, ctx
+            )
     if status is Status.SKIPPED and reason in (Reason.NOT_A_CALL, Reason.NOT_IMPORTABLE):
         implementation = implementation if signature else None
     statement = candidate.statement
@@ -111,7 +115,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         end_line=end_line,
         function=function.name if function else None,
         call=candidate.kind,
-        call_text=_call_text(call, ctx.info),
+        call_text=_call_text(call, candidate.kind, ctx.info),
         status=status,
         reason=reason,
         detail=detail,
@@ -119,6 +123,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         signature=signature,
         in_async=isinstance(function, ast.AsyncFunctionDef),
         task=task,
+        model_args=model_args,
     )
 
 
@@ -169,8 +174,15 @@ class _Ignored(Exception):
     """Not background work: the task object is waited on, or the call is part of an expression."""
 
 
-def _call_text(call: ast.Call, info: ModuleInfo) -> str:
+def _call_text(call: ast.Call, kind: str, info: ModuleInfo) -> str:
     func = info.segment(call.func)
+    if kind == ADD_TASK:
+        first = info.segment(call.args[0]) if call.args else ""
+        return (
+            f"{func}({first}, ...)"
+            if len(call.args) + len(call.keywords) > 1
+            else f"{func}({first})"
+        )
     if call.args and isinstance(call.args[0], ast.Call):
         return f"{func}({info.segment(call.args[0].func)}(...))"
     return f"{func}(...)"
@@ -313,7 +325,15 @@ def _is_guard_set(expr: ast.expr, info: ModuleInfo) -> bool:
 # --- the implementation -----------------------------------------------------------------------
 
 
-def _inner_call(call: ast.Call) -> ast.Call:
+def _inner_call(call: ast.Call, kind: str) -> ast.Call:
+    """The job's call: the coroutine call that create_task is given, or for `add_task(fn, *args,
+    **kwargs)` the call `fn(*args, **kwargs)` that it stands for."""
+    if kind == ADD_TASK:
+        if not call.args or isinstance(call.args[0], ast.Starred):
+            raise Skip(Reason.NOT_A_CALL, "add_task is not given the job function first")
+        if isinstance(call.args[0], ast.Call):
+            raise Skip(Reason.NOT_A_CALL, "add_task is given a call, not the job function")
+        return ast.copy_location(ast.Call(call.args[0], call.args[1:], call.keywords), call)
     if not call.args or not isinstance(call.args[0], ast.Call):
         raise Skip(Reason.NOT_A_CALL, "the first argument is not a direct call of a coroutine")
     return call.args[0]
@@ -344,7 +364,7 @@ def _implementation(
     info, binding = resolved
     if binding.kind != "def" or not isinstance(binding.node, FunctionNode):
         raise Skip(Reason.NOT_IMPORTABLE, f"`{qualname}` is not a module-level function")
-    signature = signature_of(info, binding.node)
+    signature = with_models(signature_of(info, binding.node), ctx.index)
     return signature.dotted, signature
 
 
@@ -371,19 +391,34 @@ def _check_star_args(inner: ast.Call) -> None:
 
 def _check_arguments(
     inner: ast.Call, signature: Signature | None, candidate: Candidate, ctx: Context
-) -> None:
+) -> tuple[int | str, ...]:
+    """Raise unless every argument can cross the broker as JSON; the arguments that pass a
+    Pydantic v2 model (sent as its JSON form)."""
     assert signature is not None
     impl_info = ctx.index.module(signature.module)
     positional = [p for p in signature.params if p.kind in ("posonly", "normal")]
     vararg = next((p for p in signature.params if p.kind == "vararg"), None)
     kwarg = next((p for p in signature.params if p.kind == "kwarg"), None)
     by_name = {p.name: p for p in signature.params if p.kind in ("normal", "kwonly")}
-    pairs = [
-        (arg, positional[i] if i < len(positional) else vararg) for i, arg in enumerate(inner.args)
+    pairs: list[tuple[int | str, ast.expr, Param | None]] = [
+        (i, arg, positional[i] if i < len(positional) else vararg)
+        for i, arg in enumerate(inner.args)
     ]
-    pairs += [(k.value, by_name.get(k.arg or "", kwarg)) for k in inner.keywords]
+    pairs += [(k.arg or "", k.value, by_name.get(k.arg or "", kwarg)) for k in inner.keywords]
     unverified: list[str] = []
-    for expr, param in pairs:
+    models: list[int | str] = []
+    for key, expr, param in pairs:
+        if param is not None and param.model is not None:
+            models.append(key)  # validated back into the model by the wrapper
+            continue
+        if param is not None and param.annotation and impl_info is not None:
+            model = annotation_model(param.annotation, impl_info, ctx.index)
+            if model is not None and model[1] == V1:
+                raise Skip(
+                    Reason.UNSERIALIZABLE_ARGS,
+                    f"parameter `{param.name}: {param.annotation}` is a Pydantic v1-style "
+                    "model, which has no `model_dump`",
+                )
         impl_safety = UNKNOWN
         if param is not None and param.annotation and impl_info is not None:
             # `*args: int` annotates each element, so the same test holds for varargs.
@@ -405,6 +440,7 @@ def _check_arguments(
     if unverified and not ctx.config.allow_unverified_args:
         names = ", ".join(f"`{u}`" for u in unverified)
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
+    return tuple(models)
 
 
 def _is_literal(expr: ast.expr) -> bool:

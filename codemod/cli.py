@@ -191,7 +191,9 @@ def check(**params: Any) -> None:
     lines = _LineReader(config.root)
     found = diagnostics(plan, lines.line)
     show = partial(_display, config=config)
-    if params["quiet"] == 0 or found:
+    # -q drops only the text format's "All checks passed."; json and sarif are documents that
+    # CI reads (an empty list, a run without results), and github has nothing to say anyway
+    if params["quiet"] == 0 or found or params["output_format"] in ("json", "sarif"):
         sys.stdout.write(FORMATS[params["output_format"]](found, show))
     for error in plan.errors:
         _error(f"{show(error.path)}: {error.message}")

@@ -24,8 +24,17 @@ BACKGROUND_CALLS = {
     "asyncio.tasks.ensure_future": "asyncio.ensure_future",
     f"{LOOP}.create_task": "loop.create_task",
 }
+ADD_TASK = "BackgroundTasks.add_task"
+BACKGROUND_TASKS = frozenset(
+    {
+        "fastapi.BackgroundTasks",
+        "fastapi.background.BackgroundTasks",
+        "starlette.background.BackgroundTasks",
+    }
+)
+_OPTIONAL = frozenset({"typing.Optional", "typing.Union", "typing.Annotated"})
 # A cheap byte test: a module that mentions none of these has no background call site.
-MARKERS = (b"create_task", b"ensure_future", b".delay")
+MARKERS = (b"create_task", b"ensure_future", b"add_task", b".delay")
 
 
 @dataclass
@@ -96,12 +105,84 @@ def qualify(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> str 
     return None
 
 
+def background_kind(call: ast.Call, scopes: tuple[Scope, ...], info: ModuleInfo) -> str | None:
+    """What starts background work here (`asyncio.create_task`, ...), or None."""
+    func = call.func
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr == "add_task"
+        and _is_background_tasks(func.value, scopes, info)
+    ):
+        return ADD_TASK
+    return BACKGROUND_CALLS.get(qualify(func, scopes, info) or "")
+
+
+def _is_background_tasks(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> bool:
+    """A name bound to a FastAPI/Starlette `BackgroundTasks`: a parameter annotated with it (or
+    `Optional`, `| None`, `Annotated` of it) or defaulting to `BackgroundTasks()`, or a local
+    assigned one. Never by the method name alone."""
+    if not isinstance(expr, ast.Name):
+        return False
+    found = lookup(expr.id, scopes)
+    if found is None:
+        return False
+    scope, binding = found
+    if binding.kind == "param" and isinstance(scope.node, FunctionNode):
+        args = scope.node.args
+        positional = [*args.posonlyargs, *args.args]
+        defaults = dict(zip(reversed(positional), reversed(args.defaults), strict=False))
+        defaults.update((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d)
+        for arg in (*positional, *args.kwonlyargs):
+            if arg.arg == expr.id:
+                default = defaults.get(arg)
+                return _names_background_tasks(arg.annotation, scopes, info) or (
+                    isinstance(default, ast.Call)
+                    and qualify(default.func, scopes, info) in BACKGROUND_TASKS
+                )
+        return False
+    node = binding.node
+    if binding.kind == "assign" and isinstance(node, ast.Assign | ast.AnnAssign):
+        value = node.value
+        if isinstance(value, ast.Call) and qualify(value.func, scopes, info) in BACKGROUND_TASKS:
+            return True
+        return isinstance(node, ast.AnnAssign) and _names_background_tasks(
+            node.annotation, scopes, info
+        )
+    return False
+
+
+def _names_background_tasks(
+    annotation: ast.expr | None, scopes: tuple[Scope, ...], info: ModuleInfo
+) -> bool:
+    if annotation is None:
+        return False
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return False
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _names_background_tasks(annotation.left, scopes, info) or _names_background_tasks(
+            annotation.right, scopes, info
+        )
+    if (
+        isinstance(annotation, ast.Subscript)
+        and qualify(annotation.value, scopes, info) in _OPTIONAL
+    ):
+        inner = annotation.slice
+        first = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        if qualify(annotation.value, scopes, info) == "typing.Annotated":
+            first = first[:1]
+        return any(_names_background_tasks(e, scopes, info) for e in first)
+    return qualify(annotation, scopes, info) in BACKGROUND_TASKS
+
+
 def find_candidates(info: ModuleInfo) -> list[Candidate]:
     """Every call of a background-task starter in the module, in source order."""
     found: list[Candidate] = []
     for node, parents, scopes in walk_scoped(info):
         if isinstance(node, ast.Call):
-            kind = BACKGROUND_CALLS.get(qualify(node.func, scopes, info) or "")
+            kind = background_kind(node, scopes, info)
             if kind is not None:
                 found.append(Candidate(node, kind, parents, scopes))
     return found
@@ -127,7 +208,7 @@ def _has_fallback(node: ast.AST, scopes: tuple[Scope, ...], info: ModuleInfo) ->
     if not isinstance(node, ast.Try):
         return False
     return any(
-        isinstance(sub, ast.Call) and qualify(sub.func, scopes, info) in BACKGROUND_CALLS
+        isinstance(sub, ast.Call) and background_kind(sub, scopes, info) is not None
         for handler in node.handlers
         for sub in ast.walk(handler)
     )

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from urllib.parse import quote
 
 from codemod import __version__
 from codemod.models import MigrationPlan, Reason, Site, Status
@@ -156,7 +157,7 @@ def as_github(found: list[Diagnostic], show: Show) -> str:
 
 
 def as_sarif(found: list[Diagnostic], show: Show) -> str:
-    """SARIF 2.1.0; locations are relative to the project root (%SRCROOT%)."""
+    """SARIF 2.1.0; locations are URI references relative to the project root (%SRCROOT%)."""
     rule_ids = list(RULES)
     sarif = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -184,8 +185,8 @@ def as_sarif(found: list[Diagnostic], show: Show) -> str:
                 "originalUriBaseIds": {
                     "%SRCROOT%": {
                         "description": {
-                            "text": "The project root: the folder whose pyproject.toml configures "
-                            "celery-codemod (else the first PATH)."
+                            "text": "The project root: --root, else the nearest folder above the "
+                            "first PATH that holds pyproject.toml."
                         }
                     }
                 },
@@ -198,7 +199,10 @@ def as_sarif(found: list[Diagnostic], show: Show) -> str:
                         "locations": [
                             {
                                 "physicalLocation": {
-                                    "artifactLocation": {"uri": d.path, "uriBaseId": "%SRCROOT%"},
+                                    "artifactLocation": {
+                                        "uri": quote(d.path),
+                                        "uriBaseId": "%SRCROOT%",
+                                    },
                                     "region": {"startLine": d.line, "startColumn": d.column},
                                 }
                             }

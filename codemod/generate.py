@@ -146,18 +146,20 @@ def _signature_text(params: tuple[Param, ...]) -> tuple[str, str]:
     passed: list[str] = []
     posonly = [p for p in params if p.kind == "posonly"]
     has_vararg = any(p.kind == "vararg" for p in params)
-    for i, param in enumerate(params):
+    for param in params:
         if param.kind == "kwonly" and not has_vararg and "*" not in parts:
             parts.append("*")
-        parts.append(_param_text(param))
+        parts.append(_param_text(param.as_wrapper_param()))
         if param.kind == "posonly" and posonly and param is posonly[-1]:
             parts.append("/")
+        value = param.name
+        if param.model:
+            value = f"{param.model.rpartition('.')[2]}.model_validate({param.name})"
         passed.append(
             {"vararg": f"*{param.name}", "kwarg": f"**{param.name}"}.get(
-                param.kind, f"{param.name}={param.name}" if param.kind == "kwonly" else param.name
+                param.kind, f"{param.name}={value}" if param.kind == "kwonly" else value
             )
         )
-        del i
     return ", ".join(parts), ", ".join(passed)
 
 
@@ -179,6 +181,10 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     call_args = f", {passed}" if passed else ""
     runner = "run_coroutine" if sig.is_async else ""
     call = f"{runner}({sig.name}{call_args})" if runner else f"{sig.name}({passed})"
+    models = sorted({p.model for p in sig.params if p.model})
+    model_imports = "".join(
+        f"    from {m.rpartition('.')[0]} import {m.rpartition('.')[2]}\n" for m in models
+    )
     code = f'''
 @{app_name}.task(
     bind=True,
@@ -192,6 +198,7 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
 )
 def {wrapper.name}(self{", " + params if params else ""}) -> None:
     from {sig.module} import {sig.name}
+{model_imports}
 
     {call}
 '''

@@ -31,6 +31,11 @@ class Param:
     kind: str  # "posonly", "normal", "vararg", "kwonly", "kwarg"
     annotation: str | None
     default: str | None
+    model: str | None = None  # the Pydantic v2 model class it takes, qualified
+
+    def as_wrapper_param(self) -> Param:
+        """As the wrapper declares it: a model arrives as its JSON form, a dict."""
+        return Param(self.name, self.kind, "dict", self.default) if self.model else self
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,8 @@ class Site:
     stmt_line: int  # first line of the statement that holds the call
     end_line: int  # last line of the statement group that the fallback keeps
     function: str | None
-    call: str  # asyncio.create_task, asyncio.ensure_future, loop.create_task
+    # asyncio.create_task, asyncio.ensure_future, loop.create_task or BackgroundTasks.add_task
+    call: str
     call_text: str
     status: Status
     reason: Reason | None = None
@@ -70,6 +76,9 @@ class Site:
     in_async: bool = False
     task: str | None = None  # dotted task name, known for already-migrated sites
     result_name: str = "task"  # the name the publishing statement binds
+    # Arguments (positions among the job's arguments, or keyword names) that pass a Pydantic
+    # model: the call site sends their `model_dump(mode="json")`.
+    model_args: tuple[int | str, ...] = ()
 
 
 @dataclass(frozen=True)

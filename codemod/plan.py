@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codemod.config import Config, ConfigError
-from codemod.discover import module_name, module_path, new_module_path, python_files, relpath
+from codemod.discover import module_name, new_module_path, python_files, relpath
 from codemod.index import (
     FunctionNode,
     ModuleInfo,
@@ -28,6 +28,7 @@ from codemod.models import (
     TasksModulePlan,
     Wrapper,
 )
+from codemod.schemas import with_models
 
 IMPL_SUFFIXES = ("_async", "_background", "_bg", "_impl", "_job", "_worker")
 SOURCE_SUFFIXES = ("_service", "_endpoints", "_endpoint", "_router", "_routes", "_api", "_views")
@@ -256,10 +257,13 @@ def _param_key(params: tuple[Param, ...]) -> list[tuple[str, str, str, str]]:
 
 
 def _tasks_modules_on_disk(config: Config, index: RepoIndex) -> list[ModuleInfo]:
-    package = module_path(config.tasks_package, config.root)
-    if package is None or package.name != "__init__.py":
+    # The package's folder, with or without an __init__.py (a namespace package works too).
+    parts = config.tasks_package.split(".")
+    folders = [base.joinpath(*parts) for base in (config.root, config.root / "src")]
+    folder = next((f for f in folders if f.is_dir()), None)
+    if folder is None:
         return []
-    names = sorted(p.stem for p in package.parent.glob("*.py") if p.stem != "__init__")
+    names = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
     infos = [index.module(f"{config.tasks_package}.{name}") for name in names]
     return [info for info in infos if info is not None]
 
@@ -307,9 +311,10 @@ def _drift(
 
     if resolved is None or not isinstance(resolved[1].node, FunctionNode):
         return drift(f"its implementation `{impl}` is gone", None)
-    signature = signature_of(resolved[0], resolved[1].node)
+    signature = with_models(signature_of(resolved[0], resolved[1].node), index)
     params = signature_of(info, node).params[1:]  # after `self`
-    if _param_key(params) == _param_key(signature.params):
+    declared = tuple(p.as_wrapper_param() for p in signature.params)
+    if _param_key(params) == _param_key(declared):
         return None
     now = ", ".join(p.name for p in signature.params)
     was = ", ".join(p.name for p in params)

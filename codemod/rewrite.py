@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from codemod.detect import ADD_TASK
 from codemod.generate import format_code
 from codemod.models import Site, Wrapper
 
@@ -104,9 +105,10 @@ class _SiteRewriter(cst.CSTTransformer):
     ) -> cst.BaseStatement:
         first = group[0]
         assert isinstance(first, cst.SimpleStatementLine)
-        inner = _inner_call(first)
-        args = "".join(_code(a) for a in inner.args).strip().rstrip(",")
-        if any(isinstance(n, cst.Comment) for a in inner.args for n in _walk(a)):
+        job_args = _job_args(first, edit.site.call == ADD_TASK)
+        job_args = _dump_models(job_args, edit.site.model_args)
+        args = "".join(_code(a) for a in job_args).strip().rstrip(",")
+        if any(isinstance(n, cst.Comment) for a in job_args for n in _walk(a)):
             args += "\n"  # a comment ends its line: the closing parenthesis goes below it
         task = edit.wrapper.name
         result = edit.site.result_name
@@ -123,7 +125,7 @@ class _SiteRewriter(cst.CSTTransformer):
                 f"try:\n    {result} = {publish}\n"
                 f'    {logger}.info("Queued Celery task %s", {result}.id)\n'
                 f"except {task}.OperationalError as exc:\n"
-                f"    {logger}.warning({WARNING!r}, exc)\n"
+                f"    {logger}.warning({_warning(edit.site.call)!r}, exc)\n"
                 "    pass\n"
             )
         width = self.line_length - depth * self.indent_width
@@ -151,17 +153,57 @@ class _SiteRewriter(cst.CSTTransformer):
         return statement.with_changes(leading_lines=leading)
 
 
-def _inner_call(statement: cst.SimpleStatementLine) -> cst.Call:
-    """The coroutine call that the background call starts (its first argument)."""
+def _warning(call: str) -> str:
+    return WARNING.replace("asyncio", "BackgroundTasks") if call == ADD_TASK else WARNING
+
+
+def _job_args(statement: cst.SimpleStatementLine, add_task: bool) -> Sequence[cst.Arg]:
+    """The arguments the job is called with: those of the coroutine call that create_task is
+    given, or those that follow the function in `add_task(fn, ...)`."""
     for node in _walk(statement):
-        if isinstance(node, cst.Call) and node.args and isinstance(node.args[0].value, cst.Call):
-            func = node.func
-            name = (
-                func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
-            )
-            if name in ("create_task", "ensure_future") or isinstance(func, cst.Name):
-                return node.args[0].value
+        if not isinstance(node, cst.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+        if add_task and name == "add_task":
+            return node.args[1:]
+        inner = node.args[0].value
+        if (
+            not add_task
+            and isinstance(inner, cst.Call)
+            and (name in ("create_task", "ensure_future") or isinstance(func, cst.Name))
+        ):
+            return inner.args
     raise ValueError("no background call in the statement")
+
+
+def _dump_models(args: Sequence[cst.Arg], models: tuple[int | str, ...]) -> Sequence[cst.Arg]:
+    """Arguments that pass a Pydantic model send its JSON form: `x.model_dump(mode="json")`."""
+    if not models:
+        return args
+    out = []
+    for i, arg in enumerate(args):
+        key: int | str = arg.keyword.value if arg.keyword else i
+        if key in models:
+            value = arg.value
+            if not isinstance(value, cst.Name | cst.Attribute | cst.Call | cst.Subscript):
+                value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            dumped = cst.Call(
+                func=cst.Attribute(value=value, attr=cst.Name("model_dump")),
+                args=[
+                    cst.Arg(
+                        keyword=cst.Name("mode"),
+                        value=cst.SimpleString('"json"'),
+                        equal=cst.AssignEqual(
+                            whitespace_before=cst.SimpleWhitespace(""),
+                            whitespace_after=cst.SimpleWhitespace(""),
+                        ),
+                    )
+                ],
+            )
+            arg = arg.with_changes(value=dumped)
+        out.append(arg)
+    return out
 
 
 def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:

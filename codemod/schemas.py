@@ -1,0 +1,121 @@
+"""Pydantic model parameters: a job that takes a model gets its JSON form through the broker.
+
+A parameter annotated with a Pydantic v2 model class is passed as `arg.model_dump(mode="json")`
+at the call site and validated back into the model inside the wrapper. Models written for
+Pydantic v1 (`pydantic.v1.BaseModel`, an inner `class Config`, `@validator`) have no
+`model_dump`: their sites are skipped. Classes are followed through the repository, so a model
+that subclasses another of the app's models is recognised too.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import replace
+
+from codemod.index import ModuleInfo, RepoIndex
+from codemod.models import Param, Signature
+
+V2 = "v2"
+V1 = "v1"
+_V2_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel"})
+_V1_BASES = frozenset({"pydantic.v1.BaseModel", "pydantic.v1.main.BaseModel"})
+_V1_DECORATORS = frozenset({"validator", "root_validator"})
+
+
+def _qualify(expr: ast.expr, info: ModuleInfo) -> str | None:
+    if isinstance(expr, ast.Name):
+        return info.qualify(expr.id)
+    if isinstance(expr, ast.Attribute):
+        base = _qualify(expr.value, info)
+        return f"{base}.{expr.attr}" if base else None
+    return None
+
+
+def _v1_style(node: ast.ClassDef) -> bool:
+    for stmt in node.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
+            return True
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in stmt.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                name = (
+                    target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+                )
+                if name in _V1_DECORATORS:
+                    return True
+    return False
+
+
+def class_style(qualname: str, index: RepoIndex, depth: int = 0) -> str | None:
+    """V2 or V1 if the class is a Pydantic model of that style; None if it is not one."""
+    if qualname in _V2_BASES:
+        return V2
+    if qualname in _V1_BASES:
+        return V1
+    if depth > 10:
+        return None
+    resolved = index.resolve(qualname)
+    if resolved is None:
+        return None
+    info, binding = resolved
+    node = binding.node
+    if binding.kind != "class" or not isinstance(node, ast.ClassDef):
+        return None
+    for base in node.bases:
+        base_name = _qualify(base, info)
+        style = class_style(base_name, index, depth + 1) if base_name else None
+        if style == V1:
+            return V1
+        if style == V2:
+            return V1 if _v1_style(node) else V2
+    return None
+
+
+def annotation_model(
+    annotation: str | ast.expr, info: ModuleInfo, index: RepoIndex
+) -> tuple[str, str] | None:
+    """(qualified class name, style) if the annotation is exactly a Pydantic model class."""
+    if isinstance(annotation, str):
+        try:
+            annotation = ast.parse(annotation, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        return annotation_model(annotation.value, info, index)
+    qualname = _qualify(annotation, info)
+    if qualname is None:
+        return None
+    style = class_style(qualname, index)
+    return (qualname, style) if style else None
+
+
+def with_models(signature: Signature, index: RepoIndex) -> Signature:
+    """The signature with `model` set on every parameter that takes a Pydantic v2 model."""
+    info = index.module(signature.module)
+    if info is None:
+        return signature
+    params: list[Param] = []
+    changed = False
+    for param in signature.params:
+        found = None
+        if param.annotation and param.kind in ("posonly", "normal", "kwonly"):
+            found = annotation_model(param.annotation, info, index)
+        if found is not None and found[1] == V2:
+            params.append(replace(param, model=found[0]))
+            changed = True
+        else:
+            params.append(param)
+    if not changed:
+        return signature
+    # The wrapper declares a model parameter as `dict`: the imports only its annotation needed go.
+    texts = " ".join(
+        f"{p.annotation or ''} {p.default or ''}" if not p.model else p.default or ""
+        for p in params
+    )
+    imports = tuple(
+        spec
+        for spec in signature.imports
+        if re.search(rf"\b{re.escape(spec[2] or spec[1] or spec[0])}\b", texts)
+    )
+    return replace(signature, params=tuple(params), imports=imports)
