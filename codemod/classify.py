@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import re
 from dataclasses import dataclass
 
 from codemod.config import Config
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
 from codemod.index import FunctionNode, ModuleInfo, RepoIndex, signature_of, wrapped_implementation
 from codemod.models import Param, Reason, Signature, Site, Status
+from codemod.noqa import suppressed
 from codemod.schemas import V1, annotation_model, with_models
 
-NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
 WAITERS = frozenset(
     f"asyncio.{n}" for n in ("gather", "wait", "wait_for", "shield", "as_completed", "timeout")
 )
@@ -374,11 +373,7 @@ def _implementation(
 def _check_noqa(call: ast.Call, ctx: Context) -> None:
     lines = ctx.info.source.splitlines()
     line = lines[call.lineno - 1] if call.lineno <= len(lines) else ""
-    match = NOQA.search(line)
-    if match is None:
-        return
-    codes = match.group("codes")
-    if codes is None or "CCM001" in re.split(r"[\s,]+", codes.upper()):
+    if suppressed(line, "CCM001"):
         raise Skip(Reason.SUPPRESSED, "`# noqa` on the line")
 
 

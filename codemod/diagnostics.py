@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from codemod import __version__
 from codemod.models import MigrationPlan, Reason, Site, Status
+from codemod.noqa import suppressed
 from codemod.report import HINTS
 
 RULES = {
@@ -19,7 +20,6 @@ RULES = {
     "CCM004": "tasks module not registered with the Celery app",
     "CCM900": "file could not be read or parsed",
 }
-NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def diagnostics(plan: MigrationPlan, source_line: Callable[[str, int], str]) -> 
     out: list[Diagnostic] = []
     for site in plan.sites:
         found = _site_diagnostic(site, site.path)
-        if found and not _suppressed(source_line(site.path, site.line), found.code):
+        if found and not suppressed(source_line(site.path, site.line), found.code):
             out.append(found)
     for drift in plan.drifts:
         out.append(
@@ -107,14 +107,6 @@ def _error_position(message: str) -> tuple[int, int]:
     if not match:
         return 1, 1
     return int(match.group(1)), int(match.group(2) or 1)
-
-
-def _suppressed(line: str, code: str) -> bool:
-    match = NOQA.search(line)
-    if match is None:
-        return False
-    codes = match.group("codes")
-    return codes is None or code in re.split(r"[\s,]+", codes.upper())
 
 
 # --- formats ----------------------------------------------------------------------------------

@@ -465,11 +465,6 @@ def test_noqa_only_counts_on_the_line_where_the_call_starts(tmp_path: Path) -> N
     assert check(root).exit_code == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="classify._check_noqa and diagnostics._suppressed search the raw line with a regex, "
-    "so `# noqa` inside a string literal on that line silences the site",
-)
 def test_noqa_inside_a_string_is_not_a_comment(tmp_path: Path) -> None:
     source = ENDPOINT.replace("job(job_id))", 'job(job_id + " # noqa"))')
     root = project(tmp_path, {"app/api/a.py": source})
