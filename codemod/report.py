@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import textwrap
 from typing import Any
 
 from codemod.config import Config
 from codemod.generate import wrapper_code
-from codemod.models import MigrationPlan, Outcome, Reason, Site, Status
+from codemod.models import MigrationPlan, Outcome, Reason, Site, Status, Wrapper
+from codemod.write import SourceFile
 
 HINTS = {
     Reason.NOT_A_CALL: "start the job with a direct call of a module-level coroutine function",
@@ -120,7 +123,7 @@ def to_markdown(plan: MigrationPlan, outcome: Outcome, config: Config) -> str:
         out += ["## Errors", ""]
         out += [f"- `{e.path}`: {e.message}" for e in outcome.errors]
         out.append("")
-    out += _pattern(plan, config)
+    out += _pattern(plan, outcome, config)
     out += _next_steps(plan, config)
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -166,7 +169,7 @@ def _changes(plan: MigrationPlan, outcome: Outcome) -> list[str]:
     return out
 
 
-def _pattern(plan: MigrationPlan, config: Config) -> list[str]:
+def _pattern(plan: MigrationPlan, outcome: Outcome, config: Config) -> list[str]:
     out = ["## Pattern Implementation", ""]
     countdowns = ", ".join(f"{config.retry_backoff * 2**n} s" for n in range(config.max_retries))
     options = (
@@ -177,29 +180,59 @@ def _pattern(plan: MigrationPlan, config: Config) -> list[str]:
     out += [options, ""]
     if not plan.site_tasks or plan.celery_app is None:
         return [*out, "No wrapper was generated in this run.", ""]
-    site, wrapper = plan.site_tasks[0]
-    out += ["Each Celery task wrapper (from `" + wrapper.dotted + "`):", "", "```python"]
-    out += wrapper_code(wrapper, config, plan.celery_app.attr).strip("\n").splitlines()
-    out += ["```", "", f"Each call site (from `{site.path}`):", "", "```python"]
-    args = ", ".join(p.name for p in wrapper.signature.params if p.kind in ("posonly", "normal"))
-    publish = (
-        f"await asyncio.to_thread({wrapper.name}.delay, {args})"
-        if site.in_async
-        else f"{wrapper.name}.delay({args})"
-    )
-    if config.fallback:
-        out += [
-            "try:",
-            f"    task = {publish}",
-            '    logger.info("Queued Celery task %s", task.id)',
-            f"except {wrapper.name}.OperationalError as exc:",
-            '    logger.warning("Celery broker unavailable (%s); falling back to asyncio", exc)',
-            "    # the original statement, unchanged",
-            f"    asyncio.create_task({wrapper.signature.name}({args}))",
-        ]
-    else:
-        out.append(publish)
-    return [*out, "```", ""]
+    examples = [
+        (site, wrapper, code)
+        for site, wrapper in plan.site_tasks
+        if (code := _generated_site(site, wrapper.name, outcome)) is not None
+    ]
+    if not examples:
+        return [*out, "No call site was rewritten in this run.", ""]
+    # The first of each kind of call, so that every pattern the run wrote is shown once.
+    shown: dict[str, tuple[Site, Wrapper, str]] = {}
+    for site, wrapper, code in examples:
+        shown.setdefault(site.call, (site, wrapper, code))
+    for site, wrapper, code in shown.values():
+        out += [f"A Celery task wrapper (`{wrapper.dotted}`):", "", "```python"]
+        out += wrapper_code(wrapper, config, plan.celery_app.attr).strip("\n").splitlines()
+        out += ["```", "", f"Its call site in `{site.path}` (`{site.call}`):", "", "```python"]
+        out += [*code.splitlines(), "```", ""]
+    return out
+
+
+def _generated_site(site: Site, task: str, outcome: Outcome) -> str | None:
+    """The statement this run wrote for a site, as written (dedented); None if it wrote none."""
+    change = outcome.changes.get(site.path)
+    if change is None:
+        return None
+    source = SourceFile.from_bytes(change[1]).text
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Attribute)
+            and h.type.attr == "OperationalError"
+            and isinstance(h.type.value, ast.Name)
+            and h.type.value.id == task
+            for h in node.handlers
+        ):
+            return _dedented(source, node)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr | ast.Assign) and any(
+            isinstance(n, ast.Attribute)
+            and n.attr == "delay"
+            and isinstance(n.value, ast.Name)
+            and n.value.id == task
+            for n in ast.walk(node)
+        ):
+            return _dedented(source, node)
+    return None
+
+
+def _dedented(source: str, node: ast.stmt) -> str:
+    lines = source.splitlines()[node.lineno - 1 : node.end_lineno]
+    return textwrap.dedent("\n".join(lines))
 
 
 def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:

@@ -1,0 +1,1 @@
+"""End-to-end tests: the generated code on a real Redis and a real Celery worker."""
