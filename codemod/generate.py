@@ -181,6 +181,8 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     call_args = f", {passed}" if passed else ""
     runner = "run_coroutine" if sig.is_async else ""
     call = f"{runner}({sig.name}{call_args})" if runner else f"{sig.name}({passed})"
+    # Celery reads `retry_backoff=0` as "no backoff" and then waits default_retry_delay (180 s).
+    immediate = "\n    default_retry_delay=0," if backoff == 0 else ""
     models = sorted({p.model for p in sig.params if p.model})
     model_imports = "".join(
         f"    from {m.rpartition('.')[0]} import {m.rpartition('.')[2]}\n" for m in models
@@ -192,7 +194,7 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     autoretry_for=({retry_on}),
     max_retries={config.max_retries},
     retry_backoff={backoff},
-    retry_backoff_max={backoff_max},
+    retry_backoff_max={backoff_max},{immediate}
     retry_jitter=False,
     ignore_result=True,
 )
