@@ -123,7 +123,17 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         in_async=isinstance(function, ast.AsyncFunctionDef),
         task=task,
         model_args=model_args,
+        asyncio_name=_asyncio_name(candidate.scopes),
     )
+
+
+def _asyncio_name(scopes: tuple[Scope, ...]) -> str | None:
+    """The name that reaches asyncio from the site's scopes, innermost first."""
+    for scope in scopes:
+        for name, binding in scope.bindings.items():
+            if binding.kind == "import" and binding.target == "asyncio":
+                return name
+    return None
 
 
 def classify_queued(attribute: ast.Attribute, candidate: Candidate, ctx: Context) -> Site | None:

@@ -79,6 +79,8 @@ class Site:
     # Arguments (positions among the job's arguments, or keyword names) that pass a Pydantic
     # model: the call site sends their `model_dump(mode="json")`.
     model_args: tuple[int | str, ...] = ()
+    # The name asyncio has where the site is (a function-level `import asyncio` counts); None: none.
+    asyncio_name: str | None = None
 
 
 @dataclass(frozen=True)

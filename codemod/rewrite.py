@@ -114,7 +114,7 @@ class _SiteRewriter(cst.CSTTransformer):
         result = edit.site.result_name
         logger = self.names.logger or "logger"
         if edit.site.in_async:
-            aio = self.names.asyncio or "asyncio"
+            aio = edit.site.asyncio_name or self.names.asyncio or "asyncio"
             publish = f"await {aio}.to_thread({task}.delay{', ' + args if args else ''})"
         else:
             publish = f"{task}.delay({args})"
@@ -355,7 +355,7 @@ def rewrite_module(
     if not done:
         return source, set()
     std: list[str] = []
-    if names.asyncio is None and any(e.site.in_async for e in done):
+    if names.asyncio is None and any(e.site.in_async and not e.site.asyncio_name for e in done):
         std.append("asyncio")
     logger_line = None
     if fallback and names.logger is None:
