@@ -513,7 +513,7 @@ def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str
             return "is a FastAPI dependency (`Depends(...)`), such as a DB session"
         if (
             isinstance(annotation, ast.Subscript)
-            and _qualify_annotation(annotation.value, ctx.info) in ANNOTATED
+            and ctx.info.qualify_expr(annotation.value) in ANNOTATED
         ):
             extras = annotation.slice.elts[1:] if isinstance(annotation.slice, ast.Tuple) else []
             if any(_is_depends(e) for e in extras):
@@ -529,15 +529,6 @@ def _locally_safe(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
 
 
 # --- annotations ------------------------------------------------------------------------------
-
-
-def _qualify_annotation(expr: ast.expr, info: ModuleInfo) -> str | None:
-    if isinstance(expr, ast.Name):
-        return info.qualify(expr.id)
-    if isinstance(expr, ast.Attribute):
-        base = _qualify_annotation(expr.value, info)
-        return f"{base}.{expr.attr}" if base else None
-    return None
 
 
 def _combine(*values: str) -> str:
@@ -561,7 +552,7 @@ def annotation_safety(expr: ast.expr, info: ModuleInfo) -> str:
         return _combine(annotation_safety(expr.left, info), annotation_safety(expr.right, info))
     if isinstance(expr, ast.Subscript):
         return _subscript_safety(expr, info)
-    qualname = _qualify_annotation(expr, info)
+    qualname = info.qualify_expr(expr)
     if qualname in SAFE_TYPES:
         return SAFE
     if qualname is None or qualname in CONTAINERS or qualname in UNKNOWN_TYPES:
@@ -580,7 +571,7 @@ def expr_name(expr: ast.expr) -> str:
 
 
 def _subscript_safety(expr: ast.Subscript, info: ModuleInfo) -> str:
-    base = _qualify_annotation(expr.value, info)
+    base = info.qualify_expr(expr.value)
     items = list(expr.slice.elts) if isinstance(expr.slice, ast.Tuple) else [expr.slice]
     if base in LITERALS:
         return SAFE

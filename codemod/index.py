@@ -145,6 +145,15 @@ class ModuleInfo:
             return binding.target
         return f"{self.module}.{name}"
 
+    def qualify_expr(self, expr: ast.expr) -> str | None:
+        """The qualified name a module-level name or dotted attribute refers to."""
+        if isinstance(expr, ast.Name):
+            return self.qualify(expr.id)
+        if isinstance(expr, ast.Attribute):
+            base = self.qualify_expr(expr.value)
+            return f"{base}.{expr.attr}" if base else None
+        return None
+
     def segment(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or ast.unparse(node)
 

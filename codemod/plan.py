@@ -65,19 +65,10 @@ def _celery_apps(info: ModuleInfo) -> list[tuple[str, ast.Call]]:
         if (
             isinstance(stmt, ast.Assign)
             and isinstance(stmt.value, ast.Call)
-            and info_qualify(stmt.value.func, info) == "celery.Celery"
+            and info.qualify_expr(stmt.value.func) == "celery.Celery"
         ):
             found += [(t.id, stmt.value) for t in stmt.targets if isinstance(t, ast.Name)]
     return found
-
-
-def info_qualify(expr: ast.expr, info: ModuleInfo) -> str | None:
-    if isinstance(expr, ast.Name):
-        return info.qualify(expr.id)
-    if isinstance(expr, ast.Attribute):
-        base = info_qualify(expr.value, info)
-        return f"{base}.{expr.attr}" if base else None
-    return None
 
 
 def find_celery_app(config: Config, index: RepoIndex) -> CeleryApp:

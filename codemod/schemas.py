@@ -23,15 +23,6 @@ _V1_BASES = frozenset({"pydantic.v1.BaseModel", "pydantic.v1.main.BaseModel"})
 _V1_DECORATORS = frozenset({"validator", "root_validator"})
 
 
-def _qualify(expr: ast.expr, info: ModuleInfo) -> str | None:
-    if isinstance(expr, ast.Name):
-        return info.qualify(expr.id)
-    if isinstance(expr, ast.Attribute):
-        base = _qualify(expr.value, info)
-        return f"{base}.{expr.attr}" if base else None
-    return None
-
-
 def _v1_style(node: ast.ClassDef) -> bool:
     for stmt in node.body:
         if isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
@@ -63,7 +54,7 @@ def class_style(qualname: str, index: RepoIndex, depth: int = 0) -> str | None:
     if binding.kind != "class" or not isinstance(node, ast.ClassDef):
         return None
     for base in node.bases:
-        base_name = _qualify(base, info)
+        base_name = info.qualify_expr(base)
         style = class_style(base_name, index, depth + 1) if base_name else None
         if style == V1:
             return V1
@@ -83,7 +74,7 @@ def annotation_model(
             return None
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
         return annotation_model(annotation.value, info, index)
-    qualname = _qualify(annotation, info)
+    qualname = info.qualify_expr(annotation)
     if qualname is None:
         return None
     style = class_style(qualname, index)
