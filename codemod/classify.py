@@ -373,6 +373,11 @@ def _implementation(
     info, binding = resolved
     if binding.kind != "def" or not isinstance(binding.node, FunctionNode):
         raise Skip(Reason.NOT_IMPORTABLE, f"`{qualname}` is not a module-level function")
+    if not all(part.isidentifier() for part in info.module.split(".")):
+        raise Skip(
+            Reason.NOT_IMPORTABLE,
+            f"`{info.path.name}` is not importable: its path is no module name",
+        )
     signature = with_models(signature_of(info, binding.node), ctx.index)
     return signature.dotted, signature
 

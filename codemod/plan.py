@@ -49,6 +49,7 @@ def tasks_module_for(site: Site, config: Config) -> str:
     if mapped:
         return mapped if "." in mapped else f"{config.tasks_package}.{mapped}"
     name = site.module.rsplit(".", 1)[-1]
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)  # `my-views.py`
     for suffix in SOURCE_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
