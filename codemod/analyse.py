@@ -14,6 +14,14 @@ from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo, RepoIndex, decode_source
 from codemod.models import FileAnalysis, FileError
 
+# What a background call site (create_task, ensure_future, add_task) must spell in the source.
+CANDIDATE_MARKERS = (b"create_task", b"ensure_future", b"add_task")
+
+# Analysing and rewriting take about 50 s a megabyte (a 10 MB module: ten minutes and gigabytes
+# of memory, in LibCST), and no hand-written endpoint module comes near this size: a bigger file
+# with a call site in it is a per-file error (exit 123), every other file is still migrated.
+MAX_FILE_BYTES = 2_000_000
+
 
 def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> FileAnalysis:
     """Never raises for a problem of the file: it becomes the analysis' error."""
@@ -25,9 +33,14 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
         return FileAnalysis(rel, module, error=FileError(rel, f"cannot read: {exc.strerror}"))
     if not any(marker in data for marker in MARKERS):
         return FileAnalysis(rel, module)
+    if len(data) > MAX_FILE_BYTES:
+        size = f"{len(data) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB"
+        return FileAnalysis(rel, module, error=FileError(rel, f"too large to migrate ({size})"))
     try:
         info = ModuleInfo.parse(module, path, decode_source(data))
     except SyntaxError as exc:
+        if exc.lineno is None:  # from the encoding detection: undecodable first lines, bad cookie
+            return FileAnalysis(rel, module, error=FileError(rel, f"cannot decode: {exc.msg}"))
         return FileAnalysis(rel, module, error=FileError(rel, _syntax_message(exc)))
     except (UnicodeDecodeError, LookupError) as exc:
         return FileAnalysis(rel, module, error=FileError(rel, f"cannot decode: {exc}"))
@@ -37,8 +50,11 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
     index.add(info)
     ctx = Context(info, rel, index, config)
     try:
-        sites = [classify(candidate, ctx) for candidate in find_candidates(info)]
-        for attribute, candidate in find_queued(info, config.tasks_package):
+        # Each walk of the tree costs; a call site's names are spelled somewhere in the bytes.
+        found = find_candidates(info) if any(m in data for m in CANDIDATE_MARKERS) else []
+        sites = [classify(candidate, ctx) for candidate in found]
+        queued = find_queued(info, config.tasks_package) if b"delay" in data else []
+        for attribute, candidate in queued:
             site = classify_queued(attribute, candidate, ctx)
             if site is not None:
                 sites.append(site)
@@ -46,6 +62,15 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
     except RecursionError:
         return FileAnalysis(rel, module, error=FileError(rel, "too deeply nested to analyse"))
     return FileAnalysis(rel, module, tuple(sites))
+
+
+def _has_markers(path: Path) -> bool:
+    """The prefilter, in the parent process: False only for a readable file with no marker."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return True  # analyse_file reports it
+    return any(marker in data for marker in MARKERS)
 
 
 def _syntax_message(exc: SyntaxError) -> str:
@@ -61,23 +86,36 @@ def _analyse_chunk(paths: list[Path], config: Config) -> list[FileAnalysis]:
 def analyse_all(
     paths: list[Path], config: Config, progress: Callable[[int], None] | None = None
 ) -> list[FileAnalysis]:
-    """Analyses in the order of `paths`, whatever the number of worker processes."""
-    workers = min(config.workers, max(1, len(paths) // 8))
-    size = max(8, len(paths) // (workers * 8)) if workers > 1 else max(1, len(paths))
-    chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
-    results: list[FileAnalysis] = []
+    """Analyses in the order of `paths`, whatever the number of worker processes.
+
+    The bytes prefilter runs here first, so that worker processes are started only for the
+    files that need parsing, and only when there are enough of them to be worth it."""
+    results: dict[Path, FileAnalysis] = {}
+    todo: list[Path] = []
+    for path in paths:
+        if _has_markers(path):
+            todo.append(path)
+        else:
+            rel = relpath(path, config.root)
+            results[path] = FileAnalysis(rel, module_name(rel))
+    if progress and len(paths) > len(todo):
+        progress(len(paths) - len(todo))
+    workers = min(config.workers, max(1, len(todo) // 8))
+    size = max(8, len(todo) // (workers * 8)) if workers > 1 else max(1, len(todo))
+    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     if workers <= 1:
         for chunk in chunks:
-            results += _analyse_chunk(chunk, config)
+            results.update(zip(chunk, _analyse_chunk(chunk, config), strict=True))
             if progress:
                 progress(len(chunk))
-        return results
-    with ProcessPoolExecutor(workers) as pool:
-        for analyses in pool.map(_analyse_chunk, chunks, [config] * len(chunks)):
-            results += analyses
-            if progress:
-                progress(len(analyses))
-    return results
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            analysed = pool.map(_analyse_chunk, chunks, [config] * len(chunks))
+            for chunk, analyses in zip(chunks, analysed, strict=True):
+                results.update(zip(chunk, analyses, strict=True))
+                if progress:
+                    progress(len(analyses))
+    return [results[path] for path in paths]
 
 
 def raise_recursion_limit() -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import os
+import signal
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -50,20 +54,20 @@ class _Renderer:
         self.root = config.root
         self.changes: Changes = {}
         self.errors: list[FileError] = []
+        self.registrations: set[str] = set()  # the files that register tasks modules
 
     def _guard(self, rel: str, make: Callable[[], str | None], old: bytes | None) -> bool:
         """Render one file; a failure becomes a recorded error, never an exception."""
-        try:
-            text = make()
-        except Exception as exc:  # a per-file problem: recorded, the run goes on
-            self.errors.append(FileError(rel, f"cannot generate: {type(exc).__name__}: {exc}"))
-            return False
-        if text is None:
-            return True
-        problem = check_compiles(text, rel)
+        return self._record(rel, _rendered(rel, make), old)
+
+    def _record(self, rel: str, rendered: tuple[str | None, str | None], old: bytes | None) -> bool:
+        """Record a rendered file: (text or None for no change, problem or None)."""
+        text, problem = rendered
         if problem:
             self.errors.append(FileError(rel, problem))
             return False
+        if text is None:
+            return True
         source = SourceFile.from_bytes(old) if old is not None else SourceFile(text, "utf-8", False)
         new = source.encode(text)
         if new != old:
@@ -132,6 +136,7 @@ class _Renderer:
             old, source = self._read(rel)
             assert source is not None
             make = partial(register_in_init, source.text, info, self.config.tasks_package, modules)
+            self.registrations.add(rel)
             return self._guard(rel, make, old)
         old, source = self._read(app.path)
         if source is None:
@@ -146,6 +151,7 @@ class _Renderer:
                 raise ValueError(f"found no place to register {', '.join(modules)}")
             return text
 
+        self.registrations.add(app.path)
         return self._guard(app.path, register, old)
 
     def endpoints(self, failed: set[str]) -> set[tuple[str, int]]:
@@ -158,38 +164,92 @@ class _Renderer:
                 continue
             by_path.setdefault(site.path, []).append(SiteEdit(site, wrapper))
         first_party = self.config.tasks_package.split(".")[0]
+        jobs: list[_EndpointJob] = []
+        olds: list[bytes | None] = []
         for rel, edits in sorted(by_path.items()):
-            info = self.index.module(edits[0].site.module)
             old, source = self._read(rel)
-            if info is None or source is None:
-                self.errors.append(FileError(rel, "cannot read the file again"))
+            if source is None:
+                self.errors.append(FileError(rel, _REREAD))
                 undone |= {(e.site.path, e.site.line) for e in edits}
                 continue
-            make = partial(self._rewrite, source.text, edits, module_names(info), first_party)
-            if not self._guard(rel, make, old):
-                undone |= {(e.site.path, e.site.line) for e in edits}
+            # Parsed again in the worker, not here: the parent would hold every module's tree.
+            jobs.append(_EndpointJob(rel, source.text, edits, first_party, self.config))
+            olds.append(old)
+        for job, old, rendered in zip(
+            jobs, olds, _render_endpoints(jobs, self.config), strict=True
+        ):
+            if not self._record(job.rel, rendered, old):
+                undone |= {(e.site.path, e.site.line) for e in job.edits}
         return undone
 
-    def _rewrite(
-        self, text: str, edits: list[SiteEdit], names: ModuleNames, first_party: str
-    ) -> str:
+
+@dataclass(frozen=True)
+class _EndpointJob:
+    """One endpoint module to rewrite: plain data, so that a worker process can do it."""
+
+    rel: str
+    text: str
+    edits: list[SiteEdit]
+    first_party: str
+    config: Config
+
+    def rewrite(self, names: ModuleNames) -> str:
         config = self.config
         new, done = rewrite_module(
-            text, edits, names, config.fallback, config.line_length, first_party
+            self.text, self.edits, names, config.fallback, config.line_length, self.first_party
         )
-        missing = [e.site.line for e in edits if e.site.stmt_line not in done]
+        missing = [e.site.line for e in self.edits if e.site.stmt_line not in done]
         if missing:
             raise ValueError(f"cannot rewrite the call on line {missing[0]}")
         problem = check_rewrite(
-            text,
+            self.text,
             new,
-            [(e.site.stmt_line, e.site.end_line) for e in edits],
-            {e.wrapper.name for e in edits},
-            {e.wrapper.tasks_module for e in edits},
+            [(e.site.stmt_line, e.site.end_line) for e in self.edits],
+            {e.wrapper.name for e in self.edits},
+            {e.wrapper.tasks_module for e in self.edits},
         )
         if problem:
             raise ValueError(f"{problem}; file left as it was")
         return new
+
+
+_REREAD = "cannot read the file again"
+
+
+def _render_endpoint(job: _EndpointJob) -> tuple[str | None, str | None]:
+    module = job.edits[0].site.module
+    try:
+        info = ModuleInfo.parse(module, job.config.root / job.rel, job.text)
+    except (SyntaxError, ValueError):
+        return None, _REREAD
+    return _rendered(job.rel, partial(job.rewrite, module_names(info)))
+
+
+# LibCST parses every rewritten module: worth worker processes from a few files on.
+PARALLEL_REWRITES = 8
+
+
+def _render_endpoints(
+    jobs: list[_EndpointJob], config: Config
+) -> list[tuple[str | None, str | None]]:
+    """Every endpoint module rewritten, in the order of `jobs`, across `-j` processes."""
+    workers = min(config.workers, len(jobs) // PARALLEL_REWRITES)
+    if workers <= 1:
+        return [_render_endpoint(job) for job in jobs]
+    with ProcessPoolExecutor(workers) as pool:
+        chunk = max(1, len(jobs) // (workers * 8))
+        return list(pool.map(_render_endpoint, jobs, chunksize=chunk))
+
+
+def _rendered(rel: str, make: Callable[[], str | None]) -> tuple[str | None, str | None]:
+    """(text, None), or (None, why) when it cannot be generated or does not compile."""
+    try:
+        text = make()
+    except Exception as exc:  # a per-file problem: recorded, the run goes on
+        return None, f"cannot generate: {type(exc).__name__}: {exc}"
+    if text is None:
+        return None, None
+    return text, check_compiles(text, rel)
 
 
 def _maintenance_plan(module: str, path: str) -> TasksModulePlan:
@@ -209,23 +269,57 @@ def render(plan: MigrationPlan, config: Config, index: RepoIndex) -> Outcome:
     return Outcome(renderer.changes, list(plan.errors) + renderer.errors, undone)
 
 
+def _write(path: Path, data: bytes) -> None:
+    """atomic_write, behind a test-only hook that tests/test_crash.py uses to kill a run between
+    two writes: CELERY_CODEMOD_TEST_WRITE_LOG=FILE appends each path to FILE before writing it,
+    and CELERY_CODEMOD_TEST_KILL_AT_WRITE=K SIGKILLs this process just before its K-th write."""
+    log = os.environ.get("CELERY_CODEMOD_TEST_WRITE_LOG")
+    kill_at = os.environ.get("CELERY_CODEMOD_TEST_KILL_AT_WRITE")
+    if log or kill_at:
+        _writes.append(path)
+        if log:
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(f"{path}\n")
+        if kill_at and len(_writes) == int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
+    atomic_write(path, data)
+
+
+_writes: list[Path] = []
+
+
 def apply(plan: MigrationPlan, config: Config, index: RepoIndex) -> Outcome:
-    """Write wrappers and registrations first; rewrite only the sites whose wrapper was written."""
+    """Write wrappers and registrations first; rewrite only the sites whose wrapper was written.
+
+    The order makes every prefix of the writes a working tree (a run killed between two writes
+    leaves nothing that imports a missing module): the runner, the tasks modules, the registration
+    that makes the worker import them, then the call sites that queue them."""
     renderer = _Renderer(plan, config, index)
     failed = renderer.support()
     written: dict[str, tuple[bytes | None, bytes]] = {}
-    for rel, change in sorted(renderer.changes.items()):
+
+    def order(item: tuple[str, tuple[bytes | None, bytes]]) -> tuple[bool, bool, str]:
+        rel = item[0]
+        return rel in renderer.registrations, rel != plan.runner_path, rel
+
+    write_failed = False
+    for rel, change in sorted(renderer.changes.items(), key=order):
+        if write_failed and rel in renderer.registrations:
+            # a tasks module may be missing: registering it would break the worker's start
+            renderer.errors.append(FileError(rel, "not registered: a tasks module was not written"))
+            continue
         try:
-            atomic_write(config.root / rel, change[1])
+            _write(config.root / rel, change[1])
             written[rel] = change
         except OSError as exc:
             renderer.errors.append(FileError(rel, f"cannot write: {exc.strerror or exc}"))
             failed |= {tm.module for tm in plan.tasks_modules}
+            write_failed = True
     renderer.changes = {}
     undone = renderer.endpoints(failed)
     for rel, change in sorted(renderer.changes.items()):
         try:
-            atomic_write(config.root / rel, change[1])
+            _write(config.root / rel, change[1])
             written[rel] = change
         except OSError as exc:
             renderer.errors.append(FileError(rel, f"cannot write: {exc.strerror or exc}"))

@@ -6,21 +6,20 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from codemod import __version__
-from codemod.analyse import analyse_all, raise_recursion_limit
-from codemod.apply import apply, migrated_count, render
 from codemod.config import Config, ConfigError, load_config
-from codemod.diagnostics import FORMATS, diagnostics
-from codemod.discover import endpoint_modules
-from codemod.index import RepoIndex, decode_source
+from codemod.diagnostics import FORMATS
 from codemod.models import FileError, MigrationPlan, Outcome, Status
-from codemod.plan import build_plan
-from codemod.report import render_report
-from codemod.write import atomic_write, unified_diff
+
+if TYPE_CHECKING:
+    from codemod.index import RepoIndex
+
+# The pipeline is imported inside the commands, and LibCST and black only by `migrate` (through
+# apply, report and write): `--version`, `--help` and a clean `check` stay light.
 
 EXIT_OK, EXIT_CHANGES, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 123
 
@@ -81,6 +80,11 @@ PROGRESS_THRESHOLD = 300  # files; fewer finish before a bar would be worth draw
 
 
 def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan, RepoIndex]:
+    from codemod.analyse import analyse_all, raise_recursion_limit
+    from codemod.discover import endpoint_modules
+    from codemod.index import RepoIndex
+    from codemod.plan import build_plan
+
     raise_recursion_limit()
     files = endpoint_modules(config)
     if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
@@ -105,6 +109,9 @@ def main() -> None:
 @click.option("--report", help="Write the summary: FILE.md, FILE.json, or - for stdout.")
 def migrate(**params: Any) -> None:
     """Migrate every migratable background call site under PATH (default: .)."""
+    from codemod.apply import apply, render
+    from codemod.write import unified_diff
+
     dry = params["check"] or params["diff"]
     try:
         config = _config(params)
@@ -131,6 +138,9 @@ def migrate(**params: Any) -> None:
 def _write_report(
     plan: MigrationPlan, outcome: Outcome, config: Config, dry: bool
 ) -> list[FileError]:
+    from codemod.report import render_report
+    from codemod.write import atomic_write
+
     target = config.report
     if not target:
         return []
@@ -158,6 +168,8 @@ def _summary_line(
             reason = f" ({site.reason.value}: {site.detail})" if site.reason else ""
             where = f"{_display(site.path, config=config)}:{site.line}:{site.column}"
             click.echo(f"{where}: {site.status.value}{reason}", err=True)
+    from codemod.apply import migrated_count
+
     migrated = migrated_count(plan, outcome)
     skipped = sum(1 for s in plan.sites if s.status is Status.SKIPPED)
     verb = "would migrate" if dry else "migrated"
@@ -188,6 +200,8 @@ def check(**params: Any) -> None:
     except ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_USAGE)
+    from codemod.diagnostics import diagnostics
+
     lines = _LineReader(config.root)
     found = diagnostics(plan, lines.line)
     show = partial(_display, config=config)
@@ -210,6 +224,8 @@ class _LineReader:
         self.files: dict[str, list[str]] = {}
 
     def line(self, rel: str, number: int) -> str:
+        from codemod.index import decode_source
+
         if rel not in self.files:
             try:
                 data = (self.root / rel).read_bytes()

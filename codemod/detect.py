@@ -80,7 +80,9 @@ def lookup(name: str, scopes: tuple[Scope, ...]) -> tuple[Scope, Binding] | None
     return None
 
 
-def qualify(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> str | None:
+def qualify(
+    expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo, seen: frozenset[int] = frozenset()
+) -> str | None:
     """The qualified name an expression refers to, or LOOP for an event loop; None if unknown."""
     if isinstance(expr, ast.Name):
         found = lookup(expr.id, scopes)
@@ -91,16 +93,22 @@ def qualify(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> str 
             return binding.target
         if binding.kind == "assign" and isinstance(binding.node, ast.Assign | ast.AnnAssign):
             value = binding.node.value
-            if isinstance(value, ast.Call) and qualify(value.func, scopes, info) in LOOP_GETTERS:
+            if id(value) in seen:  # `line = line.strip()`: a name defined by itself
+                return None
+            seen |= {id(value)}
+            if (
+                isinstance(value, ast.Call)
+                and qualify(value.func, scopes, info, seen) in LOOP_GETTERS
+            ):
                 return LOOP
             return None
         if binding.kind in ("def", "class") and isinstance(scope.node, ast.Module):
             return f"{info.module}.{expr.id}"
         return None
     if isinstance(expr, ast.Attribute):
-        base = qualify(expr.value, scopes, info)
+        base = qualify(expr.value, scopes, info, seen)
         return f"{base}.{expr.attr}" if base else None
-    if isinstance(expr, ast.Call) and qualify(expr.func, scopes, info) in LOOP_GETTERS:
+    if isinstance(expr, ast.Call) and qualify(expr.func, scopes, info, seen) in LOOP_GETTERS:
         return LOOP
     return None
 
@@ -232,8 +240,9 @@ def _walk(
         if isinstance(current, FunctionNode):
             inner = (function_scope(current, info), *inner)
         children = list(ast.iter_child_nodes(current))
+        below = (*chain, current)  # one tuple per node, shared by its children
         for child in reversed(children):
-            stack.append((child, (*chain, current), inner))
+            stack.append((child, below, inner))
 
 
 def parent_map(root: ast.AST) -> dict[int, ast.AST]:

@@ -11,7 +11,6 @@ from urllib.parse import quote
 from codemod import __version__
 from codemod.models import MigrationPlan, Reason, Site, Status
 from codemod.noqa import suppressed
-from codemod.report import HINTS
 
 RULES = {
     "CCM001": "migratable background call site in an endpoint module",
@@ -44,6 +43,8 @@ def _site_diagnostic(site: Site, path: str) -> Diagnostic | None:
             True,
         )
     if site.status is Status.SKIPPED and site.reason is not Reason.SUPPRESSED:
+        from codemod.report import HINTS  # the report pulls in code generation: only when needed
+
         assert site.reason is not None
         return Diagnostic(
             "CCM002",

@@ -107,7 +107,13 @@ def python_files(config: Config, paths: Iterable[Path] | None = None) -> list[Pa
     found: dict[Path, None] = {}
     for path in paths if paths is not None else config.paths:
         for file in _walk(path, root, config):
-            absolute = file.resolve() if not file.is_symlink() else file.absolute()
+            absolute = file.resolve()
+            if file.is_symlink():
+                if not absolute.exists():
+                    absolute = file.absolute()  # dangling: reported as unreadable
+                elif not absolute.is_relative_to(root):
+                    continue  # a link out of the project: not ours to rewrite
+            # a link is followed: its target is analysed (once) and written in place, the link kept
             if not excluded(relpath(absolute, root), config):
                 found[absolute] = None
     ignored = git_ignored(list(found), root)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from dataclasses import replace
 
@@ -123,6 +124,7 @@ if hasattr(os, "register_at_fork"):
 '''
 
 
+@functools.lru_cache(maxsize=1024)  # call sites and imports repeat the same few templates
 def format_code(code: str, line_length: int) -> str:
     import black  # heavy: imported only when code is generated
 

@@ -14,11 +14,21 @@ def _placeholder() -> ast.stmt:
 
 
 def _blocks(tree: ast.AST) -> Iterator[list[ast.stmt]]:
-    for node in ast.walk(tree):
+    """Every statement list in the tree. Like a walk of every node, a node's children are taken
+    before its blocks are handed out (a caller may replace statements in them), but only
+    statements, handlers and match cases are visited: expressions hold no statement."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        blocks = []
         for field in ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
-                yield block
+                blocks.append(block)
+                stack.extend(block)
+        stack.extend(getattr(node, "handlers", None) or ())
+        stack.extend(getattr(node, "cases", None) or ())
+        yield from blocks
 
 
 def _publishes(stmt: ast.stmt, tasks: set[str]) -> bool:
@@ -53,7 +63,8 @@ def check_rewrite(
     """
     old = ast.parse(old_source)
     new = ast.parse(new_source)
-    unchanged = {ast.dump(s) for block in _blocks(old) for s in block}
+    # Only publishing statements are looked up: dumping every statement of every block costs.
+    unchanged = {ast.dump(s) for block in _blocks(old) for s in block if _publishes(s, tasks)}
     originals: list[list[str]] = []
     for block in _blocks(old):
         i = 0
@@ -75,30 +86,35 @@ def check_rewrite(
                 if isinstance(stmt, ast.Try) and stmt.handlers:
                     kept.append([ast.dump(s) for s in stmt.handlers[0].body[1:]])
                 block[i] = _placeholder()
-    _drop_additions(old, new, task_modules)
-    if ast.dump(old) != ast.dump(new):
+    # Statement by statement, with the dumps made once: the same test as ast.dump(old) ==
+    # ast.dump(new) after dropping the additions, which would dump both modules again.
+    old_dumps = [ast.dump(s) for s in old.body]
+    kept_dumps = _drop_additions(old_dumps, new, task_modules)
+    ignores = [ast.dump(t) for t in old.type_ignores], [ast.dump(t) for t in new.type_ignores]
+    if old_dumps != kept_dumps or ignores[0] != ignores[1]:
         return "the rewrite would change code outside the migrated call sites"
     if kept and sorted(kept) != sorted(originals):
         return "the fallback branch would not keep the original statements unchanged"
     return None
 
 
-def _drop_additions(old: ast.Module, new: ast.Module, task_modules: set[str]) -> None:
-    """Remove from `new` the imports and logger the rewrite may add at module level."""
-    old_dumps = [ast.dump(s) for s in old.body]
-    body = []
+def _drop_additions(old_dumps: list[str], new: ast.Module, task_modules: set[str]) -> list[str]:
+    """The dumps of `new`'s module-level statements without the imports and logger the rewrite
+    may add; `old_dumps` are those of the old module's."""
+    unmatched = list(old_dumps)
+    kept = []
     for stmt in new.body:
-        dump = ast.dump(stmt)
         if _is_added_import(stmt, task_modules):
             continue
-        if dump in old_dumps:
-            old_dumps.remove(dump)
-            body.append(stmt)
+        dump = ast.dump(stmt)
+        if dump in unmatched:
+            unmatched.remove(dump)
+            kept.append(dump)
             continue
         if _is_std_import(stmt) or _is_logger(stmt):
             continue
-        body.append(stmt)
-    new.body = body
+        kept.append(dump)
+    return kept
 
 
 def _is_std_import(stmt: ast.stmt) -> bool:

@@ -6,6 +6,7 @@ import ast
 import builtins
 import contextlib
 import io
+import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,7 @@ class ModuleInfo:
     source: str
     is_package: bool
     bindings: dict[str, Binding] = field(default_factory=dict)
+    _line_cache: list[str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def parse(cls, module: str, path: Path, source: str) -> ModuleInfo:
@@ -155,7 +157,33 @@ class ModuleInfo:
         return None
 
     def segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.source, node) or ast.unparse(node)
+        return _source_segment(self._lines(), node) or ast.unparse(node)
+
+    def _lines(self) -> list[str]:
+        # Split once per module: ast.get_source_segment splits the whole source on every call.
+        if self._line_cache is None:
+            self._line_cache = _LINES.findall(self.source)
+        return self._line_cache
+
+
+# Lines as ast.get_source_segment splits them: on \r\n, \r and \n only (not \f, \v, ...).
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _source_segment(lines: list[str], node: ast.AST) -> str | None:
+    """ast.get_source_segment on pre-split lines (offsets are UTF-8 byte offsets)."""
+    first_line: int | None = getattr(node, "lineno", None)
+    last_line: int | None = getattr(node, "end_lineno", None)
+    start: int | None = getattr(node, "col_offset", None)
+    end: int | None = getattr(node, "end_col_offset", None)
+    if first_line is None or last_line is None or start is None or end is None:
+        return None
+    first, last = first_line - 1, last_line - 1
+    if first == last:
+        return lines[first].encode()[start:end].decode()
+    head = lines[first].encode()[start:].decode()
+    tail = lines[last].encode()[:end].decode()
+    return "".join([head, *lines[first + 1 : last], tail])
 
 
 class RepoIndex:

@@ -8,7 +8,6 @@ import textwrap
 from typing import Any
 
 from codemod.config import Config
-from codemod.generate import wrapper_code
 from codemod.models import MigrationPlan, Outcome, Reason, Site, Status, Wrapper
 from codemod.write import SourceFile
 
@@ -170,6 +169,8 @@ def _changes(plan: MigrationPlan, outcome: Outcome) -> list[str]:
 
 
 def _pattern(plan: MigrationPlan, outcome: Outcome, config: Config) -> list[str]:
+    from codemod.generate import wrapper_code  # LibCST: `check` renders hints, never this
+
     out = ["## Pattern Implementation", ""]
     countdowns = ", ".join(f"{config.retry_backoff * 2**n} s" for n in range(config.max_retries))
     options = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.detect import ADD_TASK
 from codemod.generate import format_code
+from codemod.index import FunctionNode
 from codemod.models import Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
@@ -49,9 +51,11 @@ class _SiteRewriter(cst.CSTTransformer):
         fallback: bool,
         line_length: int,
         indent: str,
+        lines: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         super().__init__()
         self.by_line = {e.site.stmt_line: e for e in edits}
+        self.lines = lines  # id(statement) -> (first, last line); None: use PositionProvider
         self.names = names
         self.fallback = fallback
         self.line_length = line_length
@@ -59,6 +63,21 @@ class _SiteRewriter(cst.CSTTransformer):
         self.tabs = "\t" in indent
         self.depth = 0
         self.done: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # Descend only towards the call sites: rebuilding every node of the module is costly.
+        if self.lines is not None:
+            if not isinstance(node, _TOWARDS_BLOCKS):
+                return False
+            span = self.lines.get(id(node))
+            if span is not None and not any(span[0] <= line <= span[1] for line in self.by_line):
+                return False
+        return super().on_visit(node)
+
+    def _line(self, statement: cst.BaseStatement) -> int:
+        if self.lines is not None:
+            return self.lines[id(statement)][0]
+        return self.get_metadata(PositionProvider, statement).start.line
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self.depth += 1
@@ -83,7 +102,7 @@ class _SiteRewriter(cst.CSTTransformer):
         out: list[cst.BaseStatement] = []
         i = 0
         while i < len(original):
-            line = self.get_metadata(PositionProvider, original[i]).start.line
+            line = self._line(original[i])
             edit = self.by_line.get(line)
             if edit is None or not isinstance(original[i], cst.SimpleStatementLine):
                 out.append(updated[i])
@@ -92,7 +111,7 @@ class _SiteRewriter(cst.CSTTransformer):
             group = [updated[i]]
             i += 1
             while i < len(original):
-                if self.get_metadata(PositionProvider, original[i]).start.line > edit.site.end_line:
+                if self._line(original[i]) > edit.site.end_line:
                     break
                 group.append(updated[i])
                 i += 1
@@ -151,6 +170,88 @@ class _SiteRewriter(cst.CSTTransformer):
             return statement.with_changes(handlers=[handler], leading_lines=leading)
         assert isinstance(statement, cst.SimpleStatementLine)
         return statement.with_changes(leading_lines=leading)
+
+
+# The nodes between a module and the indented blocks that hold statements.
+_TOWARDS_BLOCKS = (
+    cst.Module,
+    cst.IndentedBlock,
+    cst.BaseCompoundStatement,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+
+def statement_lines(module: cst.Module, tree: ast.Module) -> dict[int, tuple[int, int]] | None:
+    """id(statement) -> (first line, last line) for every statement of the module, read off the
+    `ast` of the same source: the start lines that PositionProvider gives, at a fraction of its
+    cost. None when the two trees do not line up (then PositionProvider is used)."""
+    lines: dict[int, tuple[int, int]] = {}
+
+    def body(statements: Sequence[cst.BaseStatement], nodes: list[ast.stmt]) -> bool:
+        i = 0
+        for statement in statements:
+            count = len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
+            group = nodes[i : i + count]
+            if len(group) != count:
+                return False
+            lines[id(statement)] = (group[0].lineno, group[-1].end_lineno or group[-1].lineno)
+            i += count
+            if isinstance(statement, cst.BaseCompoundStatement) and not compound(
+                statement, group[0]
+            ):
+                return False
+        return i == len(nodes)
+
+    def block(suite: cst.BaseSuite, nodes: list[ast.stmt]) -> bool:
+        return body(suite.body, nodes) if isinstance(suite, cst.IndentedBlock) else True
+
+    def orelse(node: cst.Else | None, nodes: list[ast.stmt]) -> bool:
+        return block(node.body, nodes) if node is not None else not nodes
+
+    def compound(statement: cst.BaseCompoundStatement, node: ast.stmt) -> bool:
+        if isinstance(statement, cst.If) and isinstance(node, ast.If):
+            if isinstance(statement.orelse, cst.If):
+                elif_ok = len(node.orelse) == 1 and compound(statement.orelse, node.orelse[0])
+                return elif_ok and block(statement.body, node.body)
+            return block(statement.body, node.body) and orelse(statement.orelse, node.orelse)
+        if isinstance(statement, cst.For | cst.While) and isinstance(
+            node, ast.For | ast.AsyncFor | ast.While
+        ):
+            return block(statement.body, node.body) and orelse(statement.orelse, node.orelse)
+        if isinstance(statement, cst.Try | cst.TryStar) and isinstance(node, ast.Try | ast.TryStar):
+            handlers: list[cst.ExceptHandler | cst.ExceptStarHandler] = list(statement.handlers)
+            return (
+                block(statement.body, node.body)
+                and len(handlers) == len(node.handlers)
+                and all(
+                    block(h.body, n.body)
+                    for h, n in zip(handlers, node.handlers, strict=True)
+                    if isinstance(n, ast.ExceptHandler)
+                )
+                and orelse(statement.orelse, node.orelse)
+                and (
+                    block(statement.finalbody.body, node.finalbody)
+                    if statement.finalbody is not None
+                    else not node.finalbody
+                )
+            )
+        if isinstance(statement, cst.Match) and isinstance(node, ast.Match):
+            return len(statement.cases) == len(node.cases) and all(
+                block(c.body, n.body) for c, n in zip(statement.cases, node.cases, strict=True)
+            )
+        if isinstance(statement, cst.FunctionDef) and isinstance(node, FunctionNode):
+            return block(statement.body, node.body)
+        if isinstance(statement, cst.ClassDef) and isinstance(node, ast.ClassDef):
+            return block(statement.body, node.body)
+        if isinstance(statement, cst.With) and isinstance(node, ast.With | ast.AsyncWith):
+            return block(statement.body, node.body)
+        return False
+
+    return lines if body(module.body, tree.body) else None
 
 
 def _warning(call: str) -> str:
@@ -348,9 +449,15 @@ def rewrite_module(
 ) -> tuple[str, set[int]]:
     """The rewritten source, and the statement lines of the sites that were rewritten."""
     module = cst.parse_module(source)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    rewriter = _SiteRewriter(edits, names, fallback, line_length, module.default_indent)
-    new = wrapper.visit(rewriter)
+    try:
+        lines = statement_lines(module, ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError):
+        lines = None
+    rewriter = _SiteRewriter(edits, names, fallback, line_length, module.default_indent, lines)
+    if lines is not None:
+        new = module.visit(rewriter)
+    else:
+        new = MetadataWrapper(module, unsafe_skip_copy=True).visit(rewriter)
     done = [e for e in edits if e.site.stmt_line in rewriter.done]
     if not done:
         return source, set()
