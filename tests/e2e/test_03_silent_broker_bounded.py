@@ -1,9 +1,11 @@
-"""3. A broker that accepts TCP and never answers: the endpoint falls back within a bounded time.
+"""3. A broker that accepts TCP and never answers: with the advised settings, the endpoint answers.
 
 Celery's defaults put no timeout on a Redis socket: publishing to a silent broker blocks forever
 (the generated call site publishes on a worker thread, so the event loop goes on serving, but the
-request never answers). The bound comes from the settings that the report's Next Steps tell the
-user to set; this test reads them from the seed app's report, applies them, and measures.
+request never answers). The report's Next Steps tell the user which settings bound it; this test
+reads them from the seed app's report, applies them, and requires that each request answers and
+its job completes in the fallback. The time it took is printed as a figure for the README, not
+asserted on: `HANG_GUARD` only stops a test that would otherwise wait forever.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tests.e2e.web import SEED_ENDPOINTS, client, finished_job, start_job
 pytestmark = pytest.mark.e2e
 
 ADVISED = ("broker_connection_timeout", "broker_transport_options", "task_publish_retry_policy")
-BOUND_SECONDS = 10.0  # generous: the advised settings give about 2 s
+HANG_GUARD = 60.0  # seconds; the advised settings give about 2 s, Celery's defaults forever
 
 
 def next_steps_settings(report: str) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def next_steps_settings(report: str) -> dict[str, Any]:
     return settings
 
 
-def test_silent_broker_falls_back_within_a_bound(
+def test_silent_broker_falls_back_with_the_advised_settings(
     tmp_path: Path, app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tree = copy_tree(SEED_AFTER, tmp_path / "seed")
@@ -55,7 +57,7 @@ def test_silent_broker_falls_back_within_a_bound(
         async with client(main.app) as http:
             for _ in range(2):  # the second publish starts from the failed first one's state
                 start = time.monotonic()
-                job_id = await asyncio.wait_for(start_job(http, path, body), 60)
+                job_id = await asyncio.wait_for(start_job(http, path, body), HANG_GUARD)
                 elapsed.append(time.monotonic() - start)
                 jobs.append(await finished_job(http, job_id))
         return elapsed, jobs
@@ -73,4 +75,3 @@ def test_silent_broker_falls_back_within_a_bound(
     for job in jobs:
         assert job["status"] == "completed", job
         assert job["pid"] == os.getpid()
-    assert max(elapsed) < BOUND_SECONDS

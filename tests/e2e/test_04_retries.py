@@ -124,12 +124,13 @@ def test_retries_back_off_then_succeed_or_give_up(
 
     flaky = wait_for(flaky_done, 30, "the flaky job's third attempt")
     gaps = [later["at"] - earlier["at"] for earlier, later in itertools.pairwise(flaky)]
-    print(f"\nflaky job retried after {', '.join(f'{g:.2f} s' for g in gaps)}")
-    assert BACKOFF * 0.9 <= gaps[0] < BACKOFF + 1.5, gaps
-    assert BACKOFF * 2 * 0.9 <= gaps[1] < BACKOFF * 2 + 1.5, gaps
+    print(f"\nflaky job retried after {', '.join(f'{g:.2f} s' for g in gaps)}")  # a figure only
     assert all(a["pid"] in worker.process_ids() for a in flaky)
     succeeded = re.compile(r"flaky_task\[[-0-9a-f]+\] succeeded")
     wait_for(lambda: succeeded.search(worker.log()), 10, "the flaky job's success in the log")
+    # the countdowns the worker scheduled (what Celery logs), not the wall-clock gaps
+    countdowns = re.findall(r"flaky_task\[[-0-9a-f]+\] retry: Retry in (\d+)s", worker.log())
+    assert countdowns == [str(BACKOFF * 2**n) for n in range(2)], countdowns
 
     # Broken: the first run and MAX_RETRIES retries, then the task fails for good.
     gave_up = re.compile(r"broken_task\[[-0-9a-f]+\] raised unexpected")
