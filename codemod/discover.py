@@ -46,11 +46,25 @@ def glob_match(pattern: str, relpath: str) -> bool:
     return _glob_regex(pattern).match(relpath) is not None
 
 
-def relpath(path: Path, root: Path) -> str:
+def _real(path: Path) -> Path:
+    """`path` absolute with its directories' links resolved, its own last part kept as it is.
+
+    A symlinked file is named by its link here (a dangling link or a link loop reports the path the
+    user has, and a loop does not raise); python_files passes a followed link's target itself.
+    """
+    absolute = Path(os.path.abspath(path))
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return absolute.parent.resolve() / absolute.name
+    except (OSError, RuntimeError):  # a loop among the directories themselves
+        return absolute
+
+
+def relpath(path: Path, root: Path) -> str:
+    real = _real(path)
+    try:
+        return real.relative_to(root).as_posix()
     except ValueError:
-        return Path(os.path.relpath(path.resolve(), root)).as_posix()
+        return Path(os.path.relpath(real, root)).as_posix()
 
 
 def module_name(rel: str) -> str:
@@ -107,10 +121,13 @@ def python_files(config: Config, paths: Iterable[Path] | None = None) -> list[Pa
     found: dict[Path, None] = {}
     for path in paths if paths is not None else config.paths:
         for file in _walk(path, root, config):
-            absolute = file.resolve()
+            try:
+                absolute = file.resolve()
+            except (OSError, RuntimeError):  # a link loop (Python 3.11/3.12 raise; 3.13 does not)
+                absolute = _real(file)
             if file.is_symlink():
                 if not absolute.exists():
-                    absolute = file.absolute()  # dangling: reported as unreadable
+                    absolute = _real(file)  # dangling or a loop: reported as unreadable
                 elif not absolute.is_relative_to(root):
                     continue  # a link out of the project: not ours to rewrite
             # a link is followed: its target is analysed (once) and written in place, the link kept

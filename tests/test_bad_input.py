@@ -260,8 +260,8 @@ def test_dangling_symlink_is_an_error(tmp_path: Path) -> None:
     result = migrate(root)
     assert result.returncode == 123, result.stderr
     assert errors_of(result) == [
-        # named by where the link leads, like every path of the tool (discover.relpath resolves)
-        f"error: {ENDPOINTS}/missing.py: cannot read: No such file or directory"
+        # named by the link the user has, not by the missing file it leads to
+        f"error: {ENDPOINTS}/dangling.py: cannot read: No such file or directory"
     ]
     assert (root / ENDPOINTS / "dangling.py").is_symlink()
     assert_good_migrated(root)

@@ -7,7 +7,6 @@ import ast
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -397,19 +396,34 @@ def test_ccm900_unreadable_file(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[0] == CCM001_LINE  # the others are still checked
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 13),
-    strict=True,
-    raises=RuntimeError,
-    reason="discover.relpath calls Path.resolve(), which raises RuntimeError on a symlink loop "
-    "(Python 3.11/3.12): a traceback instead of CCM900 and exit 123",
-)
 def test_ccm900_symlink_loop_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     root = project(tmp_path)
     (root / "app/api/loop.py").symlink_to("loop.py")
     result = check(root)
     assert result.exit_code == 123
-    assert [i["code"] for i in found(root)] == ["CCM001", "CCM900"]
+    assert [(i["code"], i["path"]) for i in found(root)] == [
+        ("CCM001", "app/api/a.py"),
+        ("CCM900", "app/api/loop.py"),
+    ]
+    assert result.stderr.startswith("error: app/api/loop.py: ")
+
+
+def test_ccm900_dangling_symlink_names_the_link(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "app/api/gone.py").symlink_to("nowhere/missing.py")
+    result = check(root)
+    assert result.exit_code == 123
+    assert [(i["code"], i["path"]) for i in found(root)][1] == ("CCM900", "app/api/gone.py")
+    assert result.stderr.startswith("error: app/api/gone.py: ")
+
+
+def test_ccm900_symlink_loop_in_migrate(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "app/api/loop.py").symlink_to("loop.py")
+    result = run_cli(root, "migrate")
+    assert result.exit_code == 123, result.output
+    assert "error: app/api/loop.py: " in result.stderr
+    assert (root / "app/api/loop.py").is_symlink()
 
 
 def test_ccm900_undecodable_file(tmp_path: Path) -> None:
