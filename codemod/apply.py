@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from codemod.analyse import tune_interpreter
 from codemod.config import Config
 from codemod.generate import (
     RUNNER_SOURCE,
@@ -236,7 +237,7 @@ def _render_endpoints(
     workers = min(config.workers, len(jobs) // PARALLEL_REWRITES)
     if workers <= 1:
         return [_render_endpoint(job) for job in jobs]
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=tune_interpreter) as pool:
         chunk = max(1, len(jobs) // (workers * 8))
         return list(pool.map(_render_endpoint, jobs, chunksize=chunk))
 

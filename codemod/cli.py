@@ -80,20 +80,23 @@ PROGRESS_THRESHOLD = 300  # files; fewer finish before a bar would be worth draw
 
 
 def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan, RepoIndex]:
-    from codemod.analyse import analyse_all, raise_recursion_limit
-    from codemod.discover import endpoint_modules
+    from codemod.analyse import analyse_all, tune_interpreter
+    from codemod.discover import endpoint_modules, inventory
     from codemod.index import RepoIndex
     from codemod.plan import build_plan
 
-    raise_recursion_limit()
-    files = endpoint_modules(config)
+    tune_interpreter()
+    every = inventory(config)
+    # The Celery app is looked for in the whole root: one walk serves both when PATH is the root.
+    whole = [p for p, _ in every] if {p.resolve() for p in config.paths} == {config.root} else None
+    files = endpoint_modules(config, every)
     if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
         with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:
             analyses = analyse_all(files, config, bar.update)
     else:
         analyses = analyse_all(files, config)
     index = RepoIndex(config.root)
-    return build_plan(analyses, config, index), index
+    return build_plan(analyses, config, index, whole), index
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

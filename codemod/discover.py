@@ -6,7 +6,7 @@ import functools
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from codemod.config import Config
@@ -60,6 +60,11 @@ def _real(path: Path) -> Path:
 
 
 def relpath(path: Path, root: Path) -> str:
+    """`path` relative to `root`, POSIX-style (`..` parts when it lies outside)."""
+    text = str(path)
+    prefix = str(root).rstrip(os.sep) + os.sep
+    if text.startswith(prefix) and path.is_absolute() and ".." not in path.parts:
+        return text[len(prefix) :].replace(os.sep, "/")  # the common case, without a syscall
     real = _real(path)
     try:
         return real.relative_to(root).as_posix()
@@ -81,23 +86,32 @@ def excluded(rel: str, config: Config) -> bool:
     return any(glob_match(pattern, rel) for pattern in config.exclude)
 
 
-def _walk(path: Path, root: Path, config: Config) -> Iterator[Path]:
-    if path.is_file():
-        yield path
+def _scan(folder: str, rel: str, config: Config, out: list[tuple[str, str, bool]]) -> None:
+    """(path, root-relative path, is a link) of each .py file under `folder`, whose own relative
+    path is `rel` ("" for the root, else ending in "/"). Links to folders are not entered, as
+    `os.walk` does not; one `scandir` per folder and no path objects: a big tree walks fast."""
+    try:
+        with os.scandir(folder) as found:
+            entries = list(found)
+    except OSError:
         return
-    for dirpath, dirnames, filenames in os.walk(path):
-        base = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames if not excluded(relpath(base / d, root) + "/", config)
-        )
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                yield base / name
+    for entry in entries:
+        child = rel + entry.name
+        try:
+            is_dir = entry.is_dir()
+            is_link = entry.is_symlink()
+        except OSError:
+            is_dir, is_link = False, True
+        if is_dir:
+            if not is_link and not excluded(child + "/", config):
+                _scan(entry.path, child + "/", config, out)
+        elif entry.name.endswith(".py"):
+            out.append((entry.path, child, is_link))
 
 
 def git_ignored(paths: list[Path], root: Path) -> set[Path]:
     """The paths that git ignores, asked of git itself; nothing when root is not in a work tree."""
-    if not paths:
+    if not paths or not _in_work_tree(root):
         return set()
     try:
         result = subprocess.run(
@@ -115,34 +129,59 @@ def git_ignored(paths: list[Path], root: Path) -> set[Path]:
     return {Path(os.fsdecode(p)) for p in result.stdout.split(b"\0") if p}
 
 
+def _in_work_tree(root: Path) -> bool:
+    """Whether git could be asked at all (a `.git` here or above, or git's own variables set):
+    saves starting a git process outside a repository."""
+    if os.environ.keys() & {"GIT_DIR", "GIT_WORK_TREE"}:
+        return True
+    return any((folder / ".git").exists() for folder in (root, *root.parents))
+
+
 def python_files(config: Config, paths: Iterable[Path] | None = None) -> list[Path]:
     """Every .py file under the PATHs that is not excluded nor ignored by git, sorted, absolute."""
+    return [path for path, _ in inventory(config, paths)]
+
+
+def inventory(config: Config, paths: Iterable[Path] | None = None) -> list[tuple[Path, str]]:
+    """python_files with each file's root-relative path."""
     root = config.root
-    found: dict[Path, None] = {}
+    found: dict[Path, str] = {}
     for path in paths if paths is not None else config.paths:
-        for file in _walk(path, root, config):
+        files: list[tuple[str, str, bool]] = []
+        if path.is_dir():
             try:
-                absolute = file.resolve()
-            except (OSError, RuntimeError):  # a link loop (Python 3.11/3.12 raise; 3.13 does not)
-                absolute = _real(file)
-            if file.is_symlink():
+                start = path.resolve()
+            except (OSError, RuntimeError):
+                start = _real(path)
+            rel = relpath(start, root)
+            _scan(str(start), "" if rel == "." else rel + "/", config, files)
+        else:
+            files.append((str(path), relpath(path, root), path.is_symlink()))
+        for name, rel, is_link in files:
+            absolute = Path(name)
+            if is_link:
+                try:
+                    absolute = absolute.resolve()
+                except (OSError, RuntimeError):  # a loop (Python 3.11/3.12 raise; 3.13 does not)
+                    absolute = _real(Path(name))
                 if not absolute.exists():
-                    absolute = _real(file)  # dangling or a loop: reported as unreadable
+                    absolute = _real(Path(name))  # dangling or a loop: reported as unreadable
                 elif not absolute.is_relative_to(root):
                     continue  # a link out of the project: not ours to rewrite
-            # a link is followed: its target is analysed (once) and written in place, the link kept
-            if not excluded(relpath(absolute, root), config):
-                found[absolute] = None
+                # a link is followed: its target is analysed (once) and written in place
+                rel = relpath(absolute, root)
+            if not excluded(rel, config):
+                found[absolute] = rel
     ignored = git_ignored(list(found), root)
-    return sorted(p for p in found if p not in ignored)
+    return sorted((p, rel) for p, rel in found.items() if p not in ignored)
 
 
-def endpoint_modules(config: Config) -> list[Path]:
-    root = config.root
+def endpoint_modules(config: Config, files: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """The endpoint modules among `files` (the PATHs' inventory when not given)."""
     return [
-        p
-        for p in python_files(config)
-        if any(glob_match(g, relpath(p, root)) for g in config.endpoint_globs)
+        path
+        for path, rel in (inventory(config) if files is None else files)
+        if any(glob_match(g, rel) for g in config.endpoint_globs)
     ]
 
 

@@ -162,12 +162,18 @@ class ModuleInfo:
     def _lines(self) -> list[str]:
         # Split once per module: ast.get_source_segment splits the whole source on every call.
         if self._line_cache is None:
-            self._line_cache = _LINES.findall(self.source)
+            source = self.source
+            if _OTHER_BREAKS.search(source):
+                self._line_cache = _LINES.findall(source)
+            else:  # the same lines, split in C
+                self._line_cache = source.splitlines(keepends=True)
         return self._line_cache
 
 
 # Lines as ast.get_source_segment splits them: on \r\n, \r and \n only (not \f, \v, ...).
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+# What str.splitlines also splits on.
+_OTHER_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def _source_segment(lines: list[str], node: ast.AST) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def _celery_apps(info: ModuleInfo) -> list[tuple[str, ast.Call]]:
     return found
 
 
-def find_celery_app(config: Config, index: RepoIndex) -> CeleryApp:
+def find_celery_app(config: Config, index: RepoIndex, files: list[Path] | None = None) -> CeleryApp:
+    """The configured Celery app, else the one module-level `Celery(...)` among `files` (every
+    Python file under the root when not given)."""
     if config.celery_app:
         module, _, attr = config.celery_app.partition(":")
         info = index.module(module)
@@ -82,7 +85,7 @@ def find_celery_app(config: Config, index: RepoIndex) -> CeleryApp:
             raise ConfigError(f"--celery-app {config.celery_app}: {module} defines no {attr}")
         return CeleryApp(module, attr, relpath(info.path, config.root))
     found: list[CeleryApp] = []
-    for path in python_files(config, [config.root]):
+    for path in python_files(config, [config.root]) if files is None else files:
         try:
             data = path.read_bytes()
         except OSError:
@@ -226,9 +229,9 @@ class _Namer:
         else:
             taken = self.taken.setdefault(tasks_module, set(info.bindings) if info else set())
             base = task_name(site.signature.name)
-            name = base
-            candidates = [base, base.removesuffix("_task") + "_celery_task"]
-            candidates += [f"{candidates[1]}_{n}" for n in range(2, 1000)]
+            other = base.removesuffix("_task") + "_celery_task"
+            numbered = (f"{other}_{n}" for n in itertools.count(2))
+            candidates = itertools.chain((base, other), numbered)
             name = next(c for c in candidates if c not in taken)
             taken.add(name)
             wrapper = Wrapper(name, tasks_module, site.signature)
@@ -314,14 +317,20 @@ def _drift(
     return drift(f"no longer matches the signature of `{impl}` {detail}", signature)
 
 
-def build_plan(analyses: list[FileAnalysis], config: Config, index: RepoIndex) -> MigrationPlan:
+def build_plan(
+    analyses: list[FileAnalysis],
+    config: Config,
+    index: RepoIndex,
+    files: list[Path] | None = None,
+) -> MigrationPlan:
+    """`files`: every Python file under the root, when the caller has walked it already."""
     sites = tuple(site for analysis in analyses for site in analysis.sites)
     errors = tuple(a.error for a in analyses if a.error is not None)
     root = config.root
     todo = [s for s in sites if s.status is Status.MIGRATED]
     drifts, holding = scan_wrappers(config, index)
     try:
-        app: CeleryApp | None = find_celery_app(config, index)
+        app: CeleryApp | None = find_celery_app(config, index, files)
     except ConfigError:
         if todo or any(d.signature for d in drifts):
             raise

@@ -72,6 +72,48 @@ def test_migrated(src: str, tmp_path: Path) -> None:
     assert statuses(src, tmp_path) == ["migrated"]
 
 
+# The walk enters only the lines that spell a marker word: the ways a site's lines can hide.
+FOUND_WHEREVER = [
+    pytest.param(
+        "from asyncio import (\n    create_task as spawn,\n)\n\n\n\n"
+        "async def h():\n    spawn(\n        job('x')\n    )\n",
+        id="module-level-alias-far-from-its-call",
+    ),
+    pytest.param(
+        "async def h():\r\n    x = 1\r\n\r\n    asyncio.create_task(job('x'))\r\n",
+        id="crlf-lines",
+    ),
+    pytest.param(
+        "async def h():\n    asyncio.\\\n        create_task(job('x'))\n",
+        id="backslash-continuation",
+    ),
+    pytest.param(
+        "def deco(x):\n    return lambda f: f\n\n"
+        "async def h():\n    @deco(asyncio.create_task(job('x')))\n    def inner():\n"
+        "        pass\n",
+        id="in-a-decorator-above-the-def-line",
+    ),
+    pytest.param(
+        'async def h():\n    s = """\n    create_task\n    """\n    asyncio.create_task(job(s))\n',
+        id="marker-word-in-a-string-first",
+    ),
+]
+
+
+@pytest.mark.parametrize("src", FOUND_WHEREVER)
+def test_found_wherever_its_lines_are(src: str, tmp_path: Path) -> None:
+    assert len(statuses(src, tmp_path)) == 1
+
+
+def test_lone_carriage_returns_count_as_lines(tmp_path: Path) -> None:
+    endpoint = tmp_path / "app" / "api" / "endpoints.py"
+    endpoint.parent.mkdir(parents=True)
+    src = HEADER + "async def h():\r    x = 1\r\r    asyncio.create_task(job('x'))\r"
+    endpoint.write_bytes(src.encode())
+    analysis = analyse_file(endpoint, Config(root=tmp_path, paths=(tmp_path,)))
+    assert [s.line for s in analysis.sites] == [len(HEADER.splitlines()) + 4]
+
+
 IGNORED = [
     pytest.param("async def h():\n    await asyncio.create_task(job('x'))\n", id="awaited"),
     pytest.param(

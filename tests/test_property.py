@@ -28,10 +28,10 @@ import hypothesmith
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codemod.analyse import raise_recursion_limit
+from codemod.analyse import tune_interpreter
 from tests.golden import run_cli, tree
 
-raise_recursion_limit()  # as the CLI does, before hypothesis records the limit
+tune_interpreter()  # as the CLI does, before hypothesis records the limit
 
 ENDPOINT = "app/api/endpoints/x.py"
 CELERY_APP = 'from celery import Celery\n\ncelery_app = Celery("app", include=[])\n'
