@@ -5,12 +5,11 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from codemod.classify import Context, classify, classify_queued
 from codemod.config import Config
-from codemod.detect import MARKERS, find_sites
+from codemod.detect import find_sites, may_have_sites
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo, RepoIndex, decode_source
 from codemod.models import FileAnalysis, FileError
@@ -29,7 +28,7 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
         data = path.read_bytes()
     except OSError as exc:
         return FileAnalysis(rel, module, error=FileError(rel, f"cannot read: {exc.strerror}"))
-    if not any(marker in data for marker in MARKERS):
+    if not may_have_sites(data, config.tasks_package):
         return FileAnalysis(rel, module)
     if len(data) > MAX_FILE_BYTES:
         size = f"{len(data) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB"
@@ -60,13 +59,13 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
     return FileAnalysis(rel, module, tuple(sites))
 
 
-def _has_markers(path: Path) -> bool:
-    """The prefilter, in the parent process: False only for a readable file with no marker."""
+def _has_markers(path: Path, tasks_package: str) -> bool:
+    """The prefilter, in the parent process: False only for a readable file with no site."""
     try:
         data = path.read_bytes()
     except OSError:
         return True  # analyse_file reports it
-    return any(marker in data for marker in MARKERS)
+    return may_have_sites(data, tasks_package)
 
 
 def _syntax_message(exc: SyntaxError) -> str:
@@ -89,7 +88,7 @@ def analyse_all(
     results: dict[Path, FileAnalysis] = {}
     todo: list[Path] = []
     for path in paths:
-        if _has_markers(path):
+        if _has_markers(path, config.tasks_package):
             todo.append(path)
         else:
             rel = relpath(path, config.root)
@@ -105,6 +104,8 @@ def analyse_all(
             if progress:
                 progress(len(chunk))
     else:
+        from concurrent.futures import ProcessPoolExecutor  # 40 ms to import: only when used
+
         with ProcessPoolExecutor(workers, initializer=tune_interpreter) as pool:
             analysed = pool.map(_analyse_chunk, chunks, [config] * len(chunks))
             for chunk, analyses in zip(chunks, analysed, strict=True):

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 from codemod.config import Config
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex, signature_of, wrapped_implementation
+from codemod.index import (
+    FunctionNode,
+    ModuleInfo,
+    RepoIndex,
+    parse_expression,
+    signature_of,
+    wrapped_implementation,
+)
 from codemod.models import Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
 from codemod.schemas import V1, annotation_model, with_models
@@ -386,9 +393,7 @@ def _implementation(
 
 
 def _check_noqa(call: ast.Call, ctx: Context) -> None:
-    lines = ctx.info.source.splitlines()
-    line = lines[call.lineno - 1] if call.lineno <= len(lines) else ""
-    if suppressed(line, "CCM001"):
+    if suppressed(ctx.info.line(call.lineno), "CCM001"):
         raise Skip(Reason.SUPPRESSED, "`# noqa` on the line")
 
 
@@ -432,12 +437,12 @@ def _check_arguments(
         impl_safety = UNKNOWN
         if param is not None and param.annotation and impl_info is not None:
             # `*args: int` annotates each element, so the same test holds for varargs.
-            annotation = ast.parse(param.annotation, mode="eval").body
-            impl_safety = annotation_safety(annotation, impl_info)
-        shown = ast.unparse(expr)
+            annotation = parse_expression(param.annotation)
+            if annotation is not None:
+                impl_safety = annotation_safety(annotation, impl_info)
         evident = _evidently_unsafe(expr, candidate, ctx)
         if evident:
-            raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{shown}` {evident}")
+            raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{ast.unparse(expr)}` {evident}")
         if impl_safety == UNSAFE:
             assert param is not None
             raise Skip(
@@ -446,7 +451,7 @@ def _check_arguments(
             )
         if impl_safety == SAFE or _is_literal(expr) or _locally_safe(expr, candidate, ctx):
             continue
-        unverified.append(shown)
+        unverified.append(ast.unparse(expr))
     if unverified and not ctx.config.allow_unverified_args:
         names = ", ".join(f"`{u}`" for u in unverified)
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
@@ -548,10 +553,8 @@ def annotation_safety(expr: ast.expr, info: ModuleInfo) -> str:
         if expr.value is None:
             return SAFE
         if isinstance(expr.value, str):
-            try:
-                return annotation_safety(ast.parse(expr.value, mode="eval").body, info)
-            except SyntaxError:
-                return UNKNOWN
+            inner = parse_expression(expr.value)
+            return UNKNOWN if inner is None else annotation_safety(inner, info)
         return UNKNOWN
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
         return _combine(annotation_safety(expr.left, info), annotation_safety(expr.right, info))

@@ -8,7 +8,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.index import BUILTIN_NAMES, Binding, FunctionNode, ModuleInfo, scope_bindings
+from codemod.index import (
+    BUILTIN_NAMES,
+    Binding,
+    FunctionNode,
+    ModuleInfo,
+    parse_expression,
+    scope_bindings,
+)
 
 LOOP = "<loop>"
 LOOP_GETTERS = frozenset(
@@ -36,7 +43,15 @@ BACKGROUND_TASKS = frozenset(
 )
 _OPTIONAL = frozenset({"typing.Optional", "typing.Union", "typing.Annotated"})
 # A cheap byte test: a module that mentions none of these has no background call site.
-MARKERS = (b"create_task", b"ensure_future", b"add_task", b".delay")
+MARKERS = (b"create_task", b"ensure_future", b"add_task")
+
+
+def may_have_sites(data: bytes, tasks_package: str) -> bool:
+    """False only for a module that can hold no call site: none of MARKERS, and no `.delay` of a
+    name it could import from the tasks package (whose last part it would have to spell)."""
+    if any(marker in data for marker in MARKERS):
+        return True
+    return b".delay" in data and tasks_package.rpartition(".")[2].encode() in data
 
 
 @dataclass
@@ -167,9 +182,8 @@ def _names_background_tasks(
     if annotation is None:
         return False
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
-        try:
-            annotation = ast.parse(annotation.value, mode="eval").body
-        except SyntaxError:
+        annotation = parse_expression(annotation.value)
+        if annotation is None:
             return False
     if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
         return _names_background_tasks(annotation.left, scopes, info) or _names_background_tasks(

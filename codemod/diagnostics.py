@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import quote
 
 from codemod import __version__
-from codemod.models import MigrationPlan, Reason, Site, Status
+from codemod.models import HINTS, MigrationPlan, Reason, Site, Status
 from codemod.noqa import suppressed
 
 RULES = {
@@ -43,8 +43,6 @@ def _site_diagnostic(site: Site, path: str) -> Diagnostic | None:
             True,
         )
     if site.status is Status.SKIPPED and site.reason is not Reason.SUPPRESSED:
-        from codemod.report import HINTS  # the report pulls in code generation: only when needed
-
         assert site.reason is not None
         return Diagnostic(
             "CCM002",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import builtins
-import contextlib
+import functools
+import gc
 import io
 import re
 import tokenize
@@ -24,6 +25,16 @@ class Binding:
     target: str  # qualified name for imports; the bound name otherwise
     line: int
     node: ast.AST | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_expression(text: str) -> ast.expr | None:
+    """An annotation's text as an expression, None if it is not one. Cached: the same few
+    annotations come back for every call site (the nodes are shared: read them only)."""
+    try:
+        return ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError):
+        return None
 
 
 def decode_source(data: bytes) -> str:
@@ -133,6 +144,10 @@ class ModuleInfo:
     @classmethod
     def parse(cls, module: str, path: Path, source: str) -> ModuleInfo:
         tree = ast.parse(source, filename=str(path))
+        # The tree lives as long as the run and holds no cycles: out of the collector's sight, or
+        # every collection rescans every tree parsed so far (parsing the standard library: 3.0 s
+        # with the tree scanned, 1.7 s frozen).
+        gc.freeze()
         is_package = path.name == "__init__.py"
         info = cls(module, path, tree, source, is_package)
         info.bindings = scope_bindings(tree.body, module, is_package)
@@ -156,6 +171,11 @@ class ModuleInfo:
             return f"{base}.{expr.attr}" if base else None
         return None
 
+    def line(self, number: int) -> str:
+        """Line `number` (1-based) as `ast` numbers lines, without its line break."""
+        lines = self._lines()
+        return lines[number - 1].rstrip("\r\n") if 0 < number <= len(lines) else ""
+
     def segment(self, node: ast.AST) -> str:
         return _source_segment(self._lines(), node) or ast.unparse(node)
 
@@ -163,7 +183,7 @@ class ModuleInfo:
         # Split once per module: ast.get_source_segment splits the whole source on every call.
         if self._line_cache is None:
             source = self.source
-            if _OTHER_BREAKS.search(source):
+            if any(c in source for c in _OTHER_BREAKS):
                 self._line_cache = _LINES.findall(source)
             else:  # the same lines, split in C
                 self._line_cache = source.splitlines(keepends=True)
@@ -173,7 +193,7 @@ class ModuleInfo:
 # Lines as ast.get_source_segment splits them: on \r\n, \r and \n only (not \f, \v, ...).
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # What str.splitlines also splits on.
-_OTHER_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+_OTHER_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 def _source_segment(lines: list[str], node: ast.AST) -> str | None:
@@ -283,8 +303,9 @@ def _root_names(expr: ast.expr) -> list[str]:
     names = [n.id for n in ast.walk(expr) if isinstance(n, ast.Name)]
     for node in ast.walk(expr):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            with contextlib.suppress(SyntaxError):
-                names += _root_names(ast.parse(node.value, mode="eval").body)
+            inner = parse_expression(node.value)
+            if inner is not None:
+                names += _root_names(inner)
     return names
 
 

@@ -23,6 +23,19 @@ class Reason(StrEnum):
     SUPPRESSED = "suppressed"
 
 
+# What to do about a skipped site, by reason: in the report and in `check`'s CCM002 lines.
+HINTS = {
+    Reason.NOT_A_CALL: "start the job with a direct call of a module-level coroutine function",
+    Reason.NOT_IMPORTABLE: "move the job to a module-level function so a worker can import it",
+    Reason.HANDLE_STORED: "the task object is used later; decide how the queued job replaces it",
+    Reason.UNSERIALIZABLE_ARGS: "pass ids or plain data, and load the objects inside the job",
+    Reason.UNVERIFIED_ARGS: "annotate the job's parameters with JSON-safe types, or pass "
+    "--allow-unverified-args",
+    Reason.STAR_ARGS: "pass the arguments explicitly",
+    Reason.SUPPRESSED: "remove the `# noqa` to migrate it",
+}
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of an implementation, as source text."""

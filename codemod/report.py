@@ -8,19 +8,8 @@ import textwrap
 from typing import Any
 
 from codemod.config import Config
-from codemod.models import MigrationPlan, Outcome, Reason, Site, Status, Wrapper
+from codemod.models import HINTS, MigrationPlan, Outcome, Site, Status, Wrapper
 from codemod.write import SourceFile
-
-HINTS = {
-    Reason.NOT_A_CALL: "start the job with a direct call of a module-level coroutine function",
-    Reason.NOT_IMPORTABLE: "move the job to a module-level function so a worker can import it",
-    Reason.HANDLE_STORED: "the task object is used later; decide how the queued job replaces it",
-    Reason.UNSERIALIZABLE_ARGS: "pass ids or plain data, and load the objects inside the job",
-    Reason.UNVERIFIED_ARGS: "annotate the job's parameters with JSON-safe types, or pass "
-    "--allow-unverified-args",
-    Reason.STAR_ARGS: "pass the arguments explicitly",
-    Reason.SUPPRESSED: "remove the `# noqa` to migrate it",
-}
 
 
 def reported_sites(plan: MigrationPlan, outcome: Outcome) -> list[Site]:

@@ -13,7 +13,7 @@ import ast
 import re
 from dataclasses import replace
 
-from codemod.index import ModuleInfo, RepoIndex
+from codemod.index import ModuleInfo, RepoIndex, parse_expression
 from codemod.models import Param, Signature
 
 V2 = "v2"
@@ -68,10 +68,10 @@ def annotation_model(
 ) -> tuple[str, str] | None:
     """(qualified class name, style) if the annotation is exactly a Pydantic model class."""
     if isinstance(annotation, str):
-        try:
-            annotation = ast.parse(annotation, mode="eval").body
-        except SyntaxError:
+        parsed = parse_expression(annotation)
+        if parsed is None:
             return None
+        annotation = parsed
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
         return annotation_model(annotation.value, info, index)
     qualname = info.qualify_expr(annotation)
