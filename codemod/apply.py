@@ -94,6 +94,7 @@ class _Renderer:
             if drift.signature is not None:
                 drifts.setdefault(drift.module, []).append(drift)
         modules = {tm.module: tm for tm in plan.tasks_modules}
+        jobs: list[tuple[str, str, bytes | None, Callable[[], tuple[str | None, str | None]]]] = []
         for module in sorted(set(modules) | set(drifts)):
             tm = modules.get(module) or _maintenance_plan(module, drifts[module][0].path)
             if not any(not w.existing for w in tm.wrappers) and module not in drifts:
@@ -107,8 +108,11 @@ class _Renderer:
                 make = partial(
                     update_tasks_module, source.text, info, tm, drifts.get(module, []), app, config
                 )
-            if not self._guard(tm.path, make, old):
-                failed.add(tm.module)
+            jobs.append((tm.module, tm.path, old, partial(_rendered, tm.path, make)))
+        renders = _run_all([job[3] for job in jobs], config)
+        for (module, path, old, _), rendered in zip(jobs, renders, strict=True):
+            if not self._record(path, rendered, old):
+                failed.add(module)
         needs_runner = any(
             not w.existing and w.signature.is_async
             for tm in plan.tasks_modules
@@ -176,9 +180,8 @@ class _Renderer:
             # Parsed again in the worker, not here: the parent would hold every module's tree.
             jobs.append(_EndpointJob(rel, source.text, edits, first_party, self.config))
             olds.append(old)
-        for job, old, rendered in zip(
-            jobs, olds, _render_endpoints(jobs, self.config), strict=True
-        ):
+        renders = _run_all([partial(_render_endpoint, job) for job in jobs], self.config)
+        for job, old, rendered in zip(jobs, olds, renders, strict=True):
             if not self._record(job.rel, rendered, old):
                 undone |= {(e.site.path, e.site.line) for e in job.edits}
         return undone
@@ -194,63 +197,98 @@ class _EndpointJob:
     first_party: str
     config: Config
 
-    def rewrite(self, names: ModuleNames) -> str:
+    def rewrite(self, names: ModuleNames, tree: ast.Module) -> str:
+        """The new text, checked: it compiles and only the call sites changed. `tree` is the
+        old text's (and is changed by the check)."""
         config = self.config
         new, done = rewrite_module(
-            self.text, self.edits, names, config.fallback, config.line_length, self.first_party
+            self.text,
+            self.edits,
+            names,
+            config.fallback,
+            config.line_length,
+            self.first_party,
+            tree,
         )
         missing = [e.site.line for e in self.edits if e.site.stmt_line not in done]
         if missing:
             raise ValueError(f"cannot rewrite the call on line {missing[0]}")
+        try:
+            new_tree = ast.parse(new)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            raise _NotCompiling(check_compiles(new, self.rel) or "cannot parse") from None
+        not_compiling = check_compiles(new_tree, self.rel)  # before the guard changes the tree
+        if not_compiling:
+            raise _NotCompiling(not_compiling)
         problem = check_rewrite(
             self.text,
             new,
             [(e.site.stmt_line, e.site.end_line) for e in self.edits],
             {e.wrapper.name for e in self.edits},
             {e.wrapper.tasks_module for e in self.edits},
+            (tree, new_tree),
         )
         if problem:
             raise ValueError(f"{problem}; file left as it was")
         return new
 
 
+class _NotCompiling(Exception):
+    """The rewritten text does not compile: its message is the file's error as it is."""
+
+
 _REREAD = "cannot read the file again"
 
 
-def _render_endpoint(job: _EndpointJob) -> tuple[str | None, str | None]:
+def _render_endpoint(job: _EndpointJob) -> Rendered:
     module = job.edits[0].site.module
     try:
         info = ModuleInfo.parse(module, job.config.root / job.rel, job.text)
     except (SyntaxError, ValueError):
         return None, _REREAD
-    return _rendered(job.rel, partial(job.rewrite, module_names(info)))
+    try:
+        return _rendered(
+            job.rel, partial(job.rewrite, module_names(info), info.tree), compiled=True
+        )
+    except _NotCompiling as exc:
+        return None, str(exc)
 
 
-# LibCST parses every rewritten module: worth worker processes from a few files on.
-PARALLEL_REWRITES = 8
+# LibCST parses every rewritten module, black formats every generated one: worth worker
+# processes from a few files on.
+PARALLEL_RENDERS = 8
+
+Rendered = tuple[str | None, str | None]
 
 
-def _render_endpoints(
-    jobs: list[_EndpointJob], config: Config
-) -> list[tuple[str | None, str | None]]:
-    """Every endpoint module rewritten, in the order of `jobs`, across `-j` processes."""
-    workers = min(config.workers, len(jobs) // PARALLEL_REWRITES)
+def _run_all(renders: list[Callable[[], Rendered]], config: Config) -> list[Rendered]:
+    """Each render's result, in order, across `-j` processes (each render is plain data)."""
+    workers = min(config.workers, len(renders) // PARALLEL_RENDERS)
     if workers <= 1:
-        return [_render_endpoint(job) for job in jobs]
+        return [render() for render in renders]
     with ProcessPoolExecutor(workers, initializer=tune_interpreter) as pool:
-        chunk = max(1, len(jobs) // (workers * 8))
-        return list(pool.map(_render_endpoint, jobs, chunksize=chunk))
+        chunk = max(1, len(renders) // (workers * 8))
+        return list(pool.map(_call, renders, chunksize=chunk))
 
 
-def _rendered(rel: str, make: Callable[[], str | None]) -> tuple[str | None, str | None]:
-    """(text, None), or (None, why) when it cannot be generated or does not compile."""
+def _call(render: Callable[[], Rendered]) -> Rendered:
+    return render()
+
+
+def _rendered(
+    rel: str, make: Callable[[], str | None], compiled: bool = False
+) -> tuple[str | None, str | None]:
+    """(text, None), or (None, why) when it cannot be generated or does not compile.
+    `compiled`: `make` has checked that the text compiles."""
     try:
         text = make()
+    except _NotCompiling:
+        raise
     except Exception as exc:  # a per-file problem: recorded, the run goes on
         return None, f"cannot generate: {type(exc).__name__}: {exc}"
     if text is None:
         return None, None
-    return text, check_compiles(text, rel)
+    return text, None if compiled else check_compiles(text, rel)
 
 
 def _maintenance_plan(module: str, path: str) -> TasksModulePlan:

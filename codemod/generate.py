@@ -274,7 +274,13 @@ def new_tasks_module(plan: TasksModulePlan, app: CeleryApp, config: Config) -> s
     docstring = f'"""Celery tasks for the background jobs of {sources} ({GENERATED_BY})."""'
     body = "\n\n".join(wrapper_code(w, config, app_name) for w in plan.wrappers if not w.existing)
     header = _sorted_imports(imports, app.module.split(".")[0])
-    return format_code(f"{docstring}\n\n{header}\n\n\n{body}", config.line_length)
+    text = f"{docstring}\n\n{header}\n\n\n{body}"
+    # The wrappers are black's output already, and so is the rest unless an import is too long
+    # (black leaves a one-line docstring of module names as it is, however long): a second pass
+    # of black over the whole module would change nothing.
+    if max((len(line) for line in header.splitlines()), default=0) <= config.line_length:
+        return text
+    return format_code(text, config.line_length)
 
 
 def update_tasks_module(

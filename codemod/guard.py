@@ -4,7 +4,10 @@ the added imports and logger, the new module must parse to the same AST as the o
 from __future__ import annotations
 
 import ast
+import bisect
 from collections.abc import Iterator
+
+from codemod.index import source_segment, split_lines
 
 _MARK = "__celery_codemod_site__"
 
@@ -13,10 +16,11 @@ def _placeholder() -> ast.stmt:
     return ast.Expr(ast.Name(_MARK, ast.Load()))
 
 
-def _blocks(tree: ast.AST) -> Iterator[list[ast.stmt]]:
-    """Every statement list in the tree. Like a walk of every node, a node's children are taken
-    before its blocks are handed out (a caller may replace statements in them), but only
-    statements, handlers and match cases are visited: expressions hold no statement."""
+def _blocks(tree: ast.AST, lines: list[int]) -> Iterator[list[ast.stmt]]:
+    """Every statement list in the tree that holds one of `lines` (sorted), the module's always.
+    Like a walk of every node, a node's children are taken before its blocks are handed out (a
+    caller may replace statements in them), but only statements, handlers and match cases are
+    visited: expressions hold no statement."""
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
@@ -25,16 +29,36 @@ def _blocks(tree: ast.AST) -> Iterator[list[ast.stmt]]:
             block = getattr(node, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
                 blocks.append(block)
-                stack.extend(block)
-        stack.extend(getattr(node, "handlers", None) or ())
+                stack.extend(s for s in block if _holds(s, lines))
+        stack.extend(h for h in getattr(node, "handlers", None) or () if _holds(h, lines))
         stack.extend(getattr(node, "cases", None) or ())
         yield from blocks
 
 
-def _publishes(stmt: ast.stmt, tasks: set[str]) -> bool:
-    """A statement this tool writes: it queues one of the wrappers (`X.delay`)."""
+def _holds(node: ast.AST, lines: list[int]) -> bool:
+    """Whether the node's lines (all of them, decorators too) include one of `lines`."""
+    first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+    if first is None or last is None:
+        return True
+    for decorator in getattr(node, "decorator_list", None) or ():
+        first = min(first, decorator.lineno)
+    at = bisect.bisect_left(lines, first)
+    return at < len(lines) and lines[at] <= last
+
+
+def _lines_with(source: str, word: str) -> list[int]:
+    """The lines (1-based, sorted, as `ast` numbers them) that spell `word`."""
+    lines = split_lines(source)
+    return [n for n, line in enumerate(lines, 1) if word in line]
+
+
+def _publishes(stmt: ast.stmt, tasks: set[str], delays: list[int]) -> bool:
+    """A statement this tool writes: it queues one of the wrappers (`X.delay`). `delays`: the
+    lines that spell `delay`; a statement on none of them cannot."""
+    if not _holds(stmt, delays):
+        return False
     if isinstance(stmt, ast.Try):
-        return bool(stmt.body) and _publishes(stmt.body[0], tasks)
+        return bool(stmt.body) and _publishes(stmt.body[0], tasks, delays)
     if not isinstance(stmt, ast.Expr | ast.Assign | ast.AnnAssign):
         return False
     return any(
@@ -56,17 +80,26 @@ def check_rewrite(
     groups: list[tuple[int, int]],
     tasks: set[str],
     task_modules: set[str],
+    trees: tuple[ast.Module, ast.Module] | None = None,
 ) -> str | None:
     """None if the rewrite only touched what it may; else what differs.
 
     `groups` are the (first, last) lines of each rewritten statement group in the old source.
+    `trees`: the two sources already parsed, if they are (this changes them).
     """
-    old = ast.parse(old_source)
-    new = ast.parse(new_source)
-    # Only publishing statements are looked up: dumping every statement of every block costs.
-    unchanged = {ast.dump(s) for block in _blocks(old) for s in block if _publishes(s, tasks)}
+    old, new = trees or (ast.parse(old_source), ast.parse(new_source))
+    # Only the blocks that hold a rewritten group or a `.delay` are looked into, and only the
+    # publishing statements dumped: walking and dumping every statement of every block costs.
+    old_delays, new_delays = _lines_with(old_source, "delay"), _lines_with(new_source, "delay")
+    wanted = sorted({*old_delays, *(line for g in groups for line in range(g[0], g[1] + 1))})
+    unchanged = {
+        ast.dump(s)
+        for block in _blocks(old, old_delays)
+        for s in block
+        if _publishes(s, tasks, old_delays)
+    }
     originals: list[list[str]] = []
-    for block in _blocks(old):
+    for block in _blocks(old, wanted):
         i = 0
         while i < len(block):
             group = next((g for g in groups if g[0] == block[i].lineno), None)
@@ -80,16 +113,25 @@ def check_rewrite(
             block[i:j] = [_placeholder()]
             i += 1
     kept: list[list[str]] = []
-    for block in _blocks(new):
+    for block in _blocks(new, new_delays):
         for i, stmt in enumerate(block):
-            if _publishes(stmt, tasks) and ast.dump(stmt) not in unchanged:
+            if _publishes(stmt, tasks, new_delays) and ast.dump(stmt) not in unchanged:
                 if isinstance(stmt, ast.Try) and stmt.handlers:
                     kept.append([ast.dump(s) for s in stmt.handlers[0].body[1:]])
                 block[i] = _placeholder()
-    # Statement by statement, with the dumps made once: the same test as ast.dump(old) ==
-    # ast.dump(new) after dropping the additions, which would dump both modules again.
-    old_dumps = [ast.dump(s) for s in old.body]
-    kept_dumps = _drop_additions(old_dumps, new, task_modules)
+    # Statement by statement: the same test as ast.dump(old) == ast.dump(new) after dropping the
+    # additions. A module-level statement with no rewritten line is compared by its text: the
+    # same text at the module level (under the same __future__ imports, themselves compared)
+    # parses to the same tree, and dumping every function of the module twice is what costs.
+    old_lines = split_lines(old_source)
+    old_dumps = [_key(s, old_lines, groups) for s in old.body]
+    same_text = {k for k in old_dumps if k.startswith(_TEXT)}
+    new_lines = split_lines(new_source)
+    new_keys = [_new_key(s, new_lines, same_text) for s in new.body]
+    kept_dumps = _drop_additions(old_dumps, new, new_keys, task_modules)
+    if old_dumps != kept_dumps:  # a text changed: is the tree the same? (dumps of everything)
+        old_dumps = [ast.dump(s) for s in old.body]
+        kept_dumps = _drop_additions(old_dumps, new, [ast.dump(s) for s in new.body], task_modules)
     ignores = [ast.dump(t) for t in old.type_ignores], [ast.dump(t) for t in new.type_ignores]
     if old_dumps != kept_dumps or ignores[0] != ignores[1]:
         return "the rewrite would change code outside the migrated call sites"
@@ -98,15 +140,36 @@ def check_rewrite(
     return None
 
 
-def _drop_additions(old_dumps: list[str], new: ast.Module, task_modules: set[str]) -> list[str]:
-    """The dumps of `new`'s module-level statements without the imports and logger the rewrite
+_TEXT = "\0text:"  # no dump starts so
+
+
+def _key(stmt: ast.stmt, lines: list[str], groups: list[tuple[int, int]]) -> str:
+    """An old module-level statement's text, or its dump if a rewritten group lies in it."""
+    first, last = getattr(stmt, "lineno", None), getattr(stmt, "end_lineno", None)
+    if first is None or last is None or any(g[0] <= last and g[1] >= first for g in groups):
+        return ast.dump(stmt)
+    text = source_segment(lines, stmt)
+    return ast.dump(stmt) if text is None else _TEXT + text
+
+
+def _new_key(stmt: ast.stmt, lines: list[str], same_text: set[str]) -> str:
+    """A new module-level statement's text if an old statement had the very same, else its dump."""
+    text = source_segment(lines, stmt) if hasattr(stmt, "lineno") else None
+    if text is not None and _TEXT + text in same_text:
+        return _TEXT + text
+    return ast.dump(stmt)
+
+
+def _drop_additions(
+    old_dumps: list[str], new: ast.Module, new_keys: list[str], task_modules: set[str]
+) -> list[str]:
+    """The keys of `new`'s module-level statements without the imports and logger the rewrite
     may add; `old_dumps` are those of the old module's."""
     unmatched = list(old_dumps)
     kept = []
-    for stmt in new.body:
+    for stmt, dump in zip(new.body, new_keys, strict=True):
         if _is_added_import(stmt, task_modules):
             continue
-        dump = ast.dump(stmt)
         if dump in unmatched:
             unmatched.remove(dump)
             kept.append(dump)

@@ -177,17 +177,20 @@ class ModuleInfo:
         return lines[number - 1].rstrip("\r\n") if 0 < number <= len(lines) else ""
 
     def segment(self, node: ast.AST) -> str:
-        return _source_segment(self._lines(), node) or ast.unparse(node)
+        return source_segment(self._lines(), node) or ast.unparse(node)
 
     def _lines(self) -> list[str]:
         # Split once per module: ast.get_source_segment splits the whole source on every call.
         if self._line_cache is None:
-            source = self.source
-            if any(c in source for c in _OTHER_BREAKS):
-                self._line_cache = _LINES.findall(source)
-            else:  # the same lines, split in C
-                self._line_cache = source.splitlines(keepends=True)
+            self._line_cache = split_lines(self.source)
         return self._line_cache
+
+
+def split_lines(source: str) -> list[str]:
+    """The lines of `source` as `ast` numbers them, with their line breaks."""
+    if any(c in source for c in _OTHER_BREAKS):
+        return _LINES.findall(source)
+    return source.splitlines(keepends=True)  # the same lines, split in C
 
 
 # Lines as ast.get_source_segment splits them: on \r\n, \r and \n only (not \f, \v, ...).
@@ -196,7 +199,7 @@ _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _OTHER_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 
-def _source_segment(lines: list[str], node: ast.AST) -> str | None:
+def source_segment(lines: list[str], node: ast.AST) -> str | None:
     """ast.get_source_segment on pre-split lines (offsets are UTF-8 byte offsets)."""
     first_line: int | None = getattr(node, "lineno", None)
     last_line: int | None = getattr(node, "end_lineno", None)

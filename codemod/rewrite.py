@@ -446,11 +446,13 @@ def rewrite_module(
     fallback: bool,
     line_length: int,
     first_party: str,
+    tree: ast.Module | None = None,
 ) -> tuple[str, set[int]]:
-    """The rewritten source, and the statement lines of the sites that were rewritten."""
+    """The rewritten source, and the statement lines of the sites that were rewritten.
+    `tree`: the source already parsed by `ast`, if it is."""
     module = cst.parse_module(source)
     try:
-        lines = statement_lines(module, ast.parse(source))
+        lines = statement_lines(module, tree or ast.parse(source))
     except (SyntaxError, ValueError, RecursionError):
         lines = None
     rewriter = _SiteRewriter(edits, names, fallback, line_length, module.default_indent, lines)

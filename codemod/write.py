@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import codecs
 import contextlib
 import difflib
@@ -36,8 +37,8 @@ class SourceFile:
         return codecs.BOM_UTF8 + data if self.bom else data
 
 
-def check_compiles(text: str, path: str) -> str | None:
-    """None if the text compiles, else the reason."""
+def check_compiles(text: str | ast.Module, path: str) -> str | None:
+    """None if the text (or the tree of a text) compiles, else the reason."""
     try:
         compile(text, path, "exec", dont_inherit=True)
     except SyntaxError as exc:

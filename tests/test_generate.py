@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from codemod.config import Config
-from codemod.generate import wrapper_code
-from codemod.models import Param, Signature, Wrapper
+from codemod.generate import format_code, new_tasks_module, wrapper_code
+from codemod.models import CeleryApp, Param, Signature, TasksModulePlan, Wrapper
 
 JOB = Signature("app.jobs", "_sync_job", True, (Param("job_id", "normal", "int", None),))
 WRAPPER = Wrapper("sync_task", "app.tasks.jobs_tasks", JOB)
@@ -40,3 +40,36 @@ def test_a_pydantic_model_parameter_arrives_as_a_dict_and_is_validated_back() ->
     assert "def report_task(self, request: dict) -> None:" in code
     assert "from app.schemas import ReportRequest" in code
     assert "_report(ReportRequest.model_validate(request))" in code
+
+
+# A new tasks module skips black's second pass when it would change nothing: it must be black's
+# fixed point either way, long import lines included.
+
+
+def _tasks_module(imports: tuple[tuple[str, str | None, str | None], ...]) -> str:
+    params = tuple(Param(f"p{i}", "normal", f"Kind{i}", None) for i in range(len(imports)))
+    job = Signature("app.jobs", "_job", True, params, imports=imports)
+    plan = TasksModulePlan(
+        "app.tasks.jobs_tasks",
+        "app/tasks/jobs_tasks.py",
+        True,
+        True,
+        True,
+        (
+            Wrapper("job_task", "app.tasks.jobs_tasks", job),
+            Wrapper("b_task", "app.tasks.jobs_tasks", job),
+        ),
+        ("app.api.jobs",),
+    )
+    return new_tasks_module(
+        plan, CeleryApp("app.core.celery_app", "celery_app", "x"), Config(Path("."), ())
+    )
+
+
+def test_a_new_tasks_module_is_what_black_makes_of_it() -> None:
+    short = _tasks_module((("app.kinds", "Kind0", None),))
+    assert format_code(short, 88) == short
+    names = tuple(("app.very_long_module_name_for_kinds", f"Kind{i}", None) for i in range(8))
+    long = _tasks_module(names)
+    assert format_code(long, 88) == long
+    assert "from app.very_long_module_name_for_kinds import (\n" in long  # black wrapped it

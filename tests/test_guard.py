@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from codemod import apply
 from codemod.guard import check_rewrite
+from codemod.rewrite import SiteEdit
+from tests.golden import run_cli
+from tests.test_check import project
 
 OLD = """\
 import asyncio
@@ -72,3 +80,65 @@ def test_refuses_a_changed_fallback() -> None:
 
 def test_refuses_a_dropped_statement() -> None:
     assert guard(NEW.replace("    return y\n", "")) is not None
+
+
+# Module-level statements without a rewritten line are compared by their text first.
+
+
+def test_refuses_a_change_in_another_function() -> None:
+    assert guard(
+        NEW.replace("async def job(x: int) -> None: ...", "async def job(x: str): ...")
+    ) == ("the rewrite would change code outside the migrated call sites")
+
+
+def test_refuses_a_changed_import() -> None:
+    assert guard(
+        NEW.replace("import asyncio\nimport logging", "import asyncio as aio\nimport logging")
+    )
+
+
+def test_accepts_a_change_of_layout_only_elsewhere() -> None:
+    # a different text, the same tree: as black's safety check, the tree is what counts
+    assert (
+        guard(
+            NEW.replace(
+                "async def job(x: int) -> None: ...", "async def job(x:int)->None:\n    ..."
+            )
+        )
+        is None
+    )
+
+
+def test_refuses_a_statement_moved_past_another() -> None:
+    new = NEW.replace("async def job(x: int) -> None: ...\n\n", "").replace(
+        "    return y\n", "    return y\n\nasync def job(x: int) -> None: ...\n"
+    )
+    assert guard(new) is not None
+
+
+# The checks run on each rewritten endpoint module, end to end through `migrate`.
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("return 1\n", "rewritten code does not compile: 'return' outside function (line 8)"),
+        ("def (:\n", "rewritten code does not compile: invalid syntax (line 8)"),
+        ("import os\n", "cannot generate: ValueError: the rewrite would change code outside"),
+    ],
+    ids=["compile-error", "syntax-error", "guard"],
+)
+def test_a_bad_rewrite_is_the_file_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str, message: str
+) -> None:
+    root = project(tmp_path)
+    before = (root / "app/api/a.py").read_bytes()
+
+    def rewrite(source: str, edits: list[SiteEdit], *args: object) -> tuple[str, set[int]]:
+        return source + broken, {e.site.stmt_line for e in edits}
+
+    monkeypatch.setattr(apply, "rewrite_module", rewrite)
+    result = run_cli(root, "migrate")
+    assert result.exit_code == 123, result.output
+    assert result.stderr.startswith(f"error: app/api/a.py: {message}"), result.stderr
+    assert (root / "app/api/a.py").read_bytes() == before
