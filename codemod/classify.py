@@ -131,6 +131,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         task=task,
         model_args=model_args,
         asyncio_name=_asyncio_name(candidate.scopes),
+        source_line=ctx.info.line(call.lineno),
     )
 
 

@@ -205,8 +205,7 @@ def check(**params: Any) -> None:
         sys.exit(EXIT_USAGE)
     from codemod.diagnostics import diagnostics
 
-    lines = _LineReader(config.root)
-    found = diagnostics(plan, lines.line)
+    found = diagnostics(plan)
     show = partial(_display, config=config)
     # -q drops only the text format's "All checks passed."; json and sarif are documents that
     # CI reads (an empty list, a run without results), and github has nothing to say anyway
@@ -217,23 +216,3 @@ def check(**params: Any) -> None:
     if plan.errors:
         sys.exit(EXIT_ERRORS)
     sys.exit(EXIT_CHANGES if found else EXIT_OK)
-
-
-class _LineReader:
-    """Source lines for `# noqa`, read once per file."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.files: dict[str, list[str]] = {}
-
-    def line(self, rel: str, number: int) -> str:
-        from codemod.index import decode_source
-
-        if rel not in self.files:
-            try:
-                data = (self.root / rel).read_bytes()
-                self.files[rel] = decode_source(data).splitlines()
-            except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
-                self.files[rel] = []
-        lines = self.files[rel]
-        return lines[number - 1] if 0 < number <= len(lines) else ""

@@ -56,13 +56,12 @@ def _site_diagnostic(site: Site, path: str) -> Diagnostic | None:
     return None
 
 
-def diagnostics(plan: MigrationPlan, source_line: Callable[[str, int], str]) -> list[Diagnostic]:
-    """Every problem of the plan, sorted by path and position; `source_line(rel, n)` reads a
-    line, for `# noqa`."""
+def diagnostics(plan: MigrationPlan) -> list[Diagnostic]:
+    """Every problem of the plan, sorted by path and position."""
     out: list[Diagnostic] = []
     for site in plan.sites:
         found = _site_diagnostic(site, site.path)
-        if found and not suppressed(source_line(site.path, site.line), found.code):
+        if found and not suppressed(site.source_line, found.code):
             out.append(found)
     for drift in plan.drifts:
         out.append(
