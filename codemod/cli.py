@@ -68,12 +68,10 @@ def _error(message: str) -> None:
 
 
 def _display(rel: str, *, config: Config) -> str:
-    """A root-relative path as the user sees it: relative to the current directory."""
-    path = config.root / rel
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """A root-relative path as the user sees it."""
+    from codemod.discover import shown
+
+    return shown(config.root / rel)
 
 
 PROGRESS_THRESHOLD = 300  # files; fewer finish before a bar would be worth drawing

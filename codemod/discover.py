@@ -72,6 +72,14 @@ def relpath(path: Path, root: Path) -> str:
         return Path(os.path.relpath(real, root)).as_posix()
 
 
+def shown(path: Path) -> str:
+    """A path as the user sees it: relative to the current directory where it lies under it."""
+    try:
+        return path.relative_to(Path.cwd()).as_posix() or "."
+    except ValueError:
+        return path.as_posix()
+
+
 def module_name(rel: str) -> str:
     """`app/api/v1/x.py` -> `app.api.v1.x`; `src/app/x.py` -> `app.x`; packages drop `__init__`."""
     parts = rel.removesuffix(".py").split("/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import sys
 from dataclasses import replace
 
@@ -189,8 +190,9 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     model_imports = "".join(
         f"    from {m.rpartition('.')[0]} import {m.rpartition('.')[2]}\n" for m in models
     )
-    code = f'''
-@{app_name}.task(
+    # Black's layout already (one blank line before the call): where the copied annotations and
+    # defaults are written as black writes them and every line fits, black would change nothing.
+    code = f'''@{app_name}.task(
     bind=True,
     name="{wrapper.dotted}",
     autoretry_for=({retry_on}),
@@ -203,10 +205,30 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
 def {wrapper.name}(self{", " + params if params else ""}) -> None:
     from {sig.module} import {sig.name}
 {model_imports}
-
     {call}
 '''
+    if all(_black_param(p.as_wrapper_param()) for p in sig.params) and all(
+        len(line) <= config.line_length for line in code.splitlines()
+    ):
+        return code
     return format_code(code, config.line_length)
+
+
+# What black leaves as it is in a copied annotation or default (anything else goes through black).
+_ANNOTATION_CHARS = re.compile(r"[A-Za-z0-9_.\[\], |]+")
+_ANNOTATION_SPACING = re.compile(r",\S|\s,|\[\s|\s\]|\s\s|[^ ]\||\|[^ ]|^\s|\s$|\[\]")
+_DEFAULT = re.compile(r'None|True|False|-?[1-9][0-9]*|0|"[^"\'\\]*"')
+
+
+def _black_param(param: Param) -> bool:
+    annotation, default = param.annotation, param.default
+    if annotation and (
+        not _ANNOTATION_CHARS.fullmatch(annotation)
+        or _ANNOTATION_SPACING.search(annotation)
+        or annotation.count("[") != annotation.count("]")
+    ):
+        return False
+    return default is None or _DEFAULT.fullmatch(default) is not None
 
 
 def _import_line(spec: tuple[str, str | None, str | None]) -> str:

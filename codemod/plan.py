@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codemod.config import Config, ConfigError
-from codemod.discover import module_name, new_module_path, python_files, relpath
+from codemod.discover import module_name, new_module_path, python_files, relpath, shown
 from codemod.index import (
     FunctionNode,
     ModuleInfo,
@@ -99,24 +99,16 @@ def find_celery_app(config: Config, index: RepoIndex, files: list[Path] | None =
             found += [CeleryApp(module, name, rel) for name, _ in _celery_apps(info)]
     if not found:
         raise ConfigError(
-            f"{_shown(config.root)}: no Celery app found (a module-level `app = Celery(...)`); "
+            f"{shown(config.root)}: no Celery app found (a module-level `app = Celery(...)`); "
             "pass --celery-app MODULE:ATTR or set celery-app in [tool.celery-codemod]"
         )
     if len(found) > 1:
         names = ", ".join(f"{a.module}:{a.attr}" for a in found)
         raise ConfigError(
-            f"{_shown(config.root)}: several Celery apps found ({names}); "
+            f"{shown(config.root)}: several Celery apps found ({names}); "
             "pass --celery-app MODULE:ATTR"
         )
     return found[0]
-
-
-def _shown(path: Path) -> str:
-    """A folder as the user sees it: relative to the current directory where possible."""
-    try:
-        return path.relative_to(Path.cwd()).as_posix() or "."
-    except ValueError:
-        return path.as_posix()
 
 
 @dataclass(frozen=True)

@@ -144,14 +144,14 @@ class _SiteRewriter(cst.CSTTransformer):
                 f"try:\n    {result} = {publish}\n"
                 f'    {logger}.info("Queued Celery task %s", {result}.id)\n'
                 f"except {task}.OperationalError as exc:\n"
-                f"    {logger}.warning({_warning(edit.site.call)!r}, exc)\n"
+                f"    {logger}.warning({_string(_warning(edit.site.call))}, exc)\n"
                 "    pass\n"
             )
         width = self.line_length - depth * self.indent_width
         if edit.site.in_async:
             code = "async def _():\n" + "".join("    " + line + "\n" for line in code.splitlines())
             width += 4
-        formatted = format_code(code, width)
+        formatted = code if _black_already(code, args, width) else format_code(code, width)
         if self.tabs and not _TRIPLE_QUOTES.search(formatted):
             # A tab-indented module: continuation lines indent with tabs too (black uses spaces).
             formatted = _SPACES.sub(lambda m: "\t" * (len(m.group(0)) // 4), formatted)
@@ -252,6 +252,30 @@ def statement_lines(module: cst.Module, tree: ast.Module) -> dict[int, tuple[int
         return False
 
     return lines if body(module.body, tree.body) else None
+
+
+# Arguments as black writes them: names, dotted names and `keyword=name`, joined by ", ".
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_SIMPLE_ARGS = re.compile(rf"(?:(?:{_NAME}=)?{_NAME}(?:, (?:{_NAME}=)?{_NAME})*)?")
+
+
+def _black_already(code: str, args: str, width: int) -> bool:
+    """Whether black would leave the generated statement as it is: its template is black's
+    style, so only the call's arguments (the user's text) or a line too long can make it change
+    anything. Saves a black run per call site in the common case."""
+    return _SIMPLE_ARGS.fullmatch(args) is not None and all(
+        len(line) <= width for line in code.splitlines()
+    )
+
+
+def _import_fits(code: str, line_length: int) -> bool:
+    """Whether black would leave a one-line import of plain names as it is."""
+    return len(code.rstrip("\n")) <= line_length
+
+
+def _string(text: str) -> str:
+    """A string literal as black writes it (double quotes)."""
+    return f'"{text}"' if '"' not in text and "\\" not in text and "'" not in text else repr(text)
 
 
 def _warning(call: str) -> str:
@@ -367,7 +391,9 @@ def add_imports_and_logger(
         _insert(body, at, cst.parse_statement(f"import {name}\n"), mode)
         end += 1
     for tasks_module, names in sorted(task_imports.items()):
-        code = format_code(f"from {tasks_module} import {', '.join(sorted(names))}\n", line_length)
+        code = f"from {tasks_module} import {', '.join(sorted(names))}\n"
+        if not _import_fits(code, line_length):
+            code = format_code(code, line_length)
         at, mode = _first_party_position(body, start, end, tasks_module, first_party)
         _insert(body, at, cst.parse_statement(code), mode)
         end += 1
