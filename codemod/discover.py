@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -121,6 +120,8 @@ def git_ignored(paths: list[Path], root: Path) -> set[Path]:
     """The paths that git ignores, asked of git itself; nothing when root is not in a work tree."""
     if not paths or not _in_work_tree(root):
         return set()
+    import subprocess  # only inside a git work tree
+
     try:
         result = subprocess.run(
             ["git", "check-ignore", "--stdin", "-z"],
