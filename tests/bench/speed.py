@@ -9,7 +9,8 @@ coroutine and an endpoint that starts it with `asyncio.create_task`. Then times,
 interleaved so that a noisy machine hurts every command alike (a command under a second, 5 times
 in a row per repetition): `grep -rl create_task` (the floor),
 `ruff check --select RUF006` (the peer), LibCST parse and parse + regenerate of every file with the
-same number of processes (the floor for `migrate`), `celery-codemod check` on both corpora and
+same number of processes (the floor for `migrate`), `ast.parse` of every file likewise (the floor
+of any `ast`-based analysis), `celery-codemod check` on both corpora and
 `celery-codemod migrate` on a fresh copy of the all-hit corpus. Prints medians, the peak memory
 of each command (the largest process, and the whole process tree's proportional set size
 sampled every 20 ms), and the
@@ -19,6 +20,7 @@ ratios that issue 6 sets as targets.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import shutil
 import statistics
@@ -104,6 +106,9 @@ def _libcst_one(job: tuple[str, str]) -> bool:
 
     mode, path = job
     try:
+        if mode == "ast":  # the floor of any analysis that reads every module with `ast`
+            ast.parse(Path(path).read_bytes())
+            return True
         module = cst.parse_module(Path(path).read_bytes())
         if mode == "regenerate":
             module.bytes  # noqa: B018  (regenerating is the point)
@@ -226,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="every 5th module only")
     parser.add_argument("--keep", type=Path, help="build the corpora here and keep them")
-    parser.add_argument("--libcst", choices=["parse", "regenerate"], help=argparse.SUPPRESS)
+    parser.add_argument("--libcst", choices=["parse", "regenerate", "ast"], help=argparse.SUPPRESS)
     parser.add_argument("root", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.libcst:
@@ -300,6 +305,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
             "libcst parse+regenerate (all-hit)",
             lambda r: ([*libcst, "regenerate", str(allhit)], here, {}),
         ),
+        Measure("ast", "ast parse (all-hit)", lambda r: ([*libcst, "ast", str(allhit)], here, {})),
         Measure(
             "check",
             "check (stdlib)",
@@ -353,7 +359,7 @@ def report(measures: list[Measure]) -> None:
         )
     print()
     for m in measures:
-        if m.ours or m.key in ("parse", "regen"):
+        if m.ours or m.key in ("parse", "regen", "ast"):
             print(f"{m.name}: {_last_line(m.runs[-1].output)}")
     by = {m.key: m.median() for m in measures}
     ruff, parse, regen = by["ruff"], by["parse"], by["regen"]
@@ -374,7 +380,9 @@ def report(measures: list[Measure]) -> None:
     grep = by["grep"]
     print(
         f"\n(for scale: check(stdlib) / grep = {check_std / grep:.1f}x, ruff / grep = "
-        f"{ruff / grep:.1f}x, migrate / libcst parse = {migrate / parse:.2f}x)"
+        f"{ruff / grep:.1f}x, migrate / libcst parse = {migrate / parse:.2f}x; "
+        f"ast parse / libcst parse = {by['ast'] / parse:.2f}x, "
+        f"check(all-hit) / ast parse = {check_hit / by['ast']:.2f}x)"
     )
 
 
