@@ -94,7 +94,7 @@ class Site:
     model_args: tuple[int | str, ...] = ()
     # The name asyncio has where the site is (a function-level `import asyncio` counts); None: none.
     asyncio_name: str | None = None
-    # The text of line `line`, for its `# noqa` (read during the analysis, not again by `check`).
+    # The text of line `line`, for its noqa comment (read by the analysis, not again by `check`).
     source_line: str = field(default="", compare=False, repr=False)
 
 
