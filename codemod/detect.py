@@ -204,8 +204,9 @@ def _names_background_tasks(
 def find_sites(
     info: ModuleInfo, tasks_package: str | None = None
 ) -> tuple[list[Candidate], list[tuple[ast.Attribute, Candidate]]]:
-    """One walk for both: the background calls (`find_candidates`) and, when `tasks_package` is
-    given, the queue-only `X.delay` sites (`find_queued`)."""
+    """In one walk: every call of a background-task starter, in source order; and, when
+    `tasks_package` is given, each `X.delay` of a task from it that no asyncio fallback follows
+    (the call sites that `--no-fallback` migrated)."""
     candidates: list[Candidate] = []
     queued: list[tuple[ast.Attribute, Candidate]] = []
     prefix = f"{tasks_package}."
@@ -223,17 +224,6 @@ def find_sites(
             if qualname and qualname.startswith(prefix):
                 queued.append((node, Candidate(ast.Call(node, [], []), qualname, parents, scopes)))
     return candidates, queued
-
-
-def find_candidates(info: ModuleInfo) -> list[Candidate]:
-    """Every call of a background-task starter in the module, in source order."""
-    return find_sites(info)[0]
-
-
-def find_queued(info: ModuleInfo, tasks_package: str) -> list[tuple[ast.Attribute, Candidate]]:
-    """`X.delay` of a task from the tasks package that no asyncio fallback follows: the call
-    sites that `--no-fallback` migrated."""
-    return find_sites(info, tasks_package)[1]
 
 
 # The last name a background starter is called by (`asyncio.create_task`, `loop.create_task`,
