@@ -7,6 +7,7 @@ import ast
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -946,3 +947,24 @@ def _wrapped(path: Path, wrapper: str) -> str:
         if isinstance(node, ast.ImportFrom):
             return node.names[0].name
     raise AssertionError(f"{wrapper} imports no implementation")
+
+
+# --- git ---------------------------------------------------------------------------------------
+
+
+def _git_init(folder: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(folder)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("depth", [0, 2], ids=["repo-root", "below-repo-root"])
+def test_files_git_ignores_are_not_endpoint_modules(tmp_path: Path, depth: int) -> None:
+    root = project(tmp_path.joinpath(*["sub"] * depth), {"app/api/generated.py": ENDPOINT})
+    _git_init(tmp_path)
+    (tmp_path / ".gitignore").write_text("generated.py\n", encoding="utf-8")
+    assert [(i["code"], i["path"]) for i in found(root)] == [("CCM001", "app/api/a.py")]
+
+
+def test_without_git_nothing_is_ignored(tmp_path: Path) -> None:
+    root = project(tmp_path, {"app/api/generated.py": ENDPOINT, ".gitignore": "generated.py\n"})
+    paths = [i["path"] for i in found(root)]
+    assert paths == ["app/api/a.py", "app/api/generated.py"]
