@@ -165,7 +165,8 @@ def inventory(config: Config, paths: Iterable[Path] | None = None) -> list[tuple
             rel = relpath(start, root)
             _scan(str(start), "" if rel == "." else rel + "/", config, files)
         else:
-            files.append((str(path), relpath(path, root), path.is_symlink()))
+            real = _real(path)  # absolute, its folders' links resolved: as the walk names files
+            files.append((str(real), relpath(real, root), path.is_symlink()))
         for name, rel, is_link in files:
             absolute = Path(name)
             if is_link:

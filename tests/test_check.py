@@ -968,3 +968,9 @@ def test_without_git_nothing_is_ignored(tmp_path: Path) -> None:
     root = project(tmp_path, {"app/api/generated.py": ENDPOINT, ".gitignore": "generated.py\n"})
     paths = [i["path"] for i in found(root)]
     assert paths == ["app/api/a.py", "app/api/generated.py"]
+
+
+def test_one_file_named_twice_is_checked_once(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    items = found(root, "app/api/a.py", "./app/api/a.py", str(root / "app/api/a.py"))
+    assert [(i["code"], i["path"]) for i in items] == [("CCM001", "app/api/a.py")]
