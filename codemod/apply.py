@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -48,10 +48,17 @@ def module_names(info: ModuleInfo) -> ModuleNames:
 
 
 class _Renderer:
-    def __init__(self, plan: MigrationPlan, config: Config, index: RepoIndex) -> None:
+    def __init__(
+        self,
+        plan: MigrationPlan,
+        config: Config,
+        index: RepoIndex,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.plan = plan
         self.config = config
         self.index = index
+        self.progress = progress  # called with 1 for each tasks or endpoint module rendered
         self.root = config.root
         self.changes: Changes = {}
         self.errors: list[FileError] = []
@@ -109,7 +116,7 @@ class _Renderer:
                     update_tasks_module, source.text, info, tm, drifts.get(module, []), app, config
                 )
             jobs.append((tm.module, tm.path, old, partial(_rendered, tm.path, make)))
-        renders = _run_all([job[3] for job in jobs], config)
+        renders = _run_all([job[3] for job in jobs], config, self.progress)
         for (module, path, old, _), rendered in zip(jobs, renders, strict=True):
             if not self._record(path, rendered, old):
                 failed.add(module)
@@ -180,7 +187,9 @@ class _Renderer:
             # Parsed again in the worker, not here: the parent would hold every module's tree.
             jobs.append(_EndpointJob(rel, source.text, edits, first_party, self.config))
             olds.append(old)
-        renders = _run_all([partial(_render_endpoint, job) for job in jobs], self.config)
+        renders = _run_all(
+            [partial(_render_endpoint, job) for job in jobs], self.config, self.progress
+        )
         for job, old, rendered in zip(jobs, olds, renders, strict=True):
             if not self._record(job.rel, rendered, old):
                 undone |= {(e.site.path, e.site.line) for e in job.edits}
@@ -261,14 +270,36 @@ PARALLEL_RENDERS = 8
 Rendered = tuple[str | None, str | None]
 
 
-def _run_all(renders: list[Callable[[], Rendered]], config: Config) -> list[Rendered]:
+def _run_all(
+    renders: list[Callable[[], Rendered]],
+    config: Config,
+    progress: Callable[[int], None] | None = None,
+) -> list[Rendered]:
     """Each render's result, in order, across `-j` processes (each render is plain data)."""
     workers = min(config.workers, len(renders) // PARALLEL_RENDERS)
+    results: list[Rendered] = []
     if workers <= 1:
-        return [render() for render in renders]
+        done: Iterable[Rendered] = (render() for render in renders)
+        for result in done:
+            results.append(result)
+            if progress:
+                progress(1)
+        return results
     with ProcessPoolExecutor(workers, initializer=tune_interpreter) as pool:
         chunk = max(1, len(renders) // (workers * 8))
-        return list(pool.map(_call, renders, chunksize=chunk))
+        for result in pool.map(_call, renders, chunksize=chunk):
+            results.append(result)
+            if progress:
+                progress(1)
+    return results
+
+
+def render_count(plan: MigrationPlan) -> int:
+    """How many modules `apply` renders in worker-sized pieces: the tasks modules that gain or
+    regenerate a wrapper, and the endpoint modules with a site to migrate (for a progress bar)."""
+    drifted = {d.module for d in plan.drifts if d.signature is not None}
+    tasks = {tm.module for tm in plan.tasks_modules if any(not w.existing for w in tm.wrappers)}
+    return len(tasks | drifted) + len({site.path for site, _ in plan.site_tasks})
 
 
 def _call(render: Callable[[], Rendered]) -> Rendered:
@@ -327,13 +358,19 @@ def _write(path: Path, data: bytes) -> None:
 _writes: list[Path] = []
 
 
-def apply(plan: MigrationPlan, config: Config, index: RepoIndex) -> Outcome:
+def apply(
+    plan: MigrationPlan,
+    config: Config,
+    index: RepoIndex,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
     """Write wrappers and registrations first; rewrite only the sites whose wrapper was written.
 
     The order makes every prefix of the writes a working tree (a run killed between two writes
     leaves nothing that imports a missing module): the runner, the tasks modules, the registration
-    that makes the worker import them, then the call sites that queue them."""
-    renderer = _Renderer(plan, config, index)
+    that makes the worker import them, then the call sites that queue them. `progress` is called
+    with 1 for each module rendered (render_count(plan) in all)."""
+    renderer = _Renderer(plan, config, index, progress)
     failed = renderer.support()
     written: dict[str, tuple[bytes | None, bytes]] = {}
 
