@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from codemod.index import (
     ModuleInfo,
     parse_expression,
     scope_bindings,
+    spans_line,
+    word_lines,
 )
 
 LOOP = "<loop>"
@@ -248,30 +249,16 @@ def _has_fallback(node: ast.AST, scopes: tuple[Scope, ...], info: ModuleInfo) ->
 
 
 def markers(source: str) -> tuple[list[int], frozenset[str]]:
-    """The (1-based, sorted) lines of `source` that spell a word a call site's names may contain,
-    as `ast` numbers lines; and the names a background starter may be called by here (with the
-    aliases of `create_task as spawn` imports). `str.find`: many times faster than a regex."""
-    if "\r" in source:
-        source = source.replace("\r\n", "\n").replace("\r", "\n")
-    positions: list[int] = []
+    """The lines of `source` that spell a word a call site's names may contain, and the names a
+    background starter may be called by here (with the aliases of `create_task as spawn`)."""
     names = set(_NAMES)
-    for word in (*_NAMES, "delay", None):
-        for alias in [word] if word else sorted(names - _NAMES):
-            at = source.find(alias)
-            while at >= 0:
-                positions.append(at)
-                if alias in _ALIASED and (found := _AS.match(source, at + len(alias))):
-                    names.add(found.group(1))
-                at = source.find(alias, at + len(alias))
-    positions.sort()
-    lines: list[int] = []
-    line, previous = 1, 0
-    for at in positions:
-        line += source.count("\n", previous, at)
-        previous = at
-        if not lines or lines[-1] != line:
-            lines.append(line)
-    return lines, frozenset(names)
+    for word in _ALIASED:
+        at = source.find(word)
+        while at >= 0:
+            if found := _AS.match(source, at + len(word)):
+                names.add(found.group(1))
+            at = source.find(word, at + len(word))
+    return word_lines(source, sorted({*names, "delay"})), frozenset(names)
 
 
 def walk_scoped(
@@ -284,18 +271,6 @@ def walk_scoped(
     if not lines:
         return iter(())
     return _walk(info.tree, (), (Scope(info.tree, info.bindings),), info, lines)
-
-
-def _spans_marker(node: ast.AST, lines: list[int]) -> bool:
-    first = getattr(node, "lineno", None)
-    if first is None:  # arguments, comprehensions, match cases...: no position of their own
-        return True
-    last = getattr(node, "end_lineno", None) or first
-    decorators = getattr(node, "decorator_list", None)
-    if decorators:  # a def's lines start at `def`, its decorators above
-        first = min(first, *(d.lineno for d in decorators))
-    at = bisect.bisect_left(lines, first)
-    return at < len(lines) and lines[at] <= last
 
 
 def _walk(
@@ -312,7 +287,7 @@ def _walk(
         yield current, chain, inner
         if isinstance(current, FunctionNode):
             inner = (function_scope(current, info), *inner)
-        children = [c for c in ast.iter_child_nodes(current) if _spans_marker(c, lines)]
+        children = [c for c in ast.iter_child_nodes(current) if spans_line(c, lines)]
         below = (*chain, current)  # one tuple per node, shared by its children
         for child in reversed(children):
             stack.append((child, below, inner))

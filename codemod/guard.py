@@ -4,10 +4,9 @@ the added imports and logger, the new module must parse to the same AST as the o
 from __future__ import annotations
 
 import ast
-import bisect
 from collections.abc import Iterator
 
-from codemod.index import source_segment, split_lines
+from codemod.index import source_segment, spans_line, split_lines, word_lines
 
 _MARK = "__celery_codemod_site__"
 
@@ -29,33 +28,16 @@ def _blocks(tree: ast.AST, lines: list[int]) -> Iterator[list[ast.stmt]]:
             block = getattr(node, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
                 blocks.append(block)
-                stack.extend(s for s in block if _holds(s, lines))
-        stack.extend(h for h in getattr(node, "handlers", None) or () if _holds(h, lines))
+                stack.extend(s for s in block if spans_line(s, lines))
+        stack.extend(h for h in getattr(node, "handlers", None) or () if spans_line(h, lines))
         stack.extend(getattr(node, "cases", None) or ())
         yield from blocks
-
-
-def _holds(node: ast.AST, lines: list[int]) -> bool:
-    """Whether the node's lines (all of them, decorators too) include one of `lines`."""
-    first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
-    if first is None or last is None:
-        return True
-    for decorator in getattr(node, "decorator_list", None) or ():
-        first = min(first, decorator.lineno)
-    at = bisect.bisect_left(lines, first)
-    return at < len(lines) and lines[at] <= last
-
-
-def _lines_with(source: str, word: str) -> list[int]:
-    """The lines (1-based, sorted, as `ast` numbers them) that spell `word`."""
-    lines = split_lines(source)
-    return [n for n, line in enumerate(lines, 1) if word in line]
 
 
 def _publishes(stmt: ast.stmt, tasks: set[str], delays: list[int]) -> bool:
     """A statement this tool writes: it queues one of the wrappers (`X.delay`). `delays`: the
     lines that spell `delay`; a statement on none of them cannot."""
-    if not _holds(stmt, delays):
+    if not spans_line(stmt, delays):
         return False
     if isinstance(stmt, ast.Try):
         return bool(stmt.body) and _publishes(stmt.body[0], tasks, delays)
@@ -90,7 +72,7 @@ def check_rewrite(
     old, new = trees or (ast.parse(old_source), ast.parse(new_source))
     # Only the blocks that hold a rewritten group or a `.delay` are looked into, and only the
     # publishing statements dumped: walking and dumping every statement of every block costs.
-    old_delays, new_delays = _lines_with(old_source, "delay"), _lines_with(new_source, "delay")
+    old_delays, new_delays = word_lines(old_source, ["delay"]), word_lines(new_source, ["delay"])
     wanted = sorted({*old_delays, *(line for g in groups for line in range(g[0], g[1] + 1))})
     unchanged = {
         ast.dump(s)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import functools
 import gc
 import io
 import re
 import tokenize
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,6 +199,41 @@ def split_lines(source: str) -> list[str]:
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # What str.splitlines also splits on.
 _OTHER_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def word_lines(source: str, words: Iterable[str]) -> list[int]:
+    """The lines (1-based, sorted, as `ast` numbers them) that spell one of `words`: `str.find`,
+    many times faster than a regex or a split into lines."""
+    if "\r" in source:
+        source = source.replace("\r\n", "\n").replace("\r", "\n")
+    positions: list[int] = []
+    for word in words:
+        at = source.find(word)
+        while at >= 0:
+            positions.append(at)
+            at = source.find(word, at + len(word))
+    positions.sort()
+    lines: list[int] = []
+    line, previous = 1, 0
+    for at in positions:
+        line += source.count("\n", previous, at)
+        previous = at
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
+
+
+def spans_line(node: ast.AST, lines: list[int]) -> bool:
+    """Whether the node's lines (a def's or class's decorators too) include one of `lines` (sorted);
+    True for a node without a position of its own (arguments, comprehensions, match cases)."""
+    first = getattr(node, "lineno", None)
+    if first is None:
+        return True
+    last = getattr(node, "end_lineno", None) or first
+    for decorator in getattr(node, "decorator_list", None) or ():
+        first = min(first, decorator.lineno)
+    at = bisect.bisect_left(lines, first)
+    return at < len(lines) and lines[at] <= last
 
 
 def source_segment(lines: list[str], node: ast.AST) -> str | None:
