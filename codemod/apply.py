@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -255,12 +255,7 @@ def _render_endpoint(job: _EndpointJob) -> Rendered:
         info = ModuleInfo.parse(module, job.config.root / job.rel, job.text)
     except (SyntaxError, ValueError):
         return None, _REREAD
-    try:
-        return _rendered(
-            job.rel, partial(job.rewrite, module_names(info), info.tree), compiled=True
-        )
-    except _NotCompiling as exc:
-        return None, str(exc)
+    return _rendered(job.rel, partial(job.rewrite, module_names(info), info.tree), compiled=True)
 
 
 # LibCST parses every rewritten module, black formats every generated one: worth worker
@@ -277,21 +272,17 @@ def _run_all(
 ) -> list[Rendered]:
     """Each render's result, in order, across `-j` processes (each render is plain data)."""
     workers = min(config.workers, len(renders) // PARALLEL_RENDERS)
-    results: list[Rendered] = []
     if workers <= 1:
-        done: Iterable[Rendered] = (render() for render in renders)
-        for result in done:
-            results.append(result)
-            if progress:
-                progress(1)
-        return results
+        return [_counted(render(), progress) for render in renders]
     with ProcessPoolExecutor(workers, initializer=tune_interpreter) as pool:
         chunk = max(1, len(renders) // (workers * 8))
-        for result in pool.map(_call, renders, chunksize=chunk):
-            results.append(result)
-            if progress:
-                progress(1)
-    return results
+        return [_counted(r, progress) for r in pool.map(_call, renders, chunksize=chunk)]
+
+
+def _counted(result: Rendered, progress: Callable[[int], None] | None) -> Rendered:
+    if progress:
+        progress(1)
+    return result
 
 
 def render_count(plan: MigrationPlan) -> int:
@@ -313,8 +304,8 @@ def _rendered(
     `compiled`: `make` has checked that the text compiles."""
     try:
         text = make()
-    except _NotCompiling:
-        raise
+    except _NotCompiling as exc:
+        return None, str(exc)
     except Exception as exc:  # a per-file problem: recorded, the run goes on
         return None, f"cannot generate: {type(exc).__name__}: {exc}"
     if text is None:

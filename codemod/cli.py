@@ -113,7 +113,7 @@ def main() -> None:
 @click.option("--report", help="Write the summary: FILE.md, FILE.json, or - for stdout.")
 def migrate(**params: Any) -> None:
     """Migrate every migratable background call site under PATH (default: .)."""
-    from codemod.apply import apply, render
+    from codemod.apply import apply, render, render_count
     from codemod.write import unified_diff
 
     dry = params["check"] or params["diff"]
@@ -126,8 +126,6 @@ def migrate(**params: Any) -> None:
     if dry:
         outcome = render(plan, config, index)
     else:
-        from codemod.apply import render_count
-
         count = render_count(plan)
         show = params["quiet"] == 0 and count > REWRITE_PROGRESS_THRESHOLD and sys.stderr.isatty()
         if show:
