@@ -133,6 +133,11 @@ def format_code(code: str, line_length: int) -> str:
     return black.format_str(code, mode=mode)
 
 
+def fits(code: str, width: int) -> bool:
+    """Whether every line of `code` fits in `width` columns: then black splits none of them."""
+    return all(len(line) <= width for line in code.splitlines())
+
+
 def _param_text(param: Param) -> str:
     prefix = {"vararg": "*", "kwarg": "**"}.get(param.kind, "")
     text = prefix + param.name
@@ -207,8 +212,8 @@ def {wrapper.name}(self{", " + params if params else ""}) -> None:
 {model_imports}
     {call}
 '''
-    if all(_black_param(p.as_wrapper_param()) for p in sig.params) and all(
-        len(line) <= config.line_length for line in code.splitlines()
+    if all(_black_param(p.as_wrapper_param()) for p in sig.params) and fits(
+        code, config.line_length
     ):
         return code
     return format_code(code, config.line_length)
@@ -300,7 +305,7 @@ def new_tasks_module(plan: TasksModulePlan, app: CeleryApp, config: Config) -> s
     # The wrappers are black's output already, and so is the rest unless an import is too long
     # (black leaves a one-line docstring of module names as it is, however long): a second pass
     # of black over the whole module would change nothing.
-    if max((len(line) for line in header.splitlines()), default=0) <= config.line_length:
+    if fits(header, config.line_length):
         return text
     return format_code(text, config.line_length)
 

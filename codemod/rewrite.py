@@ -12,7 +12,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.detect import ADD_TASK
-from codemod.generate import format_code
+from codemod.generate import fits, format_code
 from codemod.index import FunctionNode
 from codemod.models import Site, Wrapper
 
@@ -263,14 +263,12 @@ def _black_already(code: str, args: str, width: int) -> bool:
     """Whether black would leave the generated statement as it is: its template is black's
     style, so only the call's arguments (the user's text) or a line too long can make it change
     anything. Saves a black run per call site in the common case."""
-    return _SIMPLE_ARGS.fullmatch(args) is not None and all(
-        len(line) <= width for line in code.splitlines()
-    )
+    return _SIMPLE_ARGS.fullmatch(args) is not None and fits(code, width)
 
 
 def _import_fits(code: str, line_length: int) -> bool:
     """Whether black would leave a one-line import of plain names as it is."""
-    return len(code.rstrip("\n")) <= line_length
+    return fits(code, line_length)
 
 
 def _string(text: str) -> str:
