@@ -168,18 +168,18 @@ def inventory(config: Config, paths: Iterable[Path] | None = None) -> list[tuple
             real = _real(path)  # absolute, its folders' links resolved: as the walk names files
             files.append((str(real), relpath(real, root), path.is_symlink()))
         for name, rel, is_link in files:
-            absolute = Path(name)
+            absolute = Path(name)  # its folders' links already resolved
             if is_link:
                 try:
-                    absolute = absolute.resolve()
+                    target = absolute.resolve()
                 except (OSError, RuntimeError):  # a loop (Python 3.11/3.12 raise; 3.13 does not)
-                    absolute = _real(Path(name))
-                if not absolute.exists():
-                    absolute = _real(Path(name))  # dangling or a loop: reported as unreadable
-                elif not absolute.is_relative_to(root):
-                    continue  # a link out of the project: not ours to rewrite
-                # a link is followed: its target is analysed (once) and written in place
-                rel = relpath(absolute, root)
+                    target = absolute
+                # dangling or a loop: kept under the link's own name, reported as unreadable
+                if target.exists():
+                    if not target.is_relative_to(root):
+                        continue  # a link out of the project: not ours to rewrite
+                    # a link is followed: its target is analysed (once) and written in place
+                    absolute, rel = target, relpath(target, root)
             if not excluded(rel, config):
                 found[absolute] = rel
     ignored = git_ignored(list(found), root)
