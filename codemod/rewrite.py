@@ -13,7 +13,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.detect import ADD_TASK
 from codemod.generate import fits, format_code
-from codemod.index import FunctionNode
+from codemod.index import FunctionNode, split_lines
 from codemod.models import Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
@@ -473,12 +473,32 @@ def rewrite_module(
     tree: ast.Module | None = None,
 ) -> tuple[str, set[int]]:
     """The rewritten source, and the statement lines of the sites that were rewritten.
-    `tree`: the source already parsed by `ast`, if it is."""
+    `tree`: the source already parsed by `ast`, if it is.
+
+    LibCST parses and regenerates only the pieces of the module that change (the import block,
+    the module-level statements holding a call site); the rest is kept as text. Where the pieces
+    cannot be told apart safely, the whole module goes through LibCST: the result is the same."""
+    args = (edits, names, fallback, line_length, first_party)
+    if tree is None:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError):
+            return rewrite_whole(source, *args, None)
+    return rewrite_pieces(source, *args, tree) or rewrite_whole(source, *args, tree)
+
+
+def rewrite_whole(
+    source: str,
+    edits: list[SiteEdit],
+    names: ModuleNames,
+    fallback: bool,
+    line_length: int,
+    first_party: str,
+    tree: ast.Module | None,
+) -> tuple[str, set[int]]:
+    """rewrite_module on the whole module's LibCST tree."""
     module = cst.parse_module(source)
-    try:
-        lines = statement_lines(module, tree or ast.parse(source))
-    except (SyntaxError, ValueError, RecursionError):
-        lines = None
+    lines = statement_lines(module, tree) if tree is not None else None
     rewriter = _SiteRewriter(edits, names, fallback, line_length, module.default_indent, lines)
     if lines is not None:
         new = module.visit(rewriter)
@@ -487,6 +507,14 @@ def rewrite_module(
     done = [e for e in edits if e.site.stmt_line in rewriter.done]
     if not done:
         return source, set()
+    new = add_imports_and_logger(new, *_additions(done, names, fallback), first_party, line_length)
+    return new.code, {e.site.stmt_line for e in done}
+
+
+def _additions(
+    done: list[SiteEdit], names: ModuleNames, fallback: bool
+) -> tuple[list[str], dict[str, list[str]], str | None]:
+    """(standard library imports, tasks module -> wrappers to import, the logger line)."""
     std: list[str] = []
     if names.asyncio is None and any(e.site.in_async and not e.site.asyncio_name for e in done):
         std.append("asyncio")
@@ -500,7 +528,173 @@ def rewrite_module(
         listed = task_imports.setdefault(edit.wrapper.tasks_module, [])
         if edit.wrapper.name not in listed:
             listed.append(edit.wrapper.name)
-    new = add_imports_and_logger(
-        new, sorted(std), task_imports, logger_line, first_party, line_length
+    return sorted(std), task_imports, logger_line
+
+
+# --- the pieces that change ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Module-level statements that LibCST holds as one statement: a compound statement, or the
+    simple statements of one logical line (`a = 1; b = 2`)."""
+
+    first: int  # line, decorators included
+    last: int
+    nodes: list[ast.stmt]
+
+
+def _groups(tree: ast.Module) -> list[_Group]:
+    groups: list[_Group] = []
+    for node in tree.body:
+        decorators = getattr(node, "decorator_list", None) or []
+        first = min([node.lineno, *(d.lineno for d in decorators)])
+        last = node.end_lineno or node.lineno
+        if groups and first <= groups[-1].last:
+            groups[-1] = _Group(
+                groups[-1].first, max(last, groups[-1].last), [*groups[-1].nodes, node]
+            )
+        else:
+            groups.append(_Group(first, last, [node]))
+    return groups
+
+
+def _header_size(groups: list[_Group]) -> int:
+    """How many groups the import block spans (the docstring, the imports), at least one: a
+    superset of what `_header` finds, so that LibCST places the imports in the piece."""
+    i = 0
+    head = groups[0].nodes[0] if groups else None
+    if isinstance(head, ast.Expr) and isinstance(head.value, ast.Constant | ast.JoinedStr):
+        i = 1
+    while i < len(groups) and all(
+        isinstance(n, ast.Import | ast.ImportFrom) for n in groups[i].nodes
+    ):
+        i += 1
+    return max(i, 1)
+
+
+def _first_indent(tree: ast.Module, lines: list[str]) -> str:
+    """The module's indentation as LibCST detects it (its first INDENT token): the leading
+    whitespace of the first block, in source order, that starts on a line of its own; "    "
+    when there is none."""
+
+    def space(lineno: int) -> str:
+        line = lines[lineno - 1]
+        return line[: len(line) - len(line.lstrip(" \t"))]
+
+    def own_line(node: ast.stmt) -> str | None:
+        """The whitespace before `node` if it starts a line of its own (then it is indented)."""
+        decorators = getattr(node, "decorator_list", None)
+        if decorators:
+            first = min(d.lineno for d in decorators)
+            found = space(first)
+            return found if lines[first - 1][len(found) :].startswith("@") else None
+        found = space(node.lineno)
+        return found if found and len(found) == node.col_offset else None
+
+    def blocks(node: ast.stmt) -> list[list[ast.stmt]]:
+        if isinstance(node, ast.Try | ast.TryStar):
+            return [node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody]
+        if isinstance(node, ast.If | ast.For | ast.AsyncFor | ast.While):
+            return [node.body, node.orelse]
+        if isinstance(node, FunctionNode | ast.ClassDef | ast.With | ast.AsyncWith):
+            return [node.body]
+        return []
+
+    def search(node: ast.stmt) -> str | None:
+        if isinstance(node, ast.Match):  # `case` always starts an indented line
+            return space(node.cases[0].pattern.lineno) if node.cases else None
+        for block in blocks(node):
+            found = own_line(block[0]) if block else None
+            if found is None and block and isinstance(node, ast.If) and block is node.orelse:
+                found = search(block[0])  # `elif`: its blocks come next
+            if found is not None:
+                return found
+        return None
+
+    for node in tree.body:
+        found = search(node)
+        if found is not None:
+            return found
+    return "    "
+
+
+# Indentation that holds a form feed: the tokenizer's column rules for it are not worth copying.
+_FORM_FEED_INDENT = re.compile(r"^[ \t]*\f", re.M)
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def rewrite_pieces(
+    source: str,
+    edits: list[SiteEdit],
+    names: ModuleNames,
+    fallback: bool,
+    line_length: int,
+    first_party: str,
+    tree: ast.Module,
+) -> tuple[str, set[int]] | None:
+    """rewrite_module on pieces of the module: the groups of module-level statements that hold a
+    call site, and the import block at the top. Each piece is whole lines, parsed by LibCST as a
+    module of its own with the whole module's newline and indentation; the text between pieces is
+    kept as it is. None where that could differ from rewrite_whole (then it is used instead)."""
+    groups = _groups(tree)
+    if not groups or _FORM_FEED_INDENT.search(source):
+        return None
+    lines = split_lines(source)
+    newline_found = _NEWLINE.search(source)
+    newline = newline_found.group(0) if newline_found else "\n"
+    indent = _first_indent(tree, lines)
+    wanted = set(range(_header_size(groups)))
+    by_group: dict[int, list[SiteEdit]] = {}
+    for edit in edits:
+        holding = [i for i, g in enumerate(groups) if g.first <= edit.site.stmt_line <= g.last]
+        if not holding:
+            return None
+        wanted.add(holding[0])
+        by_group.setdefault(holding[0], []).append(edit)
+    runs: list[list[int]] = []
+    for i in sorted(wanted):
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    pieces: list[tuple[int, int, cst.Module]] = []
+    done: set[int] = set()
+    for run in runs:
+        first, last = (1 if run[0] == 0 else groups[run[0]].first), groups[run[-1]].last
+        try:
+            module = cst.parse_module("".join(lines[first - 1 : last]))
+        except cst.ParserSyntaxError:
+            return None
+        if module.default_newline != newline:
+            return None
+        if module.default_indent != indent:
+            if any(isinstance(s, cst.BaseCompoundStatement) for s in module.body):
+                return None  # its blocks were read against another indentation
+            module = module.with_changes(default_indent=indent)
+        nodes = [node for i in run for node in groups[i].nodes]
+        spans = statement_lines(module, ast.Module(body=nodes, type_ignores=[]))
+        if spans is None:
+            return None
+        run_edits = [e for i in run for e in by_group.get(i, [])]
+        if run_edits:
+            rewriter = _SiteRewriter(run_edits, names, fallback, line_length, indent, spans)
+            module = module.visit(rewriter)
+            done |= rewriter.done
+        pieces.append((first, last, module))
+    finished = [e for e in edits if e.site.stmt_line in done]
+    if not finished:
+        return source, set()
+    first, last, head = pieces[0]
+    head = add_imports_and_logger(
+        head, *_additions(finished, names, fallback), first_party, line_length
     )
-    return new.code, {e.site.stmt_line for e in done}
+    pieces[0] = (first, last, head)
+    out: list[str] = []
+    at = 1
+    for first, last, module in pieces:
+        out.extend(lines[at - 1 : first - 1])
+        out.append(module.code)
+        at = last + 1
+    out.extend(lines[at - 1 :])
+    return "".join(out), {e.site.stmt_line for e in finished}
