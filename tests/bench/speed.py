@@ -10,7 +10,8 @@ interleaved so that a noisy machine hurts every command alike (a command under a
 in a row per repetition): `grep -rl create_task` (the floor),
 `ruff check --select RUF006` (the peer), LibCST parse and parse + regenerate of every file with the
 same number of processes (the floor for `migrate`), `ast.parse` of every file likewise (the floor
-of any `ast`-based analysis), `celery-codemod check` on both corpora and
+of any `ast`-based analysis), CPython's parser alone likewise (`symtable`: no Python tree; the
+floor of anything that reports every syntax error), `celery-codemod check` on both corpora and
 `celery-codemod migrate` on a fresh copy of the all-hit corpus. Prints medians, the peak memory
 of each command (the largest process, and the whole process tree's proportional set size
 sampled every 20 ms), and the
@@ -19,6 +20,7 @@ ratios that issue 6 sets as targets.
 
 from __future__ import annotations
 
+import _symtable
 import argparse
 import ast
 import os
@@ -109,12 +111,23 @@ def _libcst_one(job: tuple[str, str]) -> bool:
         if mode == "ast":  # the floor of any analysis that reads every module with `ast`
             ast.parse(Path(path).read_bytes())
             return True
+        if mode == "symtable":  # CPython's parser without building the Python tree: the floor
+            data = Path(path).read_bytes()  # of anything that finds every syntax error
+            _symtable.symtable(data.decode(_encoding(data)), path, "exec")
+            return True
         module = cst.parse_module(Path(path).read_bytes())
         if mode == "regenerate":
             module.bytes  # noqa: B018  (regenerating is the point)
     except Exception:
         return False
     return True
+
+
+def _encoding(data: bytes) -> str:
+    import io
+    import tokenize
+
+    return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
 
 
 def _libcst_init() -> None:
@@ -231,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="every 5th module only")
     parser.add_argument("--keep", type=Path, help="build the corpora here and keep them")
-    parser.add_argument("--libcst", choices=["parse", "regenerate", "ast"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--libcst", choices=["parse", "regenerate", "ast", "symtable"], help=argparse.SUPPRESS
+    )
     parser.add_argument("root", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.libcst:
@@ -307,6 +322,11 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         ),
         Measure("ast", "ast parse (all-hit)", lambda r: ([*libcst, "ast", str(allhit)], here, {})),
         Measure(
+            "symtable",
+            "symtable, no tree (all-hit)",
+            lambda r: ([*libcst, "symtable", str(allhit)], here, {}),
+        ),
+        Measure(
             "check",
             "check (stdlib)",
             lambda r: ([tool, "check", "-j", jobs, "."], stdlib, {}),
@@ -359,7 +379,7 @@ def report(measures: list[Measure]) -> None:
         )
     print()
     for m in measures:
-        if m.ours or m.key in ("parse", "regen", "ast"):
+        if m.ours or m.key in ("parse", "regen", "ast", "symtable"):
             print(f"{m.name}: {_last_line(m.runs[-1].output)}")
     by = {m.key: m.median() for m in measures}
     ruff, parse, regen = by["ruff"], by["parse"], by["regen"]
@@ -382,6 +402,7 @@ def report(measures: list[Measure]) -> None:
         f"\n(for scale: check(stdlib) / grep = {check_std / grep:.1f}x, ruff / grep = "
         f"{ruff / grep:.1f}x, migrate / libcst parse = {migrate / parse:.2f}x; "
         f"ast parse / libcst parse = {by['ast'] / parse:.2f}x, "
+        f"symtable / libcst parse = {by['symtable'] / parse:.2f}x, "
         f"check(all-hit) / ast parse = {check_hit / by['ast']:.2f}x)"
     )
 
