@@ -478,57 +478,68 @@ def rewrite_module(
     LibCST parses and regenerates only the pieces of the module that change (the import block,
     the module-level statements holding a call site); the rest is kept as text. Where the pieces
     cannot be told apart safely, the whole module goes through LibCST: the result is the same."""
-    args = (edits, names, fallback, line_length, first_party)
+    job = _Rewrite(edits, names, fallback, line_length, first_party)
     if tree is None:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError, RecursionError):
-            return rewrite_whole(source, *args, None)
-    return rewrite_pieces(source, *args, tree) or rewrite_whole(source, *args, tree)
+            return rewrite_whole(source, job, None)
+    return rewrite_pieces(source, job, tree) or rewrite_whole(source, job, tree)
 
 
-def rewrite_whole(
-    source: str,
-    edits: list[SiteEdit],
-    names: ModuleNames,
-    fallback: bool,
-    line_length: int,
-    first_party: str,
-    tree: ast.Module | None,
-) -> tuple[str, set[int]]:
+@dataclass(frozen=True)
+class _Rewrite:
+    """What rewrite_module was asked: the same whether the module goes whole or in pieces."""
+
+    edits: list[SiteEdit]
+    names: ModuleNames
+    fallback: bool
+    line_length: int
+    first_party: str
+
+    def rewriter(
+        self, edits: list[SiteEdit], indent: str, lines: dict[int, tuple[int, int]] | None
+    ) -> _SiteRewriter:
+        return _SiteRewriter(edits, self.names, self.fallback, self.line_length, indent, lines)
+
+    def finished(self, done: set[int]) -> list[SiteEdit]:
+        return [e for e in self.edits if e.site.stmt_line in done]
+
+    def add_imports(self, module: cst.Module, done: list[SiteEdit]) -> cst.Module:
+        """The imports and the logger that the rewritten call sites use, added to `module` (the
+        whole module, or the piece at its top)."""
+        names = self.names
+        std: list[str] = []
+        if names.asyncio is None and any(e.site.in_async and not e.site.asyncio_name for e in done):
+            std.append("asyncio")
+        logger_line = None
+        if self.fallback and names.logger is None:
+            if names.has_logging is None:
+                std.append("logging")
+            logger_line = f"logger = {names.has_logging or 'logging'}.getLogger(__name__)"
+        task_imports: dict[str, list[str]] = {}
+        for edit in done:
+            listed = task_imports.setdefault(edit.wrapper.tasks_module, [])
+            if edit.wrapper.name not in listed:
+                listed.append(edit.wrapper.name)
+        return add_imports_and_logger(
+            module, sorted(std), task_imports, logger_line, self.first_party, self.line_length
+        )
+
+
+def rewrite_whole(source: str, job: _Rewrite, tree: ast.Module | None) -> tuple[str, set[int]]:
     """rewrite_module on the whole module's LibCST tree."""
     module = cst.parse_module(source)
     lines = statement_lines(module, tree) if tree is not None else None
-    rewriter = _SiteRewriter(edits, names, fallback, line_length, module.default_indent, lines)
+    rewriter = job.rewriter(job.edits, module.default_indent, lines)
     if lines is not None:
         new = module.visit(rewriter)
     else:
         new = MetadataWrapper(module, unsafe_skip_copy=True).visit(rewriter)
-    done = [e for e in edits if e.site.stmt_line in rewriter.done]
+    done = job.finished(rewriter.done)
     if not done:
         return source, set()
-    new = add_imports_and_logger(new, *_additions(done, names, fallback), first_party, line_length)
-    return new.code, {e.site.stmt_line for e in done}
-
-
-def _additions(
-    done: list[SiteEdit], names: ModuleNames, fallback: bool
-) -> tuple[list[str], dict[str, list[str]], str | None]:
-    """(standard library imports, tasks module -> wrappers to import, the logger line)."""
-    std: list[str] = []
-    if names.asyncio is None and any(e.site.in_async and not e.site.asyncio_name for e in done):
-        std.append("asyncio")
-    logger_line = None
-    if fallback and names.logger is None:
-        if names.has_logging is None:
-            std.append("logging")
-        logger_line = f"logger = {names.has_logging or 'logging'}.getLogger(__name__)"
-    task_imports: dict[str, list[str]] = {}
-    for edit in done:
-        listed = task_imports.setdefault(edit.wrapper.tasks_module, [])
-        if edit.wrapper.name not in listed:
-            listed.append(edit.wrapper.name)
-    return sorted(std), task_imports, logger_line
+    return job.add_imports(new, done).code, {e.site.stmt_line for e in done}
 
 
 # --- the pieces that change ---------------------------------------------------------------------
@@ -624,15 +635,7 @@ _FORM_FEED_INDENT = re.compile(r"^[ \t]*\f", re.M)
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-def rewrite_pieces(
-    source: str,
-    edits: list[SiteEdit],
-    names: ModuleNames,
-    fallback: bool,
-    line_length: int,
-    first_party: str,
-    tree: ast.Module,
-) -> tuple[str, set[int]] | None:
+def rewrite_pieces(source: str, job: _Rewrite, tree: ast.Module) -> tuple[str, set[int]] | None:
     """rewrite_module on pieces of the module: the groups of module-level statements that hold a
     call site, and the import block at the top. Each piece is whole lines, parsed by LibCST as a
     module of its own with the whole module's newline and indentation; the text between pieces is
@@ -646,7 +649,7 @@ def rewrite_pieces(
     indent = _first_indent(tree, lines)
     wanted = set(range(_header_size(groups)))
     by_group: dict[int, list[SiteEdit]] = {}
-    for edit in edits:
+    for edit in job.edits:
         holding = [i for i, g in enumerate(groups) if g.first <= edit.site.stmt_line <= g.last]
         if not holding:
             return None
@@ -678,18 +681,15 @@ def rewrite_pieces(
             return None
         run_edits = [e for i in run for e in by_group.get(i, [])]
         if run_edits:
-            rewriter = _SiteRewriter(run_edits, names, fallback, line_length, indent, spans)
+            rewriter = job.rewriter(run_edits, indent, spans)
             module = module.visit(rewriter)
             done |= rewriter.done
         pieces.append((first, last, module))
-    finished = [e for e in edits if e.site.stmt_line in done]
+    finished = job.finished(done)
     if not finished:
         return source, set()
     first, last, head = pieces[0]
-    head = add_imports_and_logger(
-        head, *_additions(finished, names, fallback), first_party, line_length
-    )
-    pieces[0] = (first, last, head)
+    pieces[0] = (first, last, job.add_imports(head, finished))
     out: list[str] = []
     at = 1
     for first, last, module in pieces:
