@@ -56,6 +56,8 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
         sites.sort(key=lambda s: (s.line, s.column))
     except RecursionError:
         return FileAnalysis(rel, module, error=FileError(rel, "too deeply nested to analyse"))
+    finally:
+        index.release(info)
     return FileAnalysis(rel, module, tuple(sites))
 
 
