@@ -599,7 +599,7 @@ def _first_indent(tree: ast.Module, lines: list[str]) -> str:
         if decorators:
             first = min(d.lineno for d in decorators)
             found = space(first)
-            return found if lines[first - 1][len(found) :].startswith("@") else None
+            return found if found and lines[first - 1][len(found) :].startswith("@") else None
         found = space(node.lineno)
         return found if found and len(found) == node.col_offset else None
 
