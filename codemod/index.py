@@ -223,6 +223,12 @@ def word_lines(source: str, words: Iterable[str]) -> list[int]:
     return lines
 
 
+def first_line(node: ast.stmt) -> int:
+    """A statement's first line: its first decorator's for a decorated def or class."""
+    decorators: list[ast.expr] = getattr(node, "decorator_list", None) or []
+    return min(node.lineno, *(d.lineno for d in decorators)) if decorators else node.lineno
+
+
 def spans_line(node: ast.AST, lines: list[int]) -> bool:
     """Whether the node's lines (a def's or class's decorators too) include one of `lines` (sorted);
     True for a node without a position of its own (arguments, comprehensions, match cases)."""
@@ -230,8 +236,8 @@ def spans_line(node: ast.AST, lines: list[int]) -> bool:
     if first is None:
         return True
     last = getattr(node, "end_lineno", None) or first
-    for decorator in getattr(node, "decorator_list", None) or ():
-        first = min(first, decorator.lineno)
+    if isinstance(node, ast.stmt):
+        first = first_line(node)
     at = bisect.bisect_left(lines, first)
     return at < len(lines) and lines[at] <= last
 

@@ -13,6 +13,7 @@ from codemod.index import (
     FunctionNode,
     ModuleInfo,
     RepoIndex,
+    first_line,
     import_bindings,
     signature_of,
     wrapped_implementation,
@@ -278,7 +279,7 @@ def _drift(
     info: ModuleInfo, node: FunctionNode, impl: str, config: Config, index: RepoIndex
 ) -> Drift | None:
     resolved = index.resolve(impl)
-    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    first = first_line(node)
     path = relpath(info.path, config.root)
 
     def drift(message: str, signature: Signature | None) -> Drift:

@@ -13,7 +13,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.detect import ADD_TASK
 from codemod.generate import fits, format_code
-from codemod.index import FunctionNode, split_lines
+from codemod.index import FunctionNode, first_line, split_lines
 from codemod.models import Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
@@ -558,9 +558,7 @@ class _Group:
 def _groups(tree: ast.Module) -> list[_Group]:
     groups: list[_Group] = []
     for node in tree.body:
-        decorators = getattr(node, "decorator_list", None) or []
-        first = min([node.lineno, *(d.lineno for d in decorators)])
-        last = node.end_lineno or node.lineno
+        first, last = first_line(node), node.end_lineno or node.lineno
         if groups and first <= groups[-1].last:
             groups[-1] = _Group(
                 groups[-1].first, max(last, groups[-1].last), [*groups[-1].nodes, node]
@@ -595,12 +593,10 @@ def _first_indent(tree: ast.Module, lines: list[str]) -> str:
 
     def own_line(node: ast.stmt) -> str | None:
         """The whitespace before `node` if it starts a line of its own (then it is indented)."""
-        decorators = getattr(node, "decorator_list", None)
-        if decorators:
-            first = min(d.lineno for d in decorators)
-            found = space(first)
+        first = first_line(node)
+        found = space(first)
+        if first != node.lineno:  # decorated: the line starts with its first decorator
             return found if found and lines[first - 1][len(found) :].startswith("@") else None
-        found = space(node.lineno)
         return found if found and len(found) == node.col_offset else None
 
     def blocks(node: ast.stmt) -> list[list[ast.stmt]]:
