@@ -13,6 +13,7 @@ from codemod.detect import find_sites, may_have_sites
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo, RepoIndex, decode_source
 from codemod.models import FileAnalysis, FileError
+from codemod.reach import Reach
 
 # Analysing and rewriting take about 50 s a megabyte (a 10 MB module: ten minutes and gigabytes
 # of memory, in LibCST), and no hand-written endpoint module comes near this size: a bigger file
@@ -20,7 +21,9 @@ from codemod.models import FileAnalysis, FileError
 MAX_FILE_BYTES = 2_000_000
 
 
-def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> FileAnalysis:
+def analyse_file(
+    path: Path, config: Config, index: RepoIndex | None = None, reach: Reach | None = None
+) -> FileAnalysis:
     """Never raises for a problem of the file: it becomes the analysis' error."""
     rel = relpath(path, config.root)
     module = module_name(rel)
@@ -45,7 +48,7 @@ def analyse_file(path: Path, config: Config, index: RepoIndex | None = None) -> 
         return FileAnalysis(rel, module, error=FileError(rel, f"cannot parse: {exc}"))
     index = index or RepoIndex(config.root)
     index.add(info)
-    ctx = Context(info, rel, index, config)
+    ctx = Context(info, rel, index, config, reach or Reach())
     try:
         found, queued = find_sites(info, config.tasks_package if b"delay" in data else None)
         sites = [classify(candidate, ctx) for candidate in found]
@@ -75,13 +78,16 @@ def _syntax_message(exc: SyntaxError) -> str:
     return f"cannot parse: {exc.msg} ({where})"
 
 
-def _analyse_chunk(paths: list[Path], config: Config) -> list[FileAnalysis]:
+def _analyse_chunk(paths: list[Path], config: Config, reach: Reach) -> list[FileAnalysis]:
     index = RepoIndex(config.root)
-    return [analyse_file(path, config, index) for path in paths]
+    return [analyse_file(path, config, index, reach) for path in paths]
 
 
 def analyse_all(
-    paths: list[Path], config: Config, progress: Callable[[int], None] | None = None
+    paths: list[Path],
+    config: Config,
+    progress: Callable[[int], None] | None = None,
+    reach: Reach | None = None,
 ) -> list[FileAnalysis]:
     """Analyses in the order of `paths`, whatever the number of worker processes.
 
@@ -95,6 +101,7 @@ def analyse_all(
         else:
             rel = relpath(path, config.root)
             results[path] = FileAnalysis(rel, module_name(rel))
+    reach = reach or Reach()
     if progress and len(paths) > len(todo):
         progress(len(paths) - len(todo))
     workers = min(config.workers, max(1, len(todo) // 8))
@@ -102,14 +109,16 @@ def analyse_all(
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     if workers <= 1:
         for chunk in chunks:
-            results.update(zip(chunk, _analyse_chunk(chunk, config), strict=True))
+            results.update(zip(chunk, _analyse_chunk(chunk, config, reach), strict=True))
             if progress:
                 progress(len(chunk))
     else:
         from concurrent.futures import ProcessPoolExecutor  # 40 ms to import: only when used
 
         with ProcessPoolExecutor(workers, initializer=tune_interpreter) as pool:
-            analysed = pool.map(_analyse_chunk, chunks, [config] * len(chunks))
+            analysed = pool.map(
+                _analyse_chunk, chunks, [config] * len(chunks), [reach] * len(chunks)
+            )
             for chunk, analyses in zip(chunks, analysed, strict=True):
                 results.update(zip(chunk, analyses, strict=True))
                 if progress:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from codemod.calls import Resolver
 from codemod.config import Config
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
+from codemod.endless import never_ends
 from codemod.index import (
     FunctionNode,
     ModuleInfo,
@@ -18,6 +20,7 @@ from codemod.index import (
 )
 from codemod.models import Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
+from codemod.reach import Reach, function_key
 from codemod.schemas import V1, annotation_model, with_models
 
 WAITERS = frozenset(
@@ -75,6 +78,11 @@ class Context:
     rel: str
     index: RepoIndex
     config: Config
+    reach: Reach = field(default_factory=Reach)
+    resolver: Resolver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.resolver = Resolver(self.index)
 
 
 def classify(candidate: Candidate, ctx: Context) -> Site:
@@ -96,6 +104,8 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         implementation, signature = _implementation(inner, candidate, ctx)
         if status is Status.MIGRATED:
             _check_noqa(call, ctx)
+            _check_started_at_startup(candidate, ctx)
+            _check_never_ends(signature, ctx)
             _check_star_args(inner)
             model_args = _check_arguments(inner, signature, candidate, ctx)
     except Skip as skip:
@@ -396,6 +406,29 @@ def _implementation(
 def _check_noqa(call: ast.Call, ctx: Context) -> None:
     if suppressed(ctx.info.line(call.lineno), "CCM001"):
         raise Skip(Reason.SUPPRESSED, "`# noqa` on the line")
+
+
+def _check_started_at_startup(candidate: Candidate, ctx: Context) -> None:
+    key = function_key(ctx.info.module, candidate.parents)
+    where = ctx.reach.started_at_startup(key) if key else None
+    if where is not None:
+        function = candidate.function
+        name = f"`{function.name}`" if function else "the code"
+        raise Skip(
+            Reason.STARTUP,
+            f"{name} runs when the app starts, not in a request: reached from {where}, "
+            "and from no route handler",
+        )
+
+
+def _check_never_ends(signature: Signature | None, ctx: Context) -> None:
+    if signature is None:
+        return
+    info = ctx.index.module(signature.module)
+    function = ctx.resolver.functions(info).get((signature.name,)) if info else None
+    why = never_ends(function, ctx.resolver) if function else None
+    if why is not None:
+        raise Skip(Reason.NEVER_ENDS, f"`{signature.name}` never finishes: {why}")
 
 
 def _check_star_args(inner: ast.Call) -> None:

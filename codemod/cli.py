@@ -85,18 +85,20 @@ def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan
     from codemod.discover import endpoint_modules, inventory
     from codemod.index import RepoIndex
     from codemod.plan import build_plan
+    from codemod.reach import find_reach
 
     tune_interpreter()
     every = inventory(config)
     # The Celery app is looked for in the whole root: one walk serves both when PATH is the root.
     whole = [p for p, _ in every] if {p.resolve() for p in config.paths} == {config.root} else None
-    files = endpoint_modules(config, every)
+    index = RepoIndex(config.root)
+    reach = find_reach(every, index)
+    files = endpoint_modules(config, every, reach)
     if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
         with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:
-            analyses = analyse_all(files, config, bar.update)
+            analyses = analyse_all(files, config, bar.update, reach)
     else:
-        analyses = analyse_all(files, config)
-    index = RepoIndex(config.root)
+        analyses = analyse_all(files, config, reach=reach)
     return build_plan(analyses, config, index, whole), index
 
 

@@ -15,6 +15,19 @@ DEFAULT_ENDPOINT_GLOBS = (
     "**/routes/**/*.py",
     "**/views/**/*.py",
     "**/services/**/*.py",
+    "**/views.py",
+    "**/*_views.py",
+    "**/routes.py",
+    "**/*_routes.py",
+    "**/routers.py",
+    "**/api.py",
+    "**/*_api.py",
+    "**/endpoints.py",
+    "**/*_endpoints.py",
+    "**/service.py",
+    "**/services.py",
+    "**/*_service.py",
+    "**/*_services.py",
 )
 DEFAULT_EXCLUDE = (
     "**/tests/**",
@@ -55,6 +68,7 @@ class Config:
     jobs: int = 0
     report: str | None = None
     line_length: int = 88
+    route_discovery: bool = True
 
     @property
     def workers(self) -> int:
@@ -75,6 +89,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "allow-unverified-args": ("allow_unverified_args", bool),
     "jobs": ("jobs", int),
     "report": ("report", str),
+    "route-discovery": ("route_discovery", bool),
 }
 
 

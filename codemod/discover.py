@@ -7,8 +7,12 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codemod.config import Config
+
+if TYPE_CHECKING:
+    from codemod.reach import Reach
 
 
 @functools.lru_cache(maxsize=256)
@@ -186,12 +190,16 @@ def inventory(config: Config, paths: Iterable[Path] | None = None) -> list[tuple
     return sorted((p, rel) for p, rel in found.items() if p not in ignored)
 
 
-def endpoint_modules(config: Config, files: list[tuple[Path, str]] | None = None) -> list[Path]:
-    """The endpoint modules among `files` (the PATHs' inventory when not given)."""
+def endpoint_modules(
+    config: Config, files: list[tuple[Path, str]] | None = None, reach: Reach | None = None
+) -> list[Path]:
+    """The endpoint modules among `files` (the PATHs' inventory when not given): those the
+    globs match and, with route discovery, those that declare routes or that handlers call."""
+    found = reach.handler_modules if reach is not None and config.route_discovery else frozenset()
     return [
         path
         for path, rel in (inventory(config) if files is None else files)
-        if any(glob_match(g, rel) for g in config.endpoint_globs)
+        if any(glob_match(g, rel) for g in config.endpoint_globs) or module_name(rel) in found
     ]
 
 

@@ -297,6 +297,10 @@ class RepoIndex:
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             return None
 
+    def loaded(self, name: str) -> bool:
+        """Whether a module has been looked up already (found or not)."""
+        return name in self._modules
+
     def split(self, qualname: str) -> tuple[ModuleInfo, str] | None:
         """Longest repository module prefix of a qualified name, and the rest."""
         parts = qualname.split(".")

@@ -21,6 +21,8 @@ class Reason(StrEnum):
     UNVERIFIED_ARGS = "unverified-args"
     STAR_ARGS = "star-args"
     SUPPRESSED = "suppressed"
+    STARTUP = "startup"
+    NEVER_ENDS = "never-ends"
 
 
 # What to do about a skipped site, by reason: in the report and in `check`'s CCM002 lines.
@@ -33,6 +35,10 @@ HINTS = {
     "--allow-unverified-args",
     Reason.STAR_ARGS: "pass the arguments explicitly",
     Reason.SUPPRESSED: "remove the `# noqa` to migrate it",
+    Reason.STARTUP: "app-lifetime work belongs in the worker's own start-up "
+    "(a worker_process_init handler) or in Celery beat; or keep it here with `# noqa: CCM002`",
+    Reason.NEVER_ENDS: "a job that runs for ever is no task: schedule its body with Celery beat, "
+    "or keep it here with `# noqa: CCM002`",
 }
 
 
