@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +42,7 @@ def analyse_file(
     except SyntaxError as exc:
         if exc.lineno is None:  # from the encoding detection: undecodable first lines, bad cookie
             return FileAnalysis(rel, module, error=FileError(rel, f"cannot decode: {exc.msg}"))
-        return FileAnalysis(rel, module, error=FileError(rel, _syntax_message(exc)))
+        return FileAnalysis(rel, module, error=FileError(rel, syntax_message(exc)))
     except (UnicodeDecodeError, LookupError) as exc:
         return FileAnalysis(rel, module, error=FileError(rel, f"cannot decode: {exc}"))
     except (ValueError, RecursionError, MemoryError) as exc:
@@ -73,9 +74,35 @@ def _has_markers(path: Path, tasks_package: str) -> bool:
     return may_have_sites(data, tasks_package)
 
 
-def _syntax_message(exc: SyntaxError) -> str:
+def syntax_message(exc: SyntaxError, version: tuple[int, int] | None = None) -> str:
+    """`cannot parse with Python 3.11 (line 24, column 124: f-string: expecting '}')`, and the
+    advice to run the tool with the project's Python where a newer one may parse the file."""
+    major, minor = version or sys.version_info[:2]
     where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-    return f"cannot parse: {exc.msg} ({where})"
+    message = f"cannot parse with Python {major}.{minor} ({where}: {exc.msg})"
+    if newer_python_may_parse(exc, (major, minor)):
+        message += "; if the project runs on a newer Python, run celery-codemod with that Python"
+    return message
+
+
+# Syntax that a later Python accepts, by the line it is on: PEP 695 `type` statements and
+# generic defs and classes (3.12), PEP 758 unparenthesised `except A, B:` (3.14).
+_NEWER_SYNTAX = (
+    ((3, 12), re.compile(r"\s*type\s+\w+\s*(?:\[.*\])?\s*=")),
+    ((3, 12), re.compile(r"\s*(?:async\s+)?(?:def|class)\s+\w+\s*\[")),
+    ((3, 14), re.compile(r"\s*except\*?\s+[^:(]+,[^:]*:")),
+)
+
+
+def newer_python_may_parse(exc: SyntaxError, version: tuple[int, int]) -> bool:
+    """Whether the error may be syntax of a newer Python than `version`: the f-string grammar
+    of PEP 701 (3.12), template strings (3.14), or a line that reads as newer syntax."""
+    if version < (3, 12) and "f-string" in (exc.msg or ""):
+        return True
+    line = exc.text or ""
+    if version < (3, 14) and re.search(r"(?<![\w.])t[rR]?['\"]", line):
+        return True
+    return any(version < newer and pattern.match(line) for newer, pattern in _NEWER_SYNTAX)
 
 
 def _analyse_chunk(paths: list[Path], config: Config, reach: Reach) -> list[FileAnalysis]:

@@ -416,7 +416,7 @@ def _check_started_at_startup(candidate: Candidate, ctx: Context) -> None:
         name = f"`{function.name}`" if function else "the code"
         raise Skip(
             Reason.STARTUP,
-            f"{name} runs when the app starts, not in a request: reached from {where}, "
+            f"{name} runs when the app starts or stops, not in a request: reached from {where}, "
             "and from no route handler",
         )
 

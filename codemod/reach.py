@@ -57,10 +57,11 @@ class Reach:
     route_modules: frozenset[str] = frozenset()
     handlers: frozenset[str] = frozenset()  # reached from a handler, handlers included
     startup: dict[str, str] = field(default_factory=dict)  # key -> "lifespan `f` (path)"
+    called_modules: frozenset[str] = frozenset()  # modules of the functions handlers reach
 
     @property
     def handler_modules(self) -> frozenset[str]:
-        return frozenset(key.rsplit(".", 1)[0] for key in self.handlers) | self.route_modules
+        return self.called_modules | self.route_modules
 
     def started_at_startup(self, key: str) -> str | None:
         """Where the start-up reaches a function from, if a start-up root reaches it and no route
@@ -115,7 +116,8 @@ def find_reach(files: Iterable[tuple[Path, str]], index: RepoIndex) -> Reach:
         for key, (function, why) in at_startup.items()
         if key not in reached and starts_background_work(function) and not search.reaches(function)
     }
-    return Reach(frozenset(route_modules), frozenset(reached), startup)
+    modules = frozenset(function.info.module for function, _ in reached.values())
+    return Reach(frozenset(route_modules), frozenset(reached), startup, modules)
 
 
 def starts_background_work(function: Function) -> bool:

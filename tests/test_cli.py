@@ -62,7 +62,7 @@ def test_unparsable_file_is_exit_123_and_the_others_are_migrated(tmp_path: Path)
     result = run_cli(root, "migrate")
     assert result.exit_code == 123
     assert result.stderr.splitlines()[0] == (
-        "error: app/api/broken.py: cannot parse: invalid syntax (line 2, column 7)"
+        "error: app/api/broken.py: cannot parse with Python 3.11 (line 2, column 7: invalid syntax)"
     )
     assert (root / "app/api/broken.py").read_bytes() == broken
     assert "job_task.delay" in (root / "app/api/a.py").read_text()
