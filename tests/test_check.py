@@ -374,7 +374,8 @@ def test_ccm900_unparsable_file_is_exit_123_and_the_rest_is_still_checked(
     assert result.exit_code == 123
     assert result.stdout.splitlines() == [
         CCM001_LINE,
-        "app/api/broken.py:2:7: CCM900 cannot parse with Python 3.11 (line 2, column 7: invalid syntax)",
+        "app/api/broken.py:2:7: CCM900 cannot parse with Python 3.11 "
+        "(line 2, column 7: invalid syntax)",
         "Found 2 problems (1 fixable with 'celery-codemod migrate').",
     ]
     assert result.stderr.splitlines() == [
