@@ -337,9 +337,10 @@ def _is_guard_set(expr: ast.expr, info: ModuleInfo) -> bool:
     if not isinstance(expr, ast.Name | ast.Attribute):
         return False
     key = ast.unparse(expr)
-    parents = parent_map(info.tree)
-    for node in ast.walk(info.tree):
-        if not isinstance(node, ast.Name | ast.Attribute) or ast.unparse(node) != key:
+    last = expr.id if isinstance(expr, ast.Name) else expr.attr
+    parents, spelled = _module_index(info)
+    for node in spelled.get(last, ()):
+        if ast.unparse(node) != key:
             continue
         parent = parents.get(id(node))
         if isinstance(parent, ast.Attribute) and parent.attr in ("add", "discard"):
@@ -347,6 +348,26 @@ def _is_guard_set(expr: ast.expr, info: ModuleInfo) -> bool:
         if not isinstance(node.ctx, ast.Store):
             return False
     return True
+
+
+_ModuleIndex = tuple[dict[int, ast.AST], dict[str, list[ast.Name | ast.Attribute]]]
+_INDEXES: dict[int, tuple[ast.Module, _ModuleIndex]] = {}
+
+
+def _module_index(info: ModuleInfo) -> _ModuleIndex:
+    """The module's parent map, and its names and attributes by their last name: made once per
+    module (a big module may hold many sites; walking it for each was most of `check`'s time)."""
+    cached = _INDEXES.get(id(info.tree))
+    if cached is None or cached[0] is not info.tree:
+        _INDEXES.clear()  # one module at a time: the analysis goes file by file
+        spelled: dict[str, list[ast.Name | ast.Attribute]] = {}
+        for node in ast.walk(info.tree):
+            if isinstance(node, ast.Name):
+                spelled.setdefault(node.id, []).append(node)
+            elif isinstance(node, ast.Attribute):
+                spelled.setdefault(node.attr, []).append(node)
+        cached = _INDEXES[id(info.tree)] = (info.tree, (parent_map(info.tree), spelled))
+    return cached[1]
 
 
 # --- the implementation -----------------------------------------------------------------------
