@@ -370,20 +370,10 @@ class _ModuleScan:
             if local is not None:
                 return self._defines_app(self.info, local.node, function)
         name = self.info.qualify_expr(expr)
-        if name is None:
-            return False
-        found = self.resolver.index.split(name)
-        if found is None:
-            return False
-        info, rest = found
-        binding = info.bindings.get(rest)
-        if binding is None:
-            return False
-        if binding.kind == "import":
-            return self._is_app_named(binding.target, depth + 1)
-        return self._defines_app(info, binding.node, None)
+        return name is not None and self._is_app_named(name, depth)
 
     def _is_app_named(self, qualname: str, depth: int) -> bool:
+        """The module-level name `qualname` (followed through imports) is such an object."""
         found = self.resolver.index.split(qualname)
         if found is None or depth > 4:
             return False
