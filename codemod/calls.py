@@ -6,7 +6,17 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.index import Binding, FunctionNode, ModuleInfo, RepoIndex, scope_bindings, spans_line
+from codemod.index import (
+    Binding,
+    FunctionNode,
+    ModuleInfo,
+    RepoIndex,
+    parse_expression,
+    resolve_relative,
+    scope_bindings,
+    scope_statements,
+    spans_line,
+)
 
 # How far a name is followed through imports, re-exports and star imports: hops, lookups for
 # one name (star imports branch), and parts of a name (`from . import x` can make names grow).
@@ -38,7 +48,7 @@ def module_functions(info: ModuleInfo) -> dict[tuple[str, ...], Function]:
     out: dict[tuple[str, ...], Function] = {}
 
     def visit(body: list[ast.stmt], path: tuple[str, ...], owner: ast.ClassDef | None) -> None:
-        for stmt in _flat(body):
+        for stmt in scope_statements(body):
             if isinstance(stmt, FunctionNode):
                 here = (*path, stmt.name)
                 out[here] = Function(info, here, stmt, owner)
@@ -48,20 +58,6 @@ def module_functions(info: ModuleInfo) -> dict[tuple[str, ...], Function]:
 
     visit(info.tree.body, (), None)
     return out
-
-
-def _flat(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """The statements of a block and of the blocks inside it (if, try, with, ...), not of defs."""
-    for stmt in body:
-        yield stmt
-        if isinstance(stmt, FunctionNode | ast.ClassDef):
-            continue
-        for name in ("body", "orelse", "finalbody"):
-            yield from _flat(getattr(stmt, name, []) or [])
-        for handler in getattr(stmt, "handlers", []) or []:
-            yield from _flat(handler.body)
-        for case in getattr(stmt, "cases", []) or []:
-            yield from _flat(case.body)
 
 
 class Resolver:
@@ -81,9 +77,6 @@ class Resolver:
         if found is None or (found and next(iter(found.values())).info is not info):
             found = self._functions[info.module] = module_functions(info)
         return found
-
-    def function(self, info: ModuleInfo, node: FunctionNode) -> Function | None:
-        return next((f for f in self.functions(info).values() if f.node is node), None)
 
     # --- qualified names ----------------------------------------------------------------------
 
@@ -176,11 +169,7 @@ class Resolver:
         self, info: ModuleInfo, node: ast.AST | None
     ) -> tuple[ModuleInfo, ast.ClassDef] | None:
         """The repository class of `x = Class(...)` or `x: Class = ...`."""
-        value = getattr(node, "value", None)
-        expr = value.func if isinstance(value, ast.Call) else getattr(node, "annotation", None)
-        if not isinstance(expr, ast.Name | ast.Attribute):
-            return None
-        qualname = info.qualify_expr(expr)
+        qualname = class_named_by(info, node)
         return self.class_of(qualname) if qualname else None
 
     def _binding(self, qualname: str, hops: int) -> tuple[ModuleInfo, str, Binding] | None:
@@ -284,14 +273,14 @@ class Resolver:
                     return None
                 found = self.target(local.target)
                 return found if isinstance(found, Function) else None
-            scope = self._outer(scope)
+            scope = self.outer(scope)
         qualname = info.qualify(name)
         if qualname is None or qualname.startswith("builtins."):
             return None
         found = self.target(qualname)
         return found if isinstance(found, Function) else None
 
-    def _outer(self, function: Function) -> Function | None:
+    def outer(self, function: Function) -> Function | None:
         """The function a nested function is defined in (None for a method or top-level def)."""
         if function.owner is not None or len(function.path) < 2:
             return None
@@ -302,14 +291,34 @@ class Resolver:
         while scope is not None:
             if scope.owner is not None:
                 return scope.owner
-            scope = self._outer(scope)
+            scope = self.outer(scope)
         return None
+
+
+def class_named_by(info: ModuleInfo, node: ast.AST | None) -> str | None:
+    """The qualified name of the class that defines a name: the constructor of `x = C(...)`,
+    the annotation of `x: C = ...` or of a parameter `x: C` (a string annotation too)."""
+    if isinstance(node, ast.arg):
+        expr = node.annotation
+    elif isinstance(node, ast.Assign | ast.AnnAssign):
+        value = node.value
+        expr = value.func if isinstance(value, ast.Call) else getattr(node, "annotation", None)
+    else:
+        return None
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        expr = parse_expression(expr.value)
+    return info.qualify_expr(expr) if isinstance(expr, ast.Name | ast.Attribute) else None
+
+
+def last_name(expr: ast.expr) -> str:
+    """The last name an expression spells: `f` for `f`, `m` for `a.b.m`; "" for anything else."""
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    return expr.id if isinstance(expr, ast.Name) else ""
 
 
 def star_imports(info: ModuleInfo) -> list[str]:
     """The modules a module star-imports at its top level (`from .x import *`)."""
-    from codemod.index import resolve_relative
-
     return [
         resolve_relative(info.module, info.is_package, stmt.level, stmt.module)
         for stmt in info.tree.body

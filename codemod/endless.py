@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from codemod.calls import Function, Resolver, body_nodes
+from codemod.calls import Function, Resolver, body_nodes, last_name
 from codemod.index import FunctionNode
 
 # Decorators that re-run a function for ever (fastapi-utils, fastapi-utilities), by name.
@@ -30,10 +30,10 @@ def never_ends(function: Function, resolver: Resolver) -> str | None:
 
 def _own(function: Function, resolver: Resolver) -> str | None:
     for decorator in function.node.decorator_list:
-        name = _decorator_name(decorator)
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = last_name(target)
         if name in REPEATERS:
             return f"it is decorated by `@{name}`, which repeats it for ever"
-        target = decorator.func if isinstance(decorator, ast.Call) else decorator
         found = resolver.callee(target, None, function.info)
         if found is not None and name and _repeats(found.node):
             return f"it is decorated by `@{name}`, whose wrapper runs it in a loop for ever"
@@ -44,13 +44,6 @@ def _own(function: Function, resolver: Resolver) -> str | None:
             f"it holds a `while {test}:` loop (line {loop.lineno}) that no break or return leaves"
         )
     return None
-
-
-def _decorator_name(decorator: ast.expr) -> str:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    if isinstance(target, ast.Attribute):
-        return target.attr
-    return target.id if isinstance(target, ast.Name) else ""
 
 
 def endless_loop(node: FunctionNode) -> ast.While | None:
@@ -74,11 +67,7 @@ def _repeats(decorator: FunctionNode) -> bool:
 
 
 def _sleeps(node: ast.AST) -> bool:
-    if not isinstance(node, ast.Call):
-        return False
-    func = node.func
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return name == "sleep"
+    return isinstance(node, ast.Call) and last_name(node.func) == "sleep"
 
 
 def _always_true(test: ast.expr) -> bool:

@@ -82,7 +82,7 @@ def import_bindings(
 def scope_bindings(body: list[ast.stmt], module: str, is_package: bool) -> dict[str, Binding]:
     """Names bound by the statements of one scope (not nested scopes), the last binding winning."""
     out: dict[str, Binding] = {}
-    for node in _scope_statements(body):
+    for node in scope_statements(body):
         if isinstance(node, ast.Import | ast.ImportFrom):
             for name, qual in import_bindings(node, module, is_package):
                 out[name] = Binding("import", qual, node.lineno, node)
@@ -117,7 +117,7 @@ def _target_names(target: ast.expr) -> list[str]:
     return []
 
 
-def _scope_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+def scope_statements(body: list[ast.stmt]) -> list[ast.stmt]:
     """Statements of a scope in source order, descending into blocks but not into defs."""
     out: list[ast.stmt] = []
     for stmt in body:
@@ -125,11 +125,11 @@ def _scope_statements(body: list[ast.stmt]) -> list[ast.stmt]:
         if isinstance(stmt, FunctionNode | ast.ClassDef):
             continue
         for name in ("body", "orelse", "finalbody"):
-            out.extend(_scope_statements(getattr(stmt, name, []) or []))
+            out.extend(scope_statements(getattr(stmt, name, []) or []))
         for handler in getattr(stmt, "handlers", []) or []:
-            out.extend(_scope_statements(handler.body))
+            out.extend(scope_statements(handler.body))
         for case in getattr(stmt, "cases", []) or []:
-            out.extend(_scope_statements(case.body))
+            out.extend(scope_statements(case.body))
     return out
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemod.calls import Function, Resolver, body_nodes
-from codemod.detect import MARKERS
+from codemod.calls import Function, Resolver, body_nodes, class_named_by, last_name
+from codemod.detect import MARKERS, markers
 from codemod.discover import module_name
 from codemod.index import FunctionNode, ModuleInfo, RepoIndex, spans_line, word_lines
 
@@ -66,9 +66,7 @@ class Reach:
     def started_at_startup(self, key: str) -> str | None:
         """Where the start-up reaches a function from, if a start-up root reaches it and no route
         handler does; None otherwise."""
-        if key in self.handlers:
-            return None
-        return self.startup.get(key)
+        return self.startup.get(key)  # find_reach leaves out what a handler reaches
 
 
 def may_declare_routes(data: bytes) -> bool:
@@ -121,13 +119,11 @@ def find_reach(files: Iterable[tuple[Path, str]], index: RepoIndex) -> Reach:
 
 
 def starts_background_work(function: Function) -> bool:
-    """Whether a function's own body spells a call of a background starter (by name alone)."""
+    """Whether a function's own body spells a call of a background starter, by the names it may
+    have in its module (`from asyncio import create_task as spawn` included)."""
+    names = markers(function.info.source)[1]
     return any(
-        isinstance(node, ast.Call)
-        and (
-            node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-        )
-        in ("create_task", "ensure_future", "add_task")
+        isinstance(node, ast.Call) and last_name(node.func) in names
         for node in body_nodes(function.node)
     )
 
@@ -244,17 +240,11 @@ def callees(
         for expr in (node.func, *node.args, *(k.value for k in node.keywords)):
             if expr is not node.func and not isinstance(expr, ast.Name | ast.Attribute):
                 continue
-            if name is not None and _last_name(expr) != name:
+            if name is not None and last_name(expr) != name:
                 continue
             found = resolver.callee(expr, function, info)
             if found is not None:
                 yield found
-
-
-def _last_name(expr: ast.expr) -> str | None:
-    if isinstance(expr, ast.Name):
-        return expr.id
-    return expr.attr if isinstance(expr, ast.Attribute) else None
 
 
 class _ModuleScan:
@@ -338,13 +328,7 @@ class _ModuleScan:
             return False
         if decorator.func.attr not in ROUTE_METHODS:
             return False
-        return self._is_app(decorator.func.value, self._defined_in(function))
-
-    def _defined_in(self, function: Function) -> Function | None:
-        """The function whose body holds this def (its decorators are evaluated there)."""
-        if function.owner is not None or len(function.path) < 2:
-            return None
-        return self.resolver.functions(self.info).get(function.path[:-1])
+        return self._is_app(decorator.func.value, self.resolver.outer(function))
 
     def _constructs_app(self, call: ast.Call, function: Function | None) -> bool:
         name = self._qualname(call.func, function)
@@ -368,7 +352,7 @@ class _ModuleScan:
         if isinstance(expr, ast.Name) and function is not None:
             local = self.resolver.local_bindings(function).get(expr.id)
             if local is not None:
-                return self._defines_app(self.info, local.node, function)
+                return self._defines_app(self.info, local.node)
         name = self.info.qualify_expr(expr)
         return name is not None and self._is_app_named(name, depth)
 
@@ -383,29 +367,14 @@ class _ModuleScan:
             return False
         if binding.kind == "import":
             return self._is_app_named(binding.target, depth + 1)
-        return self._defines_app(info, binding.node, None)
+        return self._defines_app(info, binding.node)
 
-    def _defines_app(
-        self, info: ModuleInfo, node: ast.AST | None, function: Function | None
-    ) -> bool:
+    def _defines_app(self, info: ModuleInfo, node: ast.AST | None) -> bool:
         """`x = FastAPI(...)`, `x: APIRouter = ...`, or a parameter annotated so."""
-        if isinstance(node, ast.arg):
-            expr = node.annotation
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            value = node.value
-            expr = value.func if isinstance(value, ast.Call) else getattr(node, "annotation", None)
-        else:
-            return False
-        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-            from codemod.index import parse_expression
-
-            expr = parse_expression(expr.value)
-        if not isinstance(expr, ast.Name | ast.Attribute):
-            return False
-        name = info.qualify_expr(expr)
-        if name is None:
-            return False
-        return self.resolver.derives_from(self.resolver.canonical(name), APP_CLASSES)
+        name = class_named_by(info, node)
+        return name is not None and self.resolver.derives_from(
+            self.resolver.canonical(name), APP_CLASSES
+        )
 
 
 def _module_level_nodes(tree: ast.Module) -> Iterator[ast.AST]:

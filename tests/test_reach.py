@@ -170,6 +170,30 @@ def test_start_up_work_reached_by_a_handler_further_down_is_a_requests_too(
     )
 
 
+def test_start_up_work_under_an_alias_of_create_task(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/main.py": """
+                from asyncio import create_task as spawn
+                from fastapi import FastAPI
+
+                async def _job() -> None:
+                    pass
+
+                async def boot() -> None:
+                    spawn(_job())
+
+                app = FastAPI(on_startup=[boot])
+                """,
+        },
+    )
+    assert reach_of(tmp_path).started_at_startup("app.main.boot") == (
+        "startup handler `boot` (app/main.py)"
+    )
+
+
 NEVER_ENDS = {
     "mealie-like decorator": (
         """

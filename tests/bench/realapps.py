@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+# The command that runs the tool: --tool replaces it (e.g. an older checkout, for a before/after).
+TOOL = [str(BIN / "celery-codemod")]
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,7 @@ def extract(app: App, mirror: Path, target: Path) -> Path:
 
 
 def codemod(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "celery-codemod"), *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    return subprocess.run([*TOOL, *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def measure(app: App, root: Path) -> dict[str, object]:
@@ -148,7 +148,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="keep the migrated copies here")
     parser.add_argument("--sites", action="store_true", help="list every site found")
+    parser.add_argument(
+        "--tool", help="the command that runs celery-codemod (default: this environment's)"
+    )
     args = parser.parse_args()
+    if args.tool:
+        TOOL[:] = args.tool.split()
     work = Path(tempfile.mkdtemp(prefix="realapps-"))
     rows, speed = [], []
     try:
