@@ -6,7 +6,7 @@ import ast
 import contextlib
 from dataclasses import dataclass, field
 
-from codemod.calls import Resolver
+from codemod.calls import Resolver, last_name
 from codemod.config import Config
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
 from codemod.endless import never_ends
@@ -16,6 +16,8 @@ from codemod.index import (
     RepoIndex,
     parse_expression,
     signature_of,
+    spans_line,
+    word_lines,
     wrapped_implementation,
 )
 from codemod.models import Param, Reason, Signature, Site, Status
@@ -333,41 +335,31 @@ def _use_kind(
 
 
 def _is_guard_set(expr: ast.expr, info: ModuleInfo) -> bool:
-    """A set that only keeps tasks alive: its other uses are `.add`, `.discard`, its creation."""
+    """A set that only keeps tasks alive: its other uses are `.add`, `.discard`, its creation.
+
+    Only the statements on lines that spell the set's last name are entered: the answer is the
+    same as a walk of the whole module, at the cost of the lines that use the name (a walk and a
+    parent map of a big module for every site was most of `check`'s time on real apps)."""
     if not isinstance(expr, ast.Name | ast.Attribute):
         return False
     key = ast.unparse(expr)
-    last = expr.id if isinstance(expr, ast.Name) else expr.attr
-    parents, spelled = _module_index(info)
-    for node in spelled.get(last, ()):
-        if ast.unparse(node) != key:
-            continue
-        parent = parents.get(id(node))
-        if isinstance(parent, ast.Attribute) and parent.attr in ("add", "discard"):
-            continue
-        if not isinstance(node.ctx, ast.Store):
+    last = last_name(expr)
+    lines = word_lines(info.source, [last])
+    stack: list[tuple[ast.AST, ast.AST | None]] = [(info.tree, None)]
+    while stack:
+        node, parent = stack.pop()
+        if (
+            isinstance(node, ast.Name | ast.Attribute)
+            and last_name(node) == last
+            and ast.unparse(node) == key
+            and not (isinstance(parent, ast.Attribute) and parent.attr in ("add", "discard"))
+            and not isinstance(node.ctx, ast.Store)
+        ):
             return False
+        stack.extend(
+            (child, node) for child in ast.iter_child_nodes(node) if spans_line(child, lines)
+        )
     return True
-
-
-_ModuleIndex = tuple[dict[int, ast.AST], dict[str, list[ast.Name | ast.Attribute]]]
-_INDEXES: dict[int, tuple[ast.Module, _ModuleIndex]] = {}
-
-
-def _module_index(info: ModuleInfo) -> _ModuleIndex:
-    """The module's parent map, and its names and attributes by their last name: made once per
-    module (a big module may hold many sites; walking it for each was most of `check`'s time)."""
-    cached = _INDEXES.get(id(info.tree))
-    if cached is None or cached[0] is not info.tree:
-        _INDEXES.clear()  # one module at a time: the analysis goes file by file
-        spelled: dict[str, list[ast.Name | ast.Attribute]] = {}
-        for node in ast.walk(info.tree):
-            if isinstance(node, ast.Name):
-                spelled.setdefault(node.id, []).append(node)
-            elif isinstance(node, ast.Attribute):
-                spelled.setdefault(node.attr, []).append(node)
-        cached = _INDEXES[id(info.tree)] = (info.tree, (parent_map(info.tree), spelled))
-    return cached[1]
 
 
 # --- the implementation -----------------------------------------------------------------------
