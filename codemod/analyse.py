@@ -38,7 +38,10 @@ def analyse_file(
         size = f"{len(data) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB"
         return FileAnalysis(rel, module, error=FileError(rel, f"too large to migrate ({size})"))
     try:
-        info = ModuleInfo.parse(module, path, decode_source(data))
+        source = decode_source(data)
+        info = (index and index.parsed(module, path, source)) or ModuleInfo.parse(
+            module, path, source
+        )
     except SyntaxError as exc:
         if exc.lineno is None:  # from the encoding detection: undecodable first lines, bad cookie
             return FileAnalysis(rel, module, error=FileError(rel, f"cannot decode: {exc.msg}"))
@@ -105,8 +108,14 @@ def newer_python_may_parse(exc: SyntaxError, version: tuple[int, int]) -> bool:
     return any(version < newer and pattern.match(line) for newer, pattern in _NEWER_SYNTAX)
 
 
+# The index that the parent process built before the analysis (route discovery parses many of
+# the endpoint modules): worker processes forked from it inherit its trees instead of parsing
+# those modules again. Where workers are spawned, not forked, it is None there: no harm.
+_INHERITED: RepoIndex | None = None
+
+
 def _analyse_chunk(paths: list[Path], config: Config, reach: Reach) -> list[FileAnalysis]:
-    index = RepoIndex(config.root)
+    index = _INHERITED if _INHERITED is not None else RepoIndex(config.root)
     return [analyse_file(path, config, index, reach) for path in paths]
 
 
@@ -115,8 +124,10 @@ def analyse_all(
     config: Config,
     progress: Callable[[int], None] | None = None,
     reach: Reach | None = None,
+    index: RepoIndex | None = None,
 ) -> list[FileAnalysis]:
-    """Analyses in the order of `paths`, whatever the number of worker processes.
+    """Analyses in the order of `paths`, whatever the number of worker processes; with the
+    trees `index` holds already (it is the analysis' own index from then on).
 
     The bytes prefilter runs here first, so that worker processes are started only for the
     files that need parsing, and only when there are enough of them to be worth it."""
@@ -129,8 +140,25 @@ def analyse_all(
             rel = relpath(path, config.root)
             results[path] = FileAnalysis(rel, module_name(rel))
     reach = reach or Reach()
-    if progress and len(paths) > len(todo):
-        progress(len(paths) - len(todo))
+    global _INHERITED
+    _INHERITED = index
+    try:
+        _analyse_todo(todo, config, reach, results, progress)
+    finally:
+        _INHERITED = None
+    return [results[path] for path in paths]
+
+
+def _analyse_todo(
+    todo: list[Path],
+    config: Config,
+    reach: Reach,
+    results: dict[Path, FileAnalysis],
+    progress: Callable[[int], None] | None,
+) -> None:
+    paths_done = len(results)
+    if progress and paths_done:
+        progress(paths_done)
     workers = min(config.workers, max(1, len(todo) // 8))
     size = max(8, len(todo) // (workers * 8)) if workers > 1 else max(1, len(todo))
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
@@ -150,7 +178,6 @@ def analyse_all(
                 results.update(zip(chunk, analyses, strict=True))
                 if progress:
                     progress(len(analyses))
-    return [results[path] for path in paths]
 
 
 def tune_interpreter() -> None:

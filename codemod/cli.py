@@ -96,9 +96,9 @@ def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan
     files = endpoint_modules(config, every, reach)
     if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
         with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:
-            analyses = analyse_all(files, config, bar.update, reach)
+            analyses = analyse_all(files, config, bar.update, reach, index)
     else:
-        analyses = analyse_all(files, config, reach=reach)
+        analyses = analyse_all(files, config, reach=reach, index=index)
     return build_plan(analyses, config, index, whole), index
 
 

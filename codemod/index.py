@@ -297,6 +297,13 @@ class RepoIndex:
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             return None
 
+    def parsed(self, name: str, path: Path, source: str) -> ModuleInfo | None:
+        """The module's tree if it is parsed already, from this very file and text."""
+        info = self._modules.get(name)
+        if info is not None and info.path == path and info.source == source:
+            return info
+        return None
+
     def loaded(self, name: str) -> bool:
         """Whether a module has been looked up already (found or not)."""
         return name in self._modules
