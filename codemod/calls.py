@@ -219,6 +219,8 @@ class Resolver:
                 info = self.index.module(name)
                 if info is not None:
                     return info, ".".join(parts[cut:])
+            elif self.index.exists(name):
+                return None  # defined in a module that is not wanted, not in its package
         return None
 
     # --- expressions inside a function --------------------------------------------------------

@@ -304,6 +304,12 @@ class RepoIndex:
             return info
         return None
 
+    def exists(self, name: str) -> bool:
+        """Whether the repository has a module of that name (without parsing it)."""
+        if name in self._modules:
+            return self._modules[name] is not None
+        return module_path(name, self.root) is not None
+
     def loaded(self, name: str) -> bool:
         """Whether a module has been looked up already (found or not)."""
         return name in self._modules
