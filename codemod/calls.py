@@ -63,14 +63,14 @@ def module_functions(info: ModuleInfo) -> dict[tuple[str, ...], Function]:
 class Resolver:
     """Resolves names to repository functions and classes, through the lazy index."""
 
-    def __init__(self, index: RepoIndex) -> None:
+    def __init__(self, index: RepoIndex, wanted: frozenset[str] | None = None) -> None:
         self.index = index
+        # When given, only these modules (and those parsed already) are looked into.
+        self.wanted = wanted
         self._functions: dict[str, dict[tuple[str, ...], Function]] = {}
         self._locals: dict[int, dict[str, Binding]] = {}
-        # When set, only these modules (and those parsed already) are looked into.
-        self.wanted: frozenset[str] | None = None
         self._budget = MAX_LOOKUPS
-        self._bindings: dict[tuple[str, bool], tuple[ModuleInfo, str, Binding] | None] = {}
+        self._bindings: dict[str, tuple[ModuleInfo, str, Binding] | None] = {}
 
     def functions(self, info: ModuleInfo) -> dict[tuple[str, ...], Function]:
         found = self._functions.get(info.module)
@@ -176,17 +176,16 @@ class Resolver:
         """The module-level binding a qualified name starts at, following imports, re-exports
         and star imports: (module, the rest of the name, the binding). Cached: star imports
         branch, and a name looked up while it is being looked up (a cycle) is not found."""
-        key = (qualname, self.wanted is None)
-        if key in self._bindings:
-            return self._bindings[key]
+        if qualname in self._bindings:
+            return self._bindings[qualname]
         if hops == 0:
             self._budget = MAX_LOOKUPS
         self._budget -= 1
         if hops > MAX_HOPS or self._budget < 0 or qualname.count(".") > MAX_PARTS:
             return None  # not cached: a shorter path may find it later
-        self._bindings[key] = None
+        self._bindings[qualname] = None
         found = self._find_binding(qualname, hops)
-        self._bindings[key] = found
+        self._bindings[qualname] = found
         return found
 
     def _find_binding(self, qualname: str, hops: int) -> tuple[ModuleInfo, str, Binding] | None:

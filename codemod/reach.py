@@ -111,9 +111,8 @@ def find_reach(files: Iterable[tuple[Path, str]], index: RepoIndex) -> Reach:
             roots += scan.startup_roots(rel)
     # What handlers call directly: the modules that hold request work (discovery, part c), of
     # which only those that may hold a call site matter (and packages, for their re-exports).
-    resolver.wanted = sources.wanted()
-    reached = _reach(((h, "") for h in handlers), resolver, depth=1)
-    resolver.wanted = None
+    narrow = Resolver(index, sources.wanted())
+    reached = _reach(((h, "") for h in handlers), narrow, depth=1)
     at_startup = _reach(roots, resolver, depth=MAX_DEPTH)
     # Start-up work that holds a background call, and that no handler reaches (looked for
     # backwards from it: far fewer modules to parse than all that every handler reaches).
