@@ -16,7 +16,7 @@ from codemod.index import (
     RepoIndex,
     parse_expression,
     signature_of,
-    spans_line,
+    walk_lines,
     word_lines,
     wrapped_implementation,
 )
@@ -124,7 +124,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         implementation = implementation if signature else None
     statement = candidate.statement
     return Site(
-        result_name=_free_name(candidate.scopes[0].node, statement.lineno, end_line),
+        result_name=_free_name(candidate.scopes[0].node, statement.lineno, end_line, ctx.info),
         path=ctx.rel,
         module=ctx.info.module,
         line=call.lineno,
@@ -186,11 +186,12 @@ def classify_queued(attribute: ast.Attribute, candidate: Candidate, ctx: Context
     )
 
 
-def _free_name(scope: ast.AST, first: int, last: int) -> str:
-    """`task`, unless the function uses that name outside the statements the site replaces."""
+def _free_name(scope: ast.AST, first: int, last: int, info: ModuleInfo) -> str:
+    """`task`, unless the function uses that name outside the statements the site replaces.
+    Every name it may choose spells `task`: only the lines that do are looked at."""
     used = {
         node.id if isinstance(node, ast.Name) else node.arg
-        for node in ast.walk(scope)
+        for node, _ in walk_lines(scope, word_lines(info.source, ["task"]))
         if isinstance(node, ast.Name | ast.arg) and not first <= node.lineno <= last
     }
     for name in ("task", "celery_task", "queued_task"):
@@ -270,11 +271,13 @@ def _handle_group_end(candidate: Candidate, ctx: Context) -> int:
 
 def _guarded_group_end(name: str, candidate: Candidate, ctx: Context) -> int:
     scope_node = candidate.scopes[0].node
-    parents = parent_map(scope_node)
+    # Only the lines that spell the name: its uses, their parents, and the site's statement.
+    lines = word_lines(ctx.info.source, [name])
+    parents = parent_map(scope_node, lines)
     stmt = candidate.statement
     uses = [
         (use, _use_kind(use, parents, candidate.scopes, ctx))
-        for use in ast.walk(scope_node)
+        for use, _ in walk_lines(scope_node, lines)
         if isinstance(use, ast.Name) and use.id == name and not isinstance(use.ctx, ast.Store)
     ]
     # A wait anywhere decides it, wherever it is: the job is not fire-and-forget.
@@ -344,22 +347,14 @@ def _is_guard_set(expr: ast.expr, info: ModuleInfo) -> bool:
         return False
     key = ast.unparse(expr)
     last = last_name(expr)
-    lines = word_lines(info.source, [last])
-    stack: list[tuple[ast.AST, ast.AST | None]] = [(info.tree, None)]
-    while stack:
-        node, parent = stack.pop()
-        if (
-            isinstance(node, ast.Name | ast.Attribute)
-            and last_name(node) == last
-            and ast.unparse(node) == key
-            and not (isinstance(parent, ast.Attribute) and parent.attr in ("add", "discard"))
-            and not isinstance(node.ctx, ast.Store)
-        ):
-            return False
-        stack.extend(
-            (child, node) for child in ast.iter_child_nodes(node) if spans_line(child, lines)
-        )
-    return True
+    return not any(
+        isinstance(node, ast.Name | ast.Attribute)
+        and last_name(node) == last
+        and ast.unparse(node) == key
+        and not (isinstance(parent, ast.Attribute) and parent.attr in ("add", "discard"))
+        and not isinstance(node.ctx, ast.Store)
+        for node, parent in walk_lines(info.tree, word_lines(info.source, [last]))
+    )
 
 
 # --- the implementation -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from codemod.index import (
     parse_expression,
     scope_bindings,
     spans_line,
+    walk_lines,
     word_lines,
 )
 
@@ -293,5 +294,8 @@ def _walk(
             stack.append((child, below, inner))
 
 
-def parent_map(root: ast.AST) -> dict[int, ast.AST]:
+def parent_map(root: ast.AST, lines: list[int] | None = None) -> dict[int, ast.AST]:
+    """Each node's parent, by the node's id; with `lines`, of the nodes that span one of them."""
+    if lines is not None:
+        return {id(node): parent for node, parent in walk_lines(root, lines) if parent}
     return {id(child): node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}

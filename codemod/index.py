@@ -10,7 +10,7 @@ import gc
 import io
 import re
 import tokenize
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,6 +240,18 @@ def spans_line(node: ast.AST, lines: list[int]) -> bool:
         first = first_line(node)
     at = bisect.bisect_left(lines, first)
     return at < len(lines) and lines[at] <= last
+
+
+def walk_lines(root: ast.AST, lines: list[int]) -> Iterator[tuple[ast.AST, ast.AST | None]]:
+    """The nodes under `root` (root included) that span one of `lines` (sorted), each with its
+    parent: all the nodes a search for a word needs, when `lines` are the lines that spell it."""
+    stack: list[tuple[ast.AST, ast.AST | None]] = [(root, None)]
+    while stack:
+        node, parent = stack.pop()
+        yield node, parent
+        stack.extend(
+            (child, node) for child in ast.iter_child_nodes(node) if spans_line(child, lines)
+        )
 
 
 def source_segment(lines: list[str], node: ast.AST) -> str | None:
