@@ -96,6 +96,10 @@ def _bound(name: bytes, data: bytes) -> bool:
 
 
 def may_start_up(data: bytes) -> bool:
+    # Three scans that every start-up word passes (on_startup, on_shutdown, .on_event; lifespan;
+    # .add_event_handler) before one scan per word: most modules fail the first three.
+    if not (b"on_" in data or b"lifespan" in data or b"event_handler" in data):
+        return False
     return any(word in data and pattern.search(data) is not None for word, pattern in _STARTUP)
 
 
@@ -124,8 +128,11 @@ def find_reach(files: Iterable[tuple[Path, str]], index: RepoIndex) -> Reach:
             roots += scan.startup_roots(rel)
     # What handlers call directly: the modules that hold request work (discovery, part c), of
     # which only those that may hold a call site matter (and packages, for their re-exports).
-    narrow = Resolver(index, sources.wanted())
-    reached = _reach(((h, "") for h in handlers), narrow, depth=1)
+    reached = (
+        _reach(((h, "") for h in handlers), Resolver(index, sources.wanted()), depth=1)
+        if handlers
+        else {}
+    )
     at_startup = _reach(roots, resolver, depth=MAX_DEPTH)
     # Start-up work that holds a background call, and that no handler reaches (looked for
     # backwards from it: far fewer modules to parse than all that every handler reaches).
