@@ -44,19 +44,23 @@ class Function:
 
 
 def module_functions(info: ModuleInfo) -> dict[tuple[str, ...], Function]:
-    """Every function of a module by its path: `f`, `C.m`, `f.inner`, `C.m.inner`."""
-    out: dict[tuple[str, ...], Function] = {}
+    """Every function of a module by its path: `f`, `C.m`, `f.inner`, `C.m.inner`.
 
-    def visit(body: list[ast.stmt], path: tuple[str, ...], owner: ast.ClassDef | None) -> None:
+    An explicit stack, not a recursive closure: a closure that calls itself is a reference
+    cycle, which `gc.freeze()` (after each parse) would keep alive, and the whole tree with it."""
+    out: dict[tuple[str, ...], Function] = {}
+    stack: list[tuple[list[ast.stmt], tuple[str, ...], ast.ClassDef | None]] = [
+        (info.tree.body, (), None)
+    ]
+    while stack:
+        body, path, owner = stack.pop()
         for stmt in scope_statements(body):
             if isinstance(stmt, FunctionNode):
                 here = (*path, stmt.name)
                 out[here] = Function(info, here, stmt, owner)
-                visit(stmt.body, here, None)
+                stack.append((stmt.body, here, None))
             elif isinstance(stmt, ast.ClassDef):
-                visit(stmt.body, (*path, stmt.name), stmt)
-
-    visit(info.tree.body, (), None)
+                stack.append((stmt.body, (*path, stmt.name), stmt))
     return out
 
 
