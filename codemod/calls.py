@@ -25,7 +25,7 @@ MAX_LOOKUPS = 400
 MAX_PARTS = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by `key`, never by fields (a module's whole text)
 class Function:
     """A function of the repository: module-level, a method, or nested in either."""
 
@@ -94,7 +94,7 @@ class Resolver:
         first, _, tail = rest.partition(".")
         node = binding.node
         if binding.kind == "def" and isinstance(node, FunctionNode):
-            return self.functions(info).get((first,)) if not tail else None
+            return Function(info, (first,), node, None) if not tail else None
         if binding.kind == "class" and isinstance(node, ast.ClassDef):
             if not tail:
                 return node
@@ -109,9 +109,11 @@ class Resolver:
         self, info: ModuleInfo, cls: ast.ClassDef, tail: str, hops: int
     ) -> Function | ast.ClassDef | None:
         name, _, rest = tail.partition(".")
-        function = self.functions(info).get((cls.name, name))  # classes found are top-level
-        if function is not None:
-            return function if not rest else None
+        # the last definition wins (after `@overload` stubs, as in the class's namespace)
+        methods = [s for s in scope_statements(cls.body) if isinstance(s, FunctionNode)]
+        method = next((m for m in reversed(methods) if m.name == name), None)
+        if method is not None:  # classes found are top-level: the method's path is (class, name)
+            return Function(info, (cls.name, name), method, cls) if not rest else None
         for base in self.bases(info, cls, hops):
             found = self._member(base[0], base[1], tail, hops + 1)
             if found is not None:
@@ -272,8 +274,8 @@ class Resolver:
         while scope is not None:
             local = self.local_bindings(scope).get(name)
             if local is not None:
-                if local.kind == "def":
-                    return self.functions(info).get((*scope.path, name))
+                if local.kind == "def" and isinstance(local.node, FunctionNode):
+                    return Function(info, (*scope.path, name), local.node, None)
                 if local.kind != "import":
                     return None
                 found = self.target(local.target)

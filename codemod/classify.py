@@ -6,7 +6,7 @@ import ast
 import contextlib
 from dataclasses import dataclass, field
 
-from codemod.calls import Resolver, last_name
+from codemod.calls import Function, Resolver, last_name
 from codemod.config import Config
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
 from codemod.endless import never_ends
@@ -432,9 +432,8 @@ def _check_started_at_startup(candidate: Candidate, ctx: Context) -> None:
 def _check_never_ends(signature: Signature | None, ctx: Context) -> None:
     if signature is None:
         return
-    info = ctx.index.module(signature.module)
-    function = ctx.resolver.functions(info).get((signature.name,)) if info else None
-    why = never_ends(function, ctx.resolver) if function else None
+    function = ctx.resolver.target(signature.dotted)
+    why = never_ends(function, ctx.resolver) if isinstance(function, Function) else None
     if why is not None:
         raise Skip(Reason.NEVER_ENDS, f"`{signature.name}` never finishes: {why}")
 
