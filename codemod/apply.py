@@ -14,11 +14,11 @@ from pathlib import Path
 from codemod.analyse import tune_interpreter
 from codemod.config import Config
 from codemod.generate import (
-    RUNNER_SOURCE,
     format_code,
     new_tasks_module,
     register_in_app,
     register_in_init,
+    runner_source,
     update_tasks_module,
 )
 from codemod.guard import check_rewrite
@@ -121,14 +121,16 @@ class _Renderer:
             if not self._record(path, rendered, old):
                 failed.add(module)
         needs_runner = any(
-            not w.existing and w.signature.is_async
+            not w.existing and (w.signature.is_async or config.worker_startup)
             for tm in plan.tasks_modules
             if tm.module not in failed
             for w in tm.wrappers
-        )
-        if needs_runner and not (self.root / plan.runner_path).exists():
-            runner = partial(format_code, RUNNER_SOURCE, config.line_length)
-            if not self._guard(plan.runner_path, runner, None):
+        ) or any(d.signature is not None for d in plan.drifts if config.worker_startup)
+        exists = (self.root / plan.runner_path).exists()
+        if (needs_runner and not exists) or (exists and plan.runner_drift is not None):
+            old, _ = self._read(plan.runner_path)
+            runner = partial(format_code, runner_source(config), config.line_length)
+            if not self._guard(plan.runner_path, runner, old):
                 failed |= {tm.module for tm in plan.tasks_modules}
         planned = [tm.module for tm in plan.tasks_modules if tm.needs_registration]
         holding = [module for module, _ in plan.unregistered]

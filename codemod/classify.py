@@ -10,6 +10,7 @@ from codemod.calls import Function, Resolver, last_name
 from codemod.config import Config
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
 from codemod.endless import never_ends
+from codemod.hostpath import host_path
 from codemod.index import (
     FunctionNode,
     ModuleInfo,
@@ -24,6 +25,7 @@ from codemod.models import Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
 from codemod.schemas import V1, annotation_model, with_models
+from codemod.state import Lookups, needs_startup
 
 WAITERS = frozenset(
     f"asyncio.{n}" for n in ("gather", "wait", "wait_for", "shield", "as_completed", "timeout")
@@ -110,6 +112,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
             _check_never_ends(signature, ctx)
             _check_star_args(inner)
             model_args = _check_arguments(inner, signature, candidate, ctx)
+            _check_needs_startup(signature, ctx)
     except Skip as skip:
         status, reason, detail = Status.SKIPPED, skip.reason, skip.detail
     except _Ignored as ignored:
@@ -438,6 +441,30 @@ def _check_never_ends(signature: Signature | None, ctx: Context) -> None:
         raise Skip(Reason.NEVER_ENDS, f"`{signature.name}` never finishes: {why}")
 
 
+def _check_needs_startup(signature: Signature | None, ctx: Context) -> None:
+    if signature is None or not ctx.reach.state:
+        return
+    function = ctx.resolver.target(signature.dotted)
+    if not isinstance(function, Function):
+        return
+    state = ctx.reach.state
+    found = needs_startup(function, ctx.resolver, state, Lookups.of(state, ctx.index))
+    if found is None:
+        return
+    text, setter = found
+    if setter.entry is not None:
+        todo = (
+            f'to run it in the worker, add `worker-startup = ["{setter.entry}"]` '
+            "to [tool.celery-codemod]"
+        )
+    else:
+        todo = "move that set-up into a function a worker can run, and list it in `worker-startup`"
+    raise Skip(
+        Reason.NEEDS_STARTUP,
+        f"`{signature.name}` reads `{text}`, set by {setter.what}; {todo}",
+    )
+
+
 def _check_star_args(inner: ast.Call) -> None:
     if any(isinstance(a, ast.Starred) for a in inner.args) or any(
         k.arg is None for k in inner.keywords
@@ -461,6 +488,14 @@ def _check_arguments(
         for i, arg in enumerate(inner.args)
     ]
     pairs += [(k.arg or "", k.value, by_name.get(k.arg or "", kwarg)) for k in inner.keywords]
+    if not ctx.config.shared_filesystem:
+        where = host_path(
+            [expr for _, expr, _ in pairs],
+            candidate.function,
+            lambda e: qualify(e, candidate.scopes, ctx.info),
+        )
+        if where is not None:
+            raise Skip(Reason.HOST_PATH, f"{where}: a worker on another host cannot open it")
     unverified: list[str] = []
     models: list[int | str] = []
     for key, expr, param in pairs:

@@ -92,7 +92,7 @@ def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan
     # The Celery app is looked for in the whole root: one walk serves both when PATH is the root.
     whole = [p for p, _ in every] if {p.resolve() for p in config.paths} == {config.root} else None
     index = RepoIndex(config.root)
-    reach = find_reach(every, index)
+    reach = find_reach(every, index, config.worker_startup)
     files = endpoint_modules(config, every, reach)
     if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
         with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:

@@ -69,6 +69,8 @@ class Config:
     report: str | None = None
     line_length: int = 88
     route_discovery: bool = True
+    worker_startup: tuple[str, ...] = ()
+    shared_filesystem: bool = False
 
     @property
     def workers(self) -> int:
@@ -90,6 +92,8 @@ _KEYS: dict[str, tuple[str, type]] = {
     "jobs": ("jobs", int),
     "report": ("report", str),
     "route-discovery": ("route_discovery", bool),
+    "worker-startup": ("worker_startup", list),
+    "shared-filesystem": ("shared_filesystem", bool),
 }
 
 
@@ -165,6 +169,11 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"--tasks-package {config.tasks_package!r} is not a dotted module name")
     if config.celery_app is not None and ":" not in config.celery_app:
         raise ConfigError(f"--celery-app {config.celery_app!r} must be MODULE:ATTR")
+    for spec in config.worker_startup:
+        module, _, name = spec.partition(":")
+        dotted = all(part.isidentifier() for part in module.split("."))
+        if not (dotted and name.isidentifier()):
+            raise ConfigError(f"worker-startup: {spec!r} must be MODULE:CALLABLE")
     for path in config.paths:
         if not path.exists():
             raise ConfigError(f"{path}: no such file or directory")

@@ -77,6 +77,9 @@ def diagnostics(plan: MigrationPlan) -> list[Diagnostic]:
                 drift.signature is not None,
             )
         )
+    if plan.runner_drift is not None:
+        message = f"{plan.runner_drift}; run 'celery-codemod migrate' to regenerate it"
+        out.append(Diagnostic("CCM003", message, plan.runner_path, 1, 1, True))
     for module, path in plan.unregistered:
         out.append(_unregistered(module, path, plan))
     for error in plan.errors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import re
 import sys
 from dataclasses import replace
@@ -125,6 +126,70 @@ if hasattr(os, "register_at_fork"):
 '''
 
 
+# With `worker-startup`: the start-up callables, run once in every worker process before its
+# first job, and `run_sync` for the wrappers of plain functions.
+STARTUP_SECTION = '''
+
+# The web app's start-up that the jobs need (`worker-startup` in [tool.celery-codemod]):
+# run once in every worker process before its first job (prefork children, threads and
+# solo pools alike; an async one on the job's event loop), never in the web process (an
+# eager call runs there).
+WORKER_STARTUP: tuple[str, ...] = ({startup})
+_started: int | None = None
+_start_lock = threading.Lock()
+
+
+def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Call `fn(*args, **kwargs)` once the worker's start-up has run."""
+    _worker_startup()
+    return fn(*args, **kwargs)
+
+
+def _worker_startup() -> None:
+    global _started
+    if _started == os.getpid() or not _in_worker():
+        return
+    with _start_lock:
+        if _started == os.getpid():
+            return
+        for spec in WORKER_STARTUP:
+            module, _, name = spec.partition(":")
+            result = getattr(importlib.import_module(module), name)()
+            if inspect.isawaitable(result):
+                _thread_loop().run_until_complete(_awaited(result))
+        _started = os.getpid()
+
+
+async def _awaited(result: Awaitable[Any]) -> Any:
+    return await result
+
+
+def _in_worker() -> bool:
+    from celery import current_task
+
+    return current_task is not None and not current_task.request.is_eager
+'''
+
+
+def runner_source(config: Config) -> str:
+    """The runner module's source for this configuration (with `worker-startup`, the section
+    that runs it; without, exactly the runner every earlier version wrote)."""
+    if not config.worker_startup:
+        return RUNNER_SOURCE
+    startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
+    startup += "," if len(config.worker_startup) == 1 else ""
+    source = RUNNER_SOURCE.replace(
+        "import atexit\n", "import atexit\nimport importlib\nimport inspect\n"
+    ).replace(
+        '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
+''',
+        '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
+    _worker_startup()
+''',
+    )
+    return source + STARTUP_SECTION.replace("{startup}", startup)
+
+
 @functools.lru_cache(maxsize=1024)  # call sites and imports repeat the same few templates
 def format_code(code: str, line_length: int) -> str:
     import black  # heavy: imported only when code is generated
@@ -187,7 +252,7 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     backoff_max = backoff * 2 ** max(config.max_retries - 1, 0)
     retry_on, _ = _retry_on(config)
     call_args = f", {passed}" if passed else ""
-    runner = "run_coroutine" if sig.is_async else ""
+    runner = "run_coroutine" if sig.is_async else "run_sync" if config.worker_startup else ""
     call = f"{runner}({sig.name}{call_args})" if runner else f"{sig.name}({passed})"
     # Celery reads `retry_backoff=0` as "no backoff" and then waits default_retry_delay (180 s).
     immediate = "\n    default_retry_delay=0," if backoff == 0 else ""
@@ -252,15 +317,16 @@ def _needed_imports(
     }
     app_qual = f"{app.module}.{app.attr}"
     app_name = bound.get(app_qual, app.attr)
-    runner_qual = f"{config.tasks_package}.async_runner.run_coroutine"
     lines: list[str] = []
     if app_qual not in bound:
         lines.append(f"from {app.module} import {app.attr}")
-    if (
-        any(w.signature.is_async for w in plan.wrappers if not w.existing)
-        and runner_qual not in bound
+    new = [w for w in plan.wrappers if not w.existing]
+    for name, needed in (
+        ("run_coroutine", any(w.signature.is_async for w in new)),
+        ("run_sync", bool(config.worker_startup) and any(not w.signature.is_async for w in new)),
     ):
-        lines.append(f"from {config.tasks_package}.async_runner import run_coroutine")
+        if needed and f"{config.tasks_package}.async_runner.{name}" not in bound:
+            lines.append(f"from {config.tasks_package}.async_runner import {name}")
     _, retry_imports = _retry_on(config)
     specs = {s for w in plan.wrappers if not w.existing for s in w.signature.imports}
     for spec in sorted(specs, key=lambda s: (s[0], s[1] or "", s[2] or "")):

@@ -23,6 +23,8 @@ class Reason(StrEnum):
     SUPPRESSED = "suppressed"
     STARTUP = "startup"
     NEVER_ENDS = "never-ends"
+    NEEDS_STARTUP = "needs-startup"
+    HOST_PATH = "host-path"
 
 
 # What to do about a skipped site, by reason: in the report and in `check`'s CCM002 lines.
@@ -39,6 +41,11 @@ HINTS = {
     "(a worker_process_init handler) or in Celery beat; or keep it here with `# noqa: CCM002`",
     Reason.NEVER_ENDS: "a job that runs for ever is no task: schedule its body with Celery beat, "
     "or keep it here with `# noqa: CCM002`",
+    Reason.NEEDS_STARTUP: "a worker does not run the web app's start-up: list the start-up "
+    "callable that sets it in `worker-startup` in [tool.celery-codemod], or keep the job here "
+    "with `# noqa: CCM002`",
+    Reason.HOST_PATH: "a worker on another host cannot read that file: pass its contents or upload "
+    "it to shared storage first; or set `shared-filesystem = true` if web and workers share a disk",
 }
 
 
@@ -184,6 +191,7 @@ class MigrationPlan:
     registration_style: str = ""  # include, imports, init or add-include
     drifts: tuple[Drift, ...] = ()
     unregistered: tuple[tuple[str, str], ...] = ()  # (tasks module, path) holding wrappers
+    runner_drift: str | None = None  # the runner on disk does not run `worker-startup` as set
 
     def wrapper_for(self, site: Site) -> Wrapper | None:
         for s, w in self.site_tasks:

@@ -302,12 +302,63 @@ def _drift(
     signature = with_models(signature_of(resolved[0], resolved[1].node), index)
     params = signature_of(info, node).params[1:]  # after `self`
     declared = tuple(p.as_wrapper_param() for p in signature.params)
+    if not signature.is_async and _calls(node, "run_sync") != bool(config.worker_startup):
+        return drift(
+            "calls its implementation "
+            + ("without" if config.worker_startup else "after")
+            + " the worker start-up, but `worker-startup` is "
+            + ("set" if config.worker_startup else "empty"),
+            signature,
+        )
     if _param_key(params) == _param_key(declared):
         return None
     now = ", ".join(p.name for p in signature.params)
     was = ", ".join(p.name for p in params)
     detail = f"({was}) vs ({now})" if was != now else "(annotations or defaults differ)"
     return drift(f"no longer matches the signature of `{impl}` {detail}", signature)
+
+
+def _calls(node: FunctionNode, name: str) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+        for n in ast.walk(node)
+    )
+
+
+def worker_startup_of(tree: ast.Module) -> tuple[str, ...] | None:
+    """The `WORKER_STARTUP` a generated runner module runs (None: it has no such section)."""
+    for node in tree.body:
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "WORKER_STARTUP":
+            value = getattr(node, "value", None)
+            if isinstance(value, ast.Tuple | ast.List):
+                return tuple(
+                    e.value
+                    for e in value.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                )
+    return None
+
+
+def runner_drift(config: Config, index: RepoIndex) -> str | None:
+    """Why the runner module on disk does not run the configured `worker-startup`, if it does
+    not (None when it does, or when there is no runner yet)."""
+    info = index.module(f"{config.tasks_package}.{RUNNER}")
+    if info is None:
+        return None
+    runs = worker_startup_of(info.tree) or ()
+    if runs == config.worker_startup:
+        return None
+
+    def listed(specs: tuple[str, ...]) -> str:
+        return ", ".join(f"`{s}`" for s in specs) or "nothing"
+
+    return (
+        f"the runner module runs {listed(runs)} at worker start-up, but `worker-startup` "
+        f"lists {listed(config.worker_startup)}"
+    )
 
 
 def build_plan(
@@ -334,6 +385,11 @@ def build_plan(
         for info in holding
         if app is not None and info.module not in reg.registered
     )
+    runner = f"{config.tasks_package}.{RUNNER}"
+    runner_info = index.module(runner)
+    runner_path = relpath(
+        Path(runner_info.path if runner_info else new_module_path(runner, root)), root
+    )
     if not todo:
         return MigrationPlan(
             str(root),
@@ -342,9 +398,12 @@ def build_plan(
             (),
             (),
             errors,
+            runner_module=runner,
+            runner_path=runner_path,
             registration_style=reg.style,
             drifts=tuple(drifts),
             unregistered=unregistered,
+            runner_drift=runner_drift(config, index),
         )
     assert app is not None
     namer = _Namer(index, holding)
@@ -373,9 +432,6 @@ def build_plan(
                 sources=tuple(sources[module]),
             )
         )
-    runner = f"{config.tasks_package}.{RUNNER}"
-    runner_info = index.module(runner)
-    runner_path = runner_info.path if runner_info else new_module_path(runner, root)
     return MigrationPlan(
         str(root),
         app,
@@ -384,8 +440,9 @@ def build_plan(
         site_tasks,
         errors,
         runner_module=runner,
-        runner_path=relpath(Path(runner_path), root),
+        runner_path=runner_path,
         registration_style=reg.style,
         drifts=tuple(drifts),
         unregistered=unregistered,
+        runner_drift=runner_drift(config, index),
     )

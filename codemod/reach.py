@@ -12,6 +12,7 @@ from codemod.calls import Function, Resolver, body_nodes, class_named_by, last_n
 from codemod.detect import MARKERS, markers
 from codemod.discover import module_name
 from codemod.index import FunctionNode, ModuleInfo, RepoIndex, spans_line, word_lines
+from codemod.state import StartupState, collect_state
 
 ROUTE_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket", "route"}
@@ -32,6 +33,10 @@ APP_CLASSES = frozenset(
         "starlette.applications.Starlette",
         "starlette.routing.Router",
     }
+)
+# The applications themselves (not routers): what constructs one is the app's start-up.
+APPS_ONLY = frozenset(
+    {"fastapi.FastAPI", "fastapi.applications.FastAPI", "starlette.applications.Starlette"}
 )
 APP_HOOKS = frozenset({"lifespan", "on_startup", "on_shutdown"})
 # How many calls deep a handler's or the start-up's reach is followed.
@@ -66,6 +71,7 @@ class Reach:
     handlers: frozenset[str] = frozenset()  # reached from a handler, handlers included
     startup: dict[str, str] = field(default_factory=dict)  # key -> "lifespan `f` (path)"
     called_modules: frozenset[str] = frozenset()  # modules of the functions handlers reach
+    state: StartupState = field(default_factory=StartupState)  # what the start-up sets
 
     @property
     def handler_modules(self) -> frozenset[str]:
@@ -95,6 +101,11 @@ def _bound(name: bytes, data: bytes) -> bool:
     return re.search(rb"(?<![@\w.])" + re.escape(name) + rb"\b", data) is not None
 
 
+def may_create_app(data: bytes) -> bool:
+    """Whether a module may construct the app (at its top level or in an app factory)."""
+    return b"FastAPI(" in data or b"Starlette(" in data
+
+
 def may_start_up(data: bytes) -> bool:
     # Three scans that every start-up word passes (on_startup, on_shutdown, .on_event; lifespan;
     # .add_event_handler) before one scan per word: most modules fail the first three.
@@ -103,17 +114,22 @@ def may_start_up(data: bytes) -> bool:
     return any(word in data and pattern.search(data) is not None for word, pattern in _STARTUP)
 
 
-def find_reach(files: Iterable[tuple[Path, str]], index: RepoIndex) -> Reach:
-    """Route handlers and start-up roots among `files` (path, root-relative path), and what
-    they reach. Only files whose bytes could declare either are parsed, then what they call."""
+def find_reach(
+    files: Iterable[tuple[Path, str]], index: RepoIndex, worker_startup: Iterable[str] = ()
+) -> Reach:
+    """Route handlers and start-up roots among `files` (path, root-relative path), what they
+    reach, and the state the start-up sets (less what the `worker_startup` callables set). Only
+    files whose bytes could declare routes, start-up or the app are parsed, then what they call."""
     resolver = Resolver(index)
     sources = _Sources(files)
     handlers: list[Function] = []
     roots: list[tuple[Function, str]] = []
+    factories: list[tuple[Function, str]] = []
+    app_modules: list[tuple[ModuleInfo, str]] = []
     route_modules: set[str] = set()
     for path, rel, data in sources.items():
-        routes, starts = may_declare_routes(data), may_start_up(data)
-        if not (routes or starts):
+        routes, starts, creates = may_declare_routes(data), may_start_up(data), may_create_app(data)
+        if not (routes or starts or creates):
             continue
         info = index.module(module_name(rel))
         if info is None or info.path != path:
@@ -126,6 +142,11 @@ def find_reach(files: Iterable[tuple[Path, str]], index: RepoIndex) -> Reach:
                 handlers += found
         if starts:
             roots += scan.startup_roots(rel)
+        if creates:
+            at_module_level, found_factories = scan.app_creation(rel)
+            if at_module_level:
+                app_modules.append((info, f"the module level of {rel}"))
+            factories += found_factories
     # What handlers call directly: the modules that hold request work (discovery, part c), of
     # which only those that may hold a call site matter (and packages, for their re-exports).
     reached = (
@@ -143,7 +164,14 @@ def find_reach(files: Iterable[tuple[Path, str]], index: RepoIndex) -> Reach:
         if key not in reached and starts_background_work(function) and not search.reaches(function)
     }
     modules = frozenset(function.info.module for function, _ in reached.values())
-    return Reach(frozenset(route_modules), frozenset(reached), startup, modules)
+    state = collect_state(
+        [*roots, *factories],
+        app_modules,
+        resolver,
+        worker_startup,
+        ((rel, data) for _, rel, data in sources.items()),
+    )
+    return Reach(frozenset(route_modules), frozenset(reached), startup, modules, state)
 
 
 def starts_background_work(function: Function) -> bool:
@@ -345,6 +373,20 @@ class _ModuleScan:
                         add(element, where, f"{event} handler")
         return out
 
+    def app_creation(self, rel: str) -> tuple[bool, list[tuple[Function, str]]]:
+        """Whether the module constructs the app at its top level, and the functions that
+        construct it (app factories, start-up code when the app is created)."""
+        at_module_level = False
+        factories: list[tuple[Function, str]] = []
+        for call, where in self._calls(("FastAPI", "Starlette")):
+            if not self._constructs_app(call, where, APPS_ONLY):
+                continue
+            if where is None:
+                at_module_level = True
+            elif all(f.key != where.key for f, _ in factories):
+                factories.append((where, f"app factory `{where.display}` ({rel})"))
+        return at_module_level, factories
+
     def _calls(self, words: Iterable[str]) -> Iterator[tuple[ast.Call, Function | None]]:
         """The calls of the module on lines that spell one of `words`, with the function each is
         in (None: module level)."""
@@ -367,9 +409,11 @@ class _ModuleScan:
             return False
         return self._is_app(decorator.func.value, self.resolver.outer(function))
 
-    def _constructs_app(self, call: ast.Call, function: Function | None) -> bool:
+    def _constructs_app(
+        self, call: ast.Call, function: Function | None, classes: frozenset[str] = APP_CLASSES
+    ) -> bool:
         name = self._qualname(call.func, function)
-        return name is not None and self.resolver.derives_from(name, APP_CLASSES)
+        return name is not None and self.resolver.derives_from(name, classes)
 
     def _qualname(self, expr: ast.expr, function: Function | None) -> str | None:
         if isinstance(expr, ast.Name) and function is not None:
