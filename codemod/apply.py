@@ -129,7 +129,9 @@ class _Renderer:
         exists = (self.root / plan.runner_path).exists()
         if (needs_runner and not exists) or (exists and plan.runner_drift is not None):
             old, _ = self._read(plan.runner_path)
-            runner = partial(format_code, runner_source(config), config.line_length)
+            # Tasks modules generated with `worker-startup` import `run_sync`: it stays.
+            keep = old is not None and b"def run_sync(" in old
+            runner = partial(format_code, runner_source(config, keep), config.line_length)
             if not self._guard(plan.runner_path, runner, old):
                 failed |= {tm.module for tm in plan.tasks_modules}
         planned = [tm.module for tm in plan.tasks_modules if tm.needs_registration]

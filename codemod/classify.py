@@ -98,6 +98,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
     signature: Signature | None = None
     task: str | None = None
     model_args: tuple[int | str, ...] = ()
+    shared_path: str | None = None
     try:
         task = _migrated_by(candidate, ctx)
         if task is not None:
@@ -111,7 +112,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
             _check_started_at_startup(candidate, ctx)
             _check_never_ends(signature, ctx)
             _check_star_args(inner)
-            model_args = _check_arguments(inner, signature, candidate, ctx)
+            model_args, shared_path = _check_arguments(inner, signature, candidate, ctx)
             _check_needs_startup(signature, ctx)
     except Skip as skip:
         status, reason, detail = Status.SKIPPED, skip.reason, skip.detail
@@ -145,6 +146,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         in_async=isinstance(function, ast.AsyncFunctionDef),
         task=task,
         model_args=model_args,
+        shared_path=shared_path,
         asyncio_name=_asyncio_name(candidate.scopes),
         source_line=ctx.info.line(call.lineno),
     )
@@ -461,7 +463,7 @@ def _check_needs_startup(signature: Signature | None, ctx: Context) -> None:
         todo = "move that set-up into a function a worker can run, and list it in `worker-startup`"
     raise Skip(
         Reason.NEEDS_STARTUP,
-        f"`{signature.name}` reads `{text}`, set by {setter.what}; {todo}",
+        f"`{signature.name}` reads `{text}, set by {setter.what}; {todo}",
     )
 
 
@@ -474,9 +476,10 @@ def _check_star_args(inner: ast.Call) -> None:
 
 def _check_arguments(
     inner: ast.Call, signature: Signature | None, candidate: Candidate, ctx: Context
-) -> tuple[int | str, ...]:
-    """Raise unless every argument can cross the broker as JSON; the arguments that pass a
-    Pydantic v2 model (sent as its JSON form)."""
+) -> tuple[tuple[int | str, ...], str | None]:
+    """Raise unless every argument can cross the broker as JSON and be read by a worker; the
+    arguments that pass a Pydantic v2 model (sent as its JSON form), and why one is a path on
+    the web host when `shared-filesystem` lets it through."""
     assert signature is not None
     impl_info = ctx.index.module(signature.module)
     positional = [p for p in signature.params if p.kind in ("posonly", "normal")]
@@ -488,14 +491,13 @@ def _check_arguments(
         for i, arg in enumerate(inner.args)
     ]
     pairs += [(k.arg or "", k.value, by_name.get(k.arg or "", kwarg)) for k in inner.keywords]
-    if not ctx.config.shared_filesystem:
-        where = host_path(
-            [expr for _, expr, _ in pairs],
-            candidate.function,
-            lambda e: qualify(e, candidate.scopes, ctx.info),
-        )
-        if where is not None:
-            raise Skip(Reason.HOST_PATH, f"{where}: a worker on another host cannot open it")
+    where = host_path(
+        [expr for _, expr, _ in pairs],
+        candidate.function,
+        lambda e: qualify(e, candidate.scopes, ctx.info),
+    )
+    if where is not None and not ctx.config.shared_filesystem:
+        raise Skip(Reason.HOST_PATH, where)
     unverified: list[str] = []
     models: list[int | str] = []
     for key, expr, param in pairs:
@@ -531,7 +533,7 @@ def _check_arguments(
     if unverified and not ctx.config.allow_unverified_args:
         names = ", ".join(f"`{u}`" for u in unverified)
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
-    return tuple(models)
+    return tuple(models), where
 
 
 def _is_literal(expr: ast.expr) -> bool:

@@ -99,7 +99,7 @@ def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan
             analyses = analyse_all(files, config, bar.update, reach, index)
     else:
         analyses = analyse_all(files, config, reach=reach, index=index)
-    return build_plan(analyses, config, index, whole), index
+    return build_plan(analyses, config, index, whole, reach.startup_code), index
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -171,11 +171,21 @@ def _in_worker() -> bool:
 '''
 
 
-def runner_source(config: Config) -> str:
-    """The runner module's source for this configuration (with `worker-startup`, the section
-    that runs it; without, exactly the runner every earlier version wrote)."""
+# `run_sync` without a start-up: for tasks modules generated while `worker-startup` was set.
+PLAIN_RUN_SYNC = '''
+
+def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Call `fn(*args, **kwargs)` (tasks modules generated with `worker-startup` call it)."""
+    return fn(*args, **kwargs)
+'''
+
+
+def runner_source(config: Config, keep_run_sync: bool = False) -> str:
+    """The runner module's source for this configuration: with `worker-startup`, the section
+    that runs it; without, exactly the runner every earlier version wrote (and a plain
+    `run_sync` when tasks modules may import it, `keep_run_sync`)."""
     if not config.worker_startup:
-        return RUNNER_SOURCE
+        return RUNNER_SOURCE + (PLAIN_RUN_SYNC if keep_run_sync else "")
     startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
     startup += "," if len(config.worker_startup) == 1 else ""
     source = RUNNER_SOURCE.replace(

@@ -87,10 +87,12 @@ class _HostPaths:
                 if kind == "tempfile.TemporaryDirectory" or kind == (
                     "aiofiles.tempfile.TemporaryDirectory"
                 ):
-                    self.names.setdefault(target.id, f"a temporary folder (line {node.lineno})")
+                    self.names.setdefault(
+                        target.id, f"a temporary folder the handler created (line {node.lineno})"
+                    )
                 elif kind is not None:
                     self.temp_objects.setdefault(
-                        target.id, f"a temporary file (line {node.lineno})"
+                        target.id, f"a temporary file the handler created (line {node.lineno})"
                     )
         elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -100,7 +102,10 @@ class _HostPaths:
                 # `fd, path = tempfile.mkstemp()`: the path is the second
                 mkstemp = self._temp_call(node.value) == "tempfile.mkstemp"
                 if found is None and mkstemp and len(names) == 2:
-                    names, found = [names[1]], f"a temporary file (line {node.lineno})"
+                    names, found = (
+                        [names[1]],
+                        f"a temporary file the handler created (line {node.lineno})",
+                    )
                 for name in names:
                     if isinstance(name, ast.Name) and found is not None:
                         self.names.setdefault(name.id, found)
@@ -147,11 +152,11 @@ class _HostPaths:
                 return None if expr.attr != "parent" else self._path(expr.value)
             return None
         if isinstance(expr, ast.Subscript) and self._temp_call(expr.value) == "tempfile.mkstemp":
-            return f"a temporary file (line {expr.lineno})"
+            return f"a temporary file the handler created (line {expr.lineno})"
         if isinstance(expr, ast.Call):
             kind = self._temp_call(expr)
             if kind in TEMP_PATHS:
-                return f"a temporary folder (line {expr.lineno})"
+                return f"a temporary folder on the web host (line {expr.lineno})"
             name = self.qualify(expr.func)
             if name in PATH_BUILDERS:
                 return next(filter(None, map(self._path, expr.args)), None)

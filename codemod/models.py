@@ -109,6 +109,8 @@ class Site:
     asyncio_name: str | None = None
     # The text of line `line`, for its noqa comment (read by the analysis, not again by `check`).
     source_line: str = field(default="", compare=False, repr=False)
+    # Why an argument is a path on the web host, when `shared-filesystem` let the site migrate.
+    shared_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class MigrationPlan:
     drifts: tuple[Drift, ...] = ()
     unregistered: tuple[tuple[str, str], ...] = ()  # (tasks module, path) holding wrappers
     runner_drift: str | None = None  # the runner on disk does not run `worker-startup` as set
+    startup_code: tuple[str, ...] = ()  # the app's start-up: "lifespan `f` (path)", ...
 
     def wrapper_for(self, site: Site) -> Wrapper | None:
         for s, w in self.site_tasks:

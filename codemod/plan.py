@@ -366,8 +366,10 @@ def build_plan(
     config: Config,
     index: RepoIndex,
     files: list[Path] | None = None,
+    startup_code: tuple[str, ...] = (),
 ) -> MigrationPlan:
-    """`files`: every Python file under the root, when the caller has walked it already."""
+    """`files`: every Python file under the root, when the caller has walked it already;
+    `startup_code`: the app's start-up (for the report)."""
     sites = tuple(site for analysis in analyses for site in analysis.sites)
     errors = tuple(a.error for a in analyses if a.error is not None)
     root = config.root
@@ -404,6 +406,7 @@ def build_plan(
             drifts=tuple(drifts),
             unregistered=unregistered,
             runner_drift=runner_drift(config, index),
+            startup_code=startup_code,
         )
     assert app is not None
     namer = _Namer(index, holding)
@@ -445,4 +448,5 @@ def build_plan(
         drifts=tuple(drifts),
         unregistered=unregistered,
         runner_drift=runner_drift(config, index),
+        startup_code=startup_code,
     )

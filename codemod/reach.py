@@ -72,6 +72,7 @@ class Reach:
     startup: dict[str, str] = field(default_factory=dict)  # key -> "lifespan `f` (path)"
     called_modules: frozenset[str] = frozenset()  # modules of the functions handlers reach
     state: StartupState = field(default_factory=StartupState)  # what the start-up sets
+    startup_code: tuple[str, ...] = ()  # "lifespan `f` (path)", "app factory ...", ...
 
     @property
     def handler_modules(self) -> frozenset[str]:
@@ -171,7 +172,12 @@ def find_reach(
         worker_startup,
         ((rel, data) for _, rel, data in sources.items()),
     )
-    return Reach(frozenset(route_modules), frozenset(reached), startup, modules, state)
+    # The start-up hooks, and the app's creation where it sets state (every app is created
+    # somewhere: that alone is no start-up code worth a line of the report).
+    setters = [setter.what for _, setter in state.keys.values()]
+    made = [why for _, why in (*factories, *app_modules) if any(why in w for w in setters)]
+    code = tuple(dict.fromkeys([*(why for _, why in roots), *made]))
+    return Reach(frozenset(route_modules), frozenset(reached), startup, modules, state, code)
 
 
 def starts_background_work(function: Function) -> bool:

@@ -243,8 +243,38 @@ def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
         f"(up to {config.max_retries} retries).",
         "4. Route jobs to queues by their needs (`task_routes`); size each queue's workers.",
         "5. Monitor workers and jobs with Flower (`celery -A " + app + " flower`).",
+        *_startup_steps(plan, config, 6),
         "",
     ]
+
+
+def _startup_steps(plan: MigrationPlan, config: Config, number: int) -> list[str]:
+    """What a worker does not have of the web process: its start-up code, and its disk."""
+    steps: list[str] = []
+    if plan.startup_code or config.worker_startup:
+        code = ", ".join(plan.startup_code) or "none found"
+        if config.worker_startup:
+            runs = ", ".join(f"`{s}`" for s in config.worker_startup)
+            done = f"The generated runner runs {runs} in every worker process before its first job."
+        else:
+            done = (
+                "Jobs that read what it sets were left in the web process (`needs-startup`): "
+                "list the start-up callables they need in `worker-startup`, or set it up in a "
+                "`worker_process_init` handler."
+            )
+        steps.append(
+            f"{number}. The web app's start-up, which a worker does not run: {code}. {done}"
+        )
+        number += 1
+    shared = [s for s in plan.sites if s.status is Status.MIGRATED and s.shared_path]
+    if shared:
+        where = ", ".join(f"`{s.path}:{s.line}`" for s in shared)
+        steps.append(
+            f"{number}. `shared-filesystem = true` was assumed: {len(shared)} migrated "
+            f"job(s) read a file the handler wrote on the web host ({where}); web and worker "
+            "processes must share that disk (a shared volume), or pass the contents instead."
+        )
+    return steps
 
 
 def render_report(plan: MigrationPlan, outcome: Outcome, config: Config, target: str) -> str:

@@ -275,6 +275,8 @@ class _Scope:
             return None
         dotted = found[0]
         index = self.resolver.index
+        if index.exists(dotted):
+            return None  # a module: its names are state, not the module
         parts = dotted.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:cut])
@@ -351,16 +353,11 @@ class _Scope:
             if name == "__setattr__" and not on_object:
                 return None
             return self.state_key(target, whole=True)
-        if isinstance(func, ast.Attribute):
-            return self._method_sets(func, self)
-        if isinstance(func, ast.Name):
-            # `register = plugins.register` at module level: calling `register` fills `plugins`
-            qualname = self.dotted(func)
-            if qualname is None:
-                return None
-            found = self.resolver.index.split(qualname[0])
-            if found is None:
-                return None
+        # `register = plugins.register` at module level: calling `register` (or `module.register`)
+        # fills `plugins`
+        qualname = self.dotted(func) if isinstance(func, ast.Name | ast.Attribute) else None
+        found = self.resolver.index.split(qualname[0]) if qualname else None
+        if found is not None:
             info, rest = found
             binding = info.bindings.get(rest)
             if (
@@ -370,7 +367,7 @@ class _Scope:
                 and isinstance(binding.node.value, ast.Attribute)
             ):
                 return self._method_sets(binding.node.value, _Scope(info, None, self.resolver))
-        return None
+        return self._method_sets(func, self) if isinstance(func, ast.Attribute) else None
 
     def _method_sets(self, func: ast.Attribute, scope: _Scope) -> tuple[str, str] | None:
         """A method call on a module-level object that changes it: a container's or registry's
@@ -443,7 +440,8 @@ def _mutates_self(method: Function) -> bool:
 def needs_startup(
     function: Function, resolver: Resolver, state: StartupState, lookups: Lookups
 ) -> tuple[str, Setter] | None:
-    """(what the job reads, who sets it) when the job, or a repository function it calls
+    """(what the job reads: "`app.DATABASE`", "`plugins.get` (in `Model.instance`, path)";
+    who sets it) when the job, or a repository function it calls
     (breadth first, at most JOB_DEPTH calls deep and JOB_BUDGET functions), reads start-up
     state; None when it reads none."""
     if not state:
@@ -461,6 +459,11 @@ def needs_startup(
             reads, callees = lookups.direct(current, resolver)
             if reads:
                 key, text = reads[0]
+                if current is not function:
+                    rel = _rel(current.info, resolver.index.root)
+                    text = f"{text}` (in `{current.display}`, {rel})"
+                else:
+                    text += "`"
                 answer = text, state.keys[key][1]
                 break
             for called in callees:
