@@ -14,6 +14,7 @@ from codemod.detect import find_sites, may_have_sites
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo, RepoIndex, decode_source
 from codemod.models import FileAnalysis, FileError
+from codemod.noqa import noqa_codes
 from codemod.reach import Reach
 
 # Analysing and rewriting take about 50 s a megabyte (a 10 MB module: ten minutes and gigabytes
@@ -33,7 +34,7 @@ def analyse_file(
     except OSError as exc:
         return FileAnalysis(rel, module, error=FileError(rel, f"cannot read: {exc.strerror}"))
     if not may_have_sites(data, config.tasks_package):
-        return FileAnalysis(rel, module)
+        return FileAnalysis(rel, module, noqa=noqa_codes(data))
     if len(data) > MAX_FILE_BYTES:
         size = f"{len(data) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB"
         return FileAnalysis(rel, module, error=FileError(rel, f"too large to migrate ({size})"))
@@ -65,16 +66,17 @@ def analyse_file(
         return FileAnalysis(rel, module, error=FileError(rel, "too deeply nested to analyse"))
     finally:
         index.release(info)
-    return FileAnalysis(rel, module, tuple(sites))
+    return FileAnalysis(rel, module, tuple(sites), noqa=noqa_codes(data))
 
 
-def _has_markers(path: Path, tasks_package: str) -> bool:
-    """The prefilter, in the parent process: False only for a readable file with no site."""
+def _prefilter(path: Path, tasks_package: str) -> bytes | None:
+    """The prefilter, in the parent process: the bytes of a readable file with no site; None
+    for a file to analyse."""
     try:
         data = path.read_bytes()
     except OSError:
-        return True  # analyse_file reports it
-    return may_have_sites(data, tasks_package)
+        return None  # analyse_file reports it
+    return None if may_have_sites(data, tasks_package) else data
 
 
 def syntax_message(exc: SyntaxError, version: tuple[int, int] | None = None) -> str:
@@ -134,11 +136,12 @@ def analyse_all(
     results: dict[Path, FileAnalysis] = {}
     todo: list[Path] = []
     for path in paths:
-        if _has_markers(path, config.tasks_package):
+        data = _prefilter(path, config.tasks_package)
+        if data is None:
             todo.append(path)
         else:
             rel = relpath(path, config.root)
-            results[path] = FileAnalysis(rel, module_name(rel))
+            results[path] = FileAnalysis(rel, module_name(rel), noqa=noqa_codes(data))
     reach = reach or Reach()
     global _INHERITED
     _INHERITED = index

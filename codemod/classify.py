@@ -99,6 +99,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
     task: str | None = None
     model_args: tuple[int | str, ...] = ()
     shared_path: str | None = None
+    would_report: str | None = None
     try:
         task = _migrated_by(candidate, ctx)
         if task is not None:
@@ -108,12 +109,20 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         inner = _inner_call(call, candidate.kind)
         implementation, signature = _implementation(inner, candidate, ctx)
         if status is Status.MIGRATED:
-            _check_noqa(call, ctx)
-            _check_started_at_startup(candidate, ctx)
-            _check_never_ends(signature, ctx)
-            _check_star_args(inner)
-            model_args, shared_path = _check_arguments(inner, signature, candidate, ctx)
-            _check_needs_startup(signature, ctx)
+            silenced = suppressed(ctx.info.line(call.lineno), "CCM001")
+            try:
+                _check_started_at_startup(candidate, ctx)
+                _check_never_ends(signature, ctx)
+                _check_star_args(inner)
+                model_args, shared_path = _check_arguments(inner, signature, candidate, ctx)
+                _check_needs_startup(signature, ctx)
+            except Skip:
+                if not silenced:
+                    raise
+                would_report = "CCM002"  # what the line's noqa keeps quiet
+            if silenced:
+                would_report = would_report or "CCM001"
+                raise Skip(Reason.SUPPRESSED, "`# noqa` on the line")
     except Skip as skip:
         status, reason, detail = Status.SKIPPED, skip.reason, skip.detail
     except _Ignored as ignored:
@@ -147,6 +156,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         task=task,
         model_args=model_args,
         shared_path=shared_path,
+        would_report=would_report,
         asyncio_name=_asyncio_name(candidate.scopes),
         source_line=ctx.info.line(call.lineno),
     )
@@ -414,11 +424,6 @@ def _implementation(
 
 
 # --- arguments --------------------------------------------------------------------------------
-
-
-def _check_noqa(call: ast.Call, ctx: Context) -> None:
-    if suppressed(ctx.info.line(call.lineno), "CCM001"):
-        raise Skip(Reason.SUPPRESSED, "`# noqa` on the line")
 
 
 def _check_started_at_startup(candidate: Candidate, ctx: Context) -> None:

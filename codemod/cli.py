@@ -59,8 +59,15 @@ def _config(params: dict[str, Any]) -> Config:
         "allow_unverified_args": params["allow_unverified_args"],
         "jobs": params["jobs"],
         "report": params.get("report"),
+        "select": _codes(params.get("select", ())),
+        "ignore": _codes(params.get("ignore", ())),
     }
     return load_config(tuple(params["paths"]), params["root"], overrides)
+
+
+def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--select CCM001,CCM002 --select CCM1` -> the codes, upper case."""
+    return tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
 
 
 def _error(message: str) -> None:
@@ -207,6 +214,11 @@ def _summary_line(
     show_default=True,
     help="Output format.",
 )
+@click.option("--select", multiple=True, help="Report only these codes or prefixes (CCM00).")
+@click.option("--ignore", multiple=True, help="Do not report these codes or prefixes.")
+@click.option("--add-noqa", is_flag=True, help="Write `# noqa: CODE` on every problem's line.")
+@click.option("--statistics", is_flag=True, help="Print the number of problems per code.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when problems are found.")
 def check(**params: Any) -> None:
     """Lint: report background jobs left in the web process, and wrappers out of sync."""
     try:
@@ -215,16 +227,38 @@ def check(**params: Any) -> None:
     except ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_USAGE)
-    from codemod.diagnostics import diagnostics
+    from codemod.diagnostics import Selection, diagnostics, statistics
 
-    found = diagnostics(plan)
+    selection = Selection(config.select, config.ignore, tuple(config.per_file_ignores.items()))
+    found = diagnostics(plan, selection)
     show = partial(_display, config=config)
+    if params["add_noqa"]:
+        sys.exit(_add_noqa(found, config, show))
+    if params["statistics"]:
+        sys.stdout.write(statistics(found))
     # -q drops only the text format's "All checks passed."; json and sarif are documents that
     # CI reads (an empty list, a run without results), and github has nothing to say anyway
-    if params["quiet"] == 0 or found or params["output_format"] in ("json", "sarif"):
+    elif params["quiet"] == 0 or found or params["output_format"] in ("json", "sarif"):
         sys.stdout.write(FORMATS[params["output_format"]](found, show))
     for error in plan.errors:
         _error(f"{show(error.path)}: {error.message}")
     if plan.errors:
         sys.exit(EXIT_ERRORS)
-    sys.exit(EXIT_CHANGES if found else EXIT_OK)
+    sys.exit(EXIT_CHANGES if found and not params["exit_zero"] else EXIT_OK)
+
+
+def _add_noqa(found: list[Any], config: Config, show: Callable[[str], str]) -> int:
+    """`check --add-noqa`: every problem's line gets its code; CCM900 (no parse, no comment
+    to trust) and CCM100 (the noqa is the problem) are left out."""
+    from codemod.noqa import add_noqa
+
+    wanted: dict[str, dict[int, list[str]]] = {}
+    for d in found:
+        if d.code not in ("CCM900", "CCM100"):
+            wanted.setdefault(d.path, {}).setdefault(d.line, []).append(d.code)
+    added, problems = add_noqa(config.root, wanted)
+    for problem in problems:
+        _error(problem)
+    noun = "directive" if added == 1 else "directives"
+    sys.stdout.write(f"Added {added} noqa {noun}.\n")
+    return EXIT_ERRORS if problems else EXIT_OK

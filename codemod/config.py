@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,19 @@ class Config:
     route_discovery: bool = True
     worker_startup: tuple[str, ...] = ()
     shared_filesystem: bool = False
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)  # tasks module or task glob -> queue
+
+    def queue_for(self, tasks_module: str, task: str) -> str | None:
+        """The queue of a task by the `queues` table: the first glob that matches the task's
+        name, its dotted name, its tasks module's last name or dotted name."""
+        names = (task, f"{tasks_module}.{task}", tasks_module.rpartition(".")[2], tasks_module)
+        for glob, queue in self.queues.items():
+            if any(fnmatch.fnmatchcase(name, glob) for name in names):
+                return queue
+        return None
 
     @property
     def workers(self) -> int:
@@ -94,6 +108,10 @@ _KEYS: dict[str, tuple[str, type]] = {
     "route-discovery": ("route_discovery", bool),
     "worker-startup": ("worker_startup", list),
     "shared-filesystem": ("shared_filesystem", bool),
+    "select": ("select", list),
+    "ignore": ("ignore", list),
+    "per-file-ignores": ("per_file_ignores", dict),
+    "queues": ("queues", dict),
 }
 
 
@@ -134,7 +152,10 @@ def _check_value(key: str, value: Any, expected: type) -> Any:
     if expected is list and ok:
         ok = all(isinstance(item, str) for item in value)
         value = tuple(value)
-    if expected is dict and ok:
+    if expected is dict and ok and key == "per-file-ignores":
+        ok = all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values())
+        value = {glob: tuple(codes) for glob, codes in value.items()}
+    elif expected is dict and ok:
         ok = all(isinstance(v, str) for v in value.values())
     if not ok:
         raise ConfigError(
@@ -169,6 +190,21 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"--tasks-package {config.tasks_package!r} is not a dotted module name")
     if config.celery_app is not None and ":" not in config.celery_app:
         raise ConfigError(f"--celery-app {config.celery_app!r} must be MODULE:ATTR")
+    from codemod.diagnostics import unknown_selectors  # the codes live with the diagnostics
+
+    listed = [
+        *config.select,
+        *config.ignore,
+        *(c for v in config.per_file_ignores.values() for c in v),
+    ]
+    bad = unknown_selectors(listed)
+    if bad:
+        raise ConfigError(
+            f"unknown rule selector {bad[0]!r}: give a code (CCM002) or a prefix of codes (CCM00)"
+        )
+    for name, queue in config.queues.items():
+        if not queue.strip() or not name.strip():
+            raise ConfigError(f"queues: {name!r} = {queue!r} needs a glob and a queue name")
     for spec in config.worker_startup:
         module, _, name = spec.partition(":")
         dotted = all(part.isidentifier() for part in module.split("."))

@@ -15,8 +15,37 @@ RULES = {
     "CCM002": "background call site that cannot be migrated automatically",
     "CCM003": "generated wrapper out of sync with its implementation",
     "CCM004": "tasks module not registered with the Celery app",
+    "CCM100": "unused noqa directive",
     "CCM900": "file could not be read or parsed",
 }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which codes `check` reports, as ruff selects them: a code is reported when `select` is
+    empty or one of its entries is a prefix of it, and no entry of `ignore` nor of the
+    `per-file-ignores` globs matching its path is."""
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def reports(self, code: str, path: str) -> bool:
+        from codemod.discover import glob_match
+
+        if self.select and not any(code.startswith(s) for s in self.select):
+            return False
+        if any(code.startswith(i) for i in self.ignore):
+            return False
+        return not any(
+            glob_match(glob, path) and any(code.startswith(c) for c in codes)
+            for glob, codes in self.per_file_ignores
+        )
+
+
+def unknown_selectors(codes: list[str]) -> list[str]:
+    """The entries that select no code (neither a code nor a prefix of one)."""
+    return [c for c in codes if not any(rule.startswith(c.upper()) for rule in RULES) or not c]
 
 
 @dataclass(frozen=True)
@@ -54,12 +83,85 @@ def _site_diagnostic(site: Site, path: str) -> Diagnostic | None:
     return None
 
 
-def diagnostics(plan: MigrationPlan) -> list[Diagnostic]:
-    """Every problem of the plan, sorted by path and position."""
+def diagnostics(plan: MigrationPlan, selection: Selection | None = None) -> list[Diagnostic]:
+    """Every problem of the plan that no `# noqa` silences and the selection reports, sorted
+    by path and position; unused `# noqa: CCM...` directives are problems too (CCM100)."""
+    raw = _raw(plan)
+    lines = _Lines(plan.root)
+    for site in plan.sites:  # the analysis read their lines already
+        lines.known[(site.path, site.line)] = site.source_line
+    out = [d for d in raw if d.code == "CCM900" or not suppressed(lines.get(d), d.code)]
+    out += _unused_noqa(plan, raw, lines)
+    if selection is not None:
+        out = [d for d in out if selection.reports(d.code, d.path)]
+    return sorted(out, key=lambda d: (d.path, d.line, d.column, d.code))
+
+
+class _Lines:
+    """The text of a diagnostic's line, read from its file once (for its `# noqa`)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.known: dict[tuple[str, int], str] = {}
+        self._files: dict[str, list[str]] = {}
+
+    def get(self, found: Diagnostic) -> str:
+        return self.line(found.path, found.line)
+
+    def line(self, path: str, number: int) -> str:
+        text = self.known.get((path, number))
+        if text is not None:
+            return text
+        if path not in self._files:
+            from pathlib import Path
+
+            from codemod.index import decode_source, split_lines
+
+            try:
+                self._files[path] = split_lines(
+                    decode_source((Path(self.root) / path).read_bytes())
+                )
+            except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+                self._files[path] = []
+        found = self._files[path]
+        return found[number - 1].rstrip("\r\n") if 0 < number <= len(found) else ""
+
+
+def _unused_noqa(plan: MigrationPlan, raw: list[Diagnostic], lines: _Lines) -> list[Diagnostic]:
+    """CCM100 for each `# noqa: CCM...` naming a code that its line would not report."""
+    reported: dict[tuple[str, int], set[str]] = {}
+    for found in raw:
+        reported.setdefault((found.path, found.line), set()).add(found.code)
+    for site in plan.sites:  # a site its noqa keeps in place: the code it would have
+        if site.status is Status.SKIPPED and site.reason is Reason.SUPPRESSED:
+            code = site.would_report or "CCM001"
+            reported.setdefault((site.path, site.line), set()).add(code)
+    out: list[Diagnostic] = []
+    for path, number, codes in plan.noqa:
+        unused = [c for c in codes if c != "CCM100" and c not in reported.get((path, number), ())]
+        if not unused or "CCM100" in codes:
+            continue
+        text = lines.line(path, number)
+        column = text.find("#") + 1 if "#" in text else 1
+        out.append(
+            Diagnostic(
+                "CCM100",
+                f"unused `noqa` directive (unused: {', '.join(unused)}); remove it",
+                path,
+                number,
+                column,
+                False,
+            )
+        )
+    return out
+
+
+def _raw(plan: MigrationPlan) -> list[Diagnostic]:
+    """Every problem of the plan, before `# noqa` comments and selection."""
     out: list[Diagnostic] = []
     for site in plan.sites:
         found = _site_diagnostic(site, site.path)
-        if found and not suppressed(site.source_line, found.code):
+        if found:
             out.append(found)
     for drift in plan.drifts:
         out.append(
@@ -85,7 +187,16 @@ def diagnostics(plan: MigrationPlan) -> list[Diagnostic]:
     for error in plan.errors:
         line, column = _error_position(error.message)
         out.append(Diagnostic("CCM900", error.message, error.path, line, column, False))
-    return sorted(out, key=lambda d: (d.path, d.line, d.column, d.code))
+    return out
+
+
+def statistics(found: list[Diagnostic]) -> str:
+    """One line per code, `COUNT<TAB>CODE<TAB>description`, the most frequent first."""
+    counts: dict[str, int] = {}
+    for d in found:
+        counts[d.code] = counts.get(d.code, 0) + 1
+    order = sorted(counts, key=lambda code: (-counts[code], code))
+    return "".join(f"{counts[code]}\t{code}\t{RULES[code]}\n" for code in order)
 
 
 def _unregistered(module: str, path: str, plan: MigrationPlan) -> Diagnostic:

@@ -272,9 +272,11 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     )
     # Black's layout already (one blank line before the call): where the copied annotations and
     # defaults are written as black writes them and every line fits, black would change nothing.
+    queue = config.queue_for(wrapper.tasks_module, wrapper.name)
+    routed = f'\n    queue="{queue}",' if queue else ""
     code = f'''@{app_name}.task(
     bind=True,
-    name="{wrapper.dotted}",
+    name="{wrapper.dotted}",{routed}
     autoretry_for=({retry_on}),
     max_retries={config.max_retries},
     retry_backoff={backoff},

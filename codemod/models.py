@@ -111,6 +111,8 @@ class Site:
     source_line: str = field(default="", compare=False, repr=False)
     # Why an argument is a path on the web host, when `shared-filesystem` let the site migrate.
     shared_path: str | None = None
+    # A site its `# noqa` keeps in place: the code it would be reported with otherwise.
+    would_report: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class FileAnalysis:
     module: str
     sites: tuple[Site, ...] = ()
     error: FileError | None = None
+    noqa: tuple[tuple[int, tuple[str, ...]], ...] = ()  # lines whose noqa comment names CCM codes
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,7 @@ class MigrationPlan:
     unregistered: tuple[tuple[str, str], ...] = ()  # (tasks module, path) holding wrappers
     runner_drift: str | None = None  # the runner on disk does not run `worker-startup` as set
     startup_code: tuple[str, ...] = ()  # the app's start-up: "lifespan `f` (path)", ...
+    noqa: tuple[tuple[str, int, tuple[str, ...]], ...] = ()  # (path, line, CCM codes named)
 
     def wrapper_for(self, site: Site) -> Wrapper | None:
         for s, w in self.site_tasks:

@@ -302,6 +302,16 @@ def _drift(
     signature = with_models(signature_of(resolved[0], resolved[1].node), index)
     params = signature_of(info, node).params[1:]  # after `self`
     declared = tuple(p.as_wrapper_param() for p in signature.params)
+    queue = config.queue_for(info.module, node.name)
+    routed = _keyword(node, "queue")
+    if routed != queue:
+
+        def named(q: str | None) -> str:
+            return f"queue `{q}`" if q else "the default queue"
+
+        return drift(
+            f"goes to {named(routed)}, but `queues` routes it to {named(queue)}", signature
+        )
     if not signature.is_async and _calls(node, "run_sync") != bool(config.worker_startup):
         return drift(
             "calls its implementation "
@@ -316,6 +326,17 @@ def _drift(
     was = ", ".join(p.name for p in params)
     detail = f"({was}) vs ({now})" if was != now else "(annotations or defaults differ)"
     return drift(f"no longer matches the signature of `{impl}` {detail}", signature)
+
+
+def _keyword(node: FunctionNode, name: str) -> str | None:
+    """A string keyword of the wrapper's `@app.task(...)` decorator."""
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Call):
+            for keyword in decorator.keywords:
+                value = keyword.value
+                if keyword.arg == name and isinstance(value, ast.Constant):
+                    return str(value.value)
+    return None
 
 
 def _calls(node: FunctionNode, name: str) -> bool:
@@ -371,6 +392,7 @@ def build_plan(
     """`files`: every Python file under the root, when the caller has walked it already;
     `startup_code`: the app's start-up (for the report)."""
     sites = tuple(site for analysis in analyses for site in analysis.sites)
+    noqa = tuple((a.path, line, codes) for a in analyses for line, codes in a.noqa)
     errors = tuple(a.error for a in analyses if a.error is not None)
     root = config.root
     todo = [s for s in sites if s.status is Status.MIGRATED]
@@ -407,6 +429,7 @@ def build_plan(
             unregistered=unregistered,
             runner_drift=runner_drift(config, index),
             startup_code=startup_code,
+            noqa=noqa,
         )
     assert app is not None
     namer = _Namer(index, holding)
@@ -449,4 +472,5 @@ def build_plan(
         unregistered=unregistered,
         runner_drift=runner_drift(config, index),
         startup_code=startup_code,
+        noqa=noqa,
     )

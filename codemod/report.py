@@ -241,11 +241,42 @@ def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
         "'interval_step': 0.2}`, so a request falls back within about 2 seconds.",
         "3. Make every job idempotent: a retried job runs again from the start "
         f"(up to {config.max_retries} retries).",
-        "4. Route jobs to queues by their needs (`task_routes`); size each queue's workers.",
+        _queues_step(plan, config, app),
         "5. Monitor workers and jobs with Flower (`celery -A " + app + " flower`).",
         *_startup_steps(plan, config, 6),
         "",
     ]
+
+
+def _queues_step(plan: MigrationPlan, config: Config, app: str) -> str:
+    """Item 4: one worker command per queue when `queues` routes tasks, else the advice."""
+    if not config.queues:
+        return "4. Route jobs to queues by their needs (`task_routes`); size each queue's workers."
+    routed: dict[str, list[str]] = {}
+    for tm in plan.tasks_modules:
+        for w in tm.wrappers:
+            routed.setdefault(config.queue_for(w.tasks_module, w.name) or "celery", []).append(
+                w.dotted
+            )
+    queues = sorted(set(config.queues.values()) | set(routed) | {"celery"})
+    commands = "; ".join(
+        f"`celery -A {app} worker -Q {q} -l info`"
+        + (" (the default queue)" if q == "celery" else "")
+        for q in queues
+    )
+    pairs: list[tuple[str, str]] = []
+    for tm in plan.tasks_modules:
+        targets = {w.dotted: config.queue_for(w.tasks_module, w.name) for w in tm.wrappers}
+        if len(set(targets.values())) == 1 and None not in targets.values():
+            pairs.append((f"{tm.module}.*", next(iter(targets.values())) or ""))
+        else:
+            pairs += [(task, q) for task, q in targets.items() if q]
+    routes = ", ".join(f"'{task}': {{'queue': '{q}'}}" for task, q in pairs)
+    return (
+        f"4. Start one worker per queue, each sized for its jobs: {commands}. The wrappers carry "
+        "`queue=` from `queues` in [tool.celery-codemod]; the alternative is Celery's own "
+        f"routing, `task_routes = {{{routes}}}`."
+    )
 
 
 def _startup_steps(plan: MigrationPlan, config: Config, number: int) -> list[str]:

@@ -19,7 +19,7 @@ from codemod.diagnostics import Diagnostic, as_github
 from tests.golden import FIXTURES, Case, all_cases, copy_before, run_cli, tree
 
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-2.1.0-rtm.5.schema.json"
-CODES = ["CCM001", "CCM002", "CCM003", "CCM004", "CCM900"]
+CODES = ["CCM001", "CCM002", "CCM003", "CCM004", "CCM100", "CCM900"]
 SUMMARY = re.compile(r"Found (\d+) problems? \((\d+) fixable with 'celery-codemod migrate'\)\.")
 
 PYPROJECT = """\
@@ -472,7 +472,8 @@ def test_noqa_only_counts_on_the_line_where_the_call_starts(tmp_path: Path) -> N
         "asyncio.create_task(\n        job(job_id)  # noqa: CCM001\n    )  # noqa",
     )
     root = project(tmp_path, {"app/api/a.py": source})
-    assert [(i["code"], i["line"]) for i in found(root)] == [("CCM001", 7)]
+    # the noqa on the call's second line silences nothing: it is itself reported (CCM100)
+    assert [(i["code"], i["line"]) for i in found(root)] == [("CCM001", 7), ("CCM100", 8)]
     multiline = ENDPOINT.replace(
         "asyncio.create_task(job(job_id))",
         "asyncio.create_task(  # noqa: CCM001\n        job(job_id)\n    )",
@@ -496,7 +497,8 @@ def test_noqa_on_a_ccm002_site(tmp_path: Path, comment: str, silenced: bool) -> 
         "asyncio.create_task(coro)", f"asyncio.create_task(coro)  {comment}"
     )
     root = project(tmp_path, {"app/api/a.py": source})
-    assert [i["code"] for i in found(root)] == ([] if silenced else ["CCM002"])
+    # `# noqa: CCM001` on a CCM002 site silences nothing: it is reported itself (CCM100)
+    assert [i["code"] for i in found(root)] == ([] if silenced else ["CCM002", "CCM100"])
     assert check(root).exit_code == (0 if silenced else 1)
 
 
@@ -677,6 +679,7 @@ def gone_task(self, job_id: str) -> None:
         {
             "app/api/b.py": CCM002_SITES["not-a-call"],
             "app/api/broken.py": BROKEN,
+            "app/api/c.py": "LIMIT = 3  # noqa: CCM001\n",
             "app/tasks/old_tasks.py": stale_wrapper,
         },
     )
@@ -689,6 +692,7 @@ def test_every_code_at_once(tmp_path: Path) -> None:
         ("CCM001", "app/api/a.py"),
         ("CCM002", "app/api/b.py"),
         ("CCM900", "app/api/broken.py"),
+        ("CCM100", "app/api/c.py"),
         ("CCM004", "app/tasks/old_tasks.py"),
         ("CCM003", "app/tasks/old_tasks.py"),
     ]
@@ -858,14 +862,15 @@ def test_check_reports_what_migrate_reports(tmp_path: Path, case: Case) -> None:
     )
     items = json.loads(result.stdout)
     actual = sorted((i["code"], i["path"], i["line"], i["column"]) for i in items)
-    assert [a for a in actual if a[0] != "CCM900"] == expected
+    # CCM100: a fixture's misplaced `# noqa` (reason_suppressed) silences nothing
+    assert [a for a in actual if a[0] not in ("CCM900", "CCM100")] == expected
     assert sum(a[0] == "CCM900" for a in actual) == errors
     assert result.exit_code == (123 if errors else 1 if expected else 0)
 
     after = tmp_path / "after"
     shutil.copytree(case.after, after)
     left = json.loads(check(after, *options, "--format", "json").stdout)
-    assert sorted(i["code"] for i in left if i["code"] != "CCM900") == sorted(
+    assert sorted(i["code"] for i in left if i["code"] not in ("CCM900", "CCM100")) == sorted(
         e[0] for e in expected if e[0] == "CCM002"
     )
 

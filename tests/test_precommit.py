@@ -196,3 +196,49 @@ def test_readme_ci_snippet_uses_the_github_and_sarif_formats() -> None:
     assert "celery-codemod check --format sarif" in runs
     upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload"))
     assert upload["with"]["sarif_file"] in runs
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_check_hook_with_ignore_passes_on_an_app_left_with_ccm002_only(tmp_path: Path) -> None:
+    """Adoption: after its migration, an app whose remaining sites all need a person (CCM002)
+    gets a green check hook with `args: [--ignore, CCM002]`, and a red one without."""
+    env = _env(tmp_path)
+    hooks_repo = _snapshot_of_this_repo(tmp_path / "celery-codemod", env)
+    rev = _git(hooks_repo, env, "rev-parse", "HEAD").strip()
+    project = tmp_path / "app"
+    after = FIXTURES / "cases" / "app_startup_state" / "after"
+    shutil.copytree(after, project, ignore=shutil.ignore_patterns(*REPORTS))
+    codes = {
+        line.split()[1]
+        for line in run_cli(project, "check").stdout.splitlines()
+        if re.match(r"\S+:\d+:\d+: CCM", line)
+    }
+    assert codes == {"CCM002"}
+
+    def run_hook(args: list[str]) -> str:
+        hook: dict[str, object] = {"id": "celery-codemod-check"}
+        if args:
+            hook["args"] = args
+        config = {"repos": [{"repo": str(hooks_repo), "rev": rev, "hooks": [hook]}]}
+        (project / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config), "utf-8")
+        _git(project, env, "init", "-q")
+        _commit_all(project, env, "the app")
+        result = subprocess.run(
+            [sys.executable, "-m", "pre_commit", "run", "--all-files"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        return f"exit {result.returncode}\n{result.stdout}"
+
+    output = run_hook(["--ignore", "CCM002"])
+    assert output.startswith("exit 0\n"), output
+    assert _hook_line(output, "celery-codemod check").endswith("Passed")
+    output = run_hook([])
+    assert output.startswith("exit 1\n"), output
+    assert _hook_line(output, "celery-codemod check").endswith("Failed")
+    assert " CCM002 " in output

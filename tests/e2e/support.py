@@ -234,15 +234,20 @@ class Worker:
     pool: str = "prefork"
     concurrency: int = 1
     env: dict[str, str] = field(default_factory=dict)
+    queues: str | None = None  # `-Q`: the queues it consumes (default: Celery's `celery`)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def logfile(self) -> Path:
-        return self.tree.parent / f"{self.tree.name}-worker-{self.pool}.log"
+        return self.tree.parent / f"{self.tree.name}-worker-{self.pool}{self._suffix}.log"
 
     @property
     def outfile(self) -> Path:
-        return self.tree.parent / f"{self.tree.name}-worker-{self.pool}.out"
+        return self.tree.parent / f"{self.tree.name}-worker-{self.pool}{self._suffix}.out"
+
+    @property
+    def _suffix(self) -> str:
+        return f"-{self.queues.replace(',', '-')}" if self.queues else ""
 
     @property
     def pid(self) -> int:
@@ -285,6 +290,7 @@ class Worker:
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *(["-Q", self.queues] if self.queues else []),
         ]
         with self.outfile.open("ab") as out:
             self.proc = subprocess.Popen(
