@@ -497,7 +497,7 @@ def test_noqa_on_a_ccm002_site(tmp_path: Path, comment: str, silenced: bool) -> 
         "asyncio.create_task(coro)", f"asyncio.create_task(coro)  {comment}"
     )
     root = project(tmp_path, {"app/api/a.py": source})
-    # `# noqa: CCM001` on a CCM002 site silences nothing: it is reported itself (CCM100)
+    # a CCM001 noqa on a CCM002 site silences nothing: it is reported itself (CCM100)
     assert [i["code"] for i in found(root)] == ([] if silenced else ["CCM002", "CCM100"])
     assert check(root).exit_code == (0 if silenced else 1)
 
@@ -862,7 +862,7 @@ def test_check_reports_what_migrate_reports(tmp_path: Path, case: Case) -> None:
     )
     items = json.loads(result.stdout)
     actual = sorted((i["code"], i["path"], i["line"], i["column"]) for i in items)
-    # CCM100: a fixture's misplaced `# noqa` (reason_suppressed) silences nothing
+    # CCM100: a fixture's misplaced noqa comment (reason_suppressed) silences nothing
     assert [a for a in actual if a[0] not in ("CCM900", "CCM100")] == expected
     assert sum(a[0] == "CCM900" for a in actual) == errors
     assert result.exit_code == (123 if errors else 1 if expected else 0)
