@@ -13,7 +13,7 @@ from codemod.config import Config
 from codemod.detect import find_sites, may_have_sites
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo, RepoIndex, decode_source
-from codemod.models import FileAnalysis, FileError
+from codemod.models import FileAnalysis, FileError, Status
 from codemod.noqa import noqa_codes
 from codemod.reach import Reach
 
@@ -57,7 +57,11 @@ def analyse_file(
     try:
         found, queued = find_sites(info, config.tasks_package if b"delay" in data else None)
         sites = [classify(candidate, ctx) for candidate in found]
+        # `add_task(publish_or_run, partial(X.delay, ...))` is one site, found as the add_task
+        taken = {s.stmt_line for s in sites if s.status is Status.ALREADY_MIGRATED}
         for attribute, candidate in queued:
+            if candidate.statement.lineno in taken:
+                continue
             site = classify_queued(attribute, candidate, ctx)
             if site is not None:
                 sites.append(site)

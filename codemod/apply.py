@@ -14,6 +14,7 @@ from pathlib import Path
 from codemod.analyse import tune_interpreter
 from codemod.config import Config
 from codemod.generate import (
+    GENERATED_BY,
     format_code,
     new_tasks_module,
     register_in_app,
@@ -24,6 +25,7 @@ from codemod.generate import (
 from codemod.guard import check_rewrite
 from codemod.index import ModuleInfo, RepoIndex
 from codemod.models import Drift, FileError, MigrationPlan, Outcome, Status, TasksModulePlan
+from codemod.plan import RUNNER
 from codemod.rewrite import ModuleNames, SiteEdit, rewrite_module
 from codemod.write import SourceFile, atomic_write, check_compiles
 
@@ -31,12 +33,19 @@ Changes = dict[str, tuple[bytes | None, bytes]]
 
 
 def module_names(info: ModuleInfo) -> ModuleNames:
-    asyncio_name = logging_name = logger = None
+    asyncio_name = logging_name = logger = partial_name = None
+    has_functools = False
     for name, binding in info.bindings.items():
         if binding.kind == "import" and binding.target == "asyncio":
             asyncio_name = asyncio_name or name
         if binding.kind == "import" and binding.target == "logging":
             logging_name = logging_name or name
+        if binding.kind == "import" and binding.target == "functools.partial":
+            partial_name = partial_name or name
+        if binding.kind == "import" and binding.target == "functools" and name == "functools":
+            has_functools = True
+    if partial_name is None and "partial" in info.bindings:
+        partial_name = "functools.partial"  # the name is taken: spelled in full
     for stmt in info.tree.body:
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
             func = stmt.value.func
@@ -44,7 +53,7 @@ def module_names(info: ModuleInfo) -> ModuleNames:
             target = stmt.targets[0]
             if called in ("getLogger", "get_logger") and isinstance(target, ast.Name):
                 logger = logger or target.id
-    return ModuleNames(asyncio_name, logger, logging_name)
+    return ModuleNames(asyncio_name, logger, logging_name, partial_name, has_functools)
 
 
 class _Renderer:
@@ -120,15 +129,26 @@ class _Renderer:
         for (module, path, old, _), rendered in zip(jobs, renders, strict=True):
             if not self._record(path, rendered, old):
                 failed.add(module)
-        needs_runner = any(
-            not w.existing and (w.signature.is_async or config.worker_startup)
-            for tm in plan.tasks_modules
-            if tm.module not in failed
-            for w in tm.wrappers
-        ) or any(d.signature is not None for d in plan.drifts if config.worker_startup)
-        exists = (self.root / plan.runner_path).exists()
-        if (needs_runner and not exists) or (exists and plan.runner_drift is not None):
-            old, _ = self._read(plan.runner_path)
+        helpers = any(site.after_response for site, _ in plan.site_tasks)
+        needs_runner = (
+            helpers
+            or any(
+                not w.existing and (w.signature.is_async or config.worker_startup)
+                for tm in plan.tasks_modules
+                if tm.module not in failed
+                for w in tm.wrappers
+            )
+            or any(d.signature is not None for d in plan.drifts if config.worker_startup)
+        )
+        old, _ = self._read(plan.runner_path)
+        # A runner written by an earlier version lacks what the sites now import.
+        stale = (
+            old is not None
+            and GENERATED_BY.encode() in old
+            and helpers
+            and b"def publish_or_run(" not in old
+        )
+        if (needs_runner and old is None) or (old is not None and plan.runner_drift) or stale:
             # Tasks modules generated with `worker-startup` import `run_sync`: it stays.
             keep = old is not None and b"def run_sync(" in old
             runner = partial(format_code, runner_source(config, keep), config.line_length)
@@ -222,6 +242,7 @@ class _EndpointJob:
             config.line_length,
             self.first_party,
             tree,
+            f"{config.tasks_package}.{RUNNER}",
         )
         missing = [e.site.line for e in self.edits if e.site.stmt_line not in done]
         if missing:
@@ -238,7 +259,7 @@ class _EndpointJob:
             new,
             [(e.site.stmt_line, e.site.end_line) for e in self.edits],
             {e.wrapper.name for e in self.edits},
-            {e.wrapper.tasks_module for e in self.edits},
+            {e.wrapper.tasks_module for e in self.edits} | {f"{config.tasks_package}.{RUNNER}"},
             (tree, new_tree),
         )
         if problem:

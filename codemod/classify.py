@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from codemod.calls import Function, Resolver, last_name
 from codemod.config import Config
@@ -21,7 +21,7 @@ from codemod.index import (
     word_lines,
     wrapped_implementation,
 )
-from codemod.models import Param, Reason, Signature, Site, Status
+from codemod.models import PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
 from codemod.schemas import V1, annotation_model, with_models
@@ -90,6 +90,9 @@ class Context:
 
 
 def classify(candidate: Candidate, ctx: Context) -> Site:
+    published = _published_after_response(candidate, ctx)
+    if published is not None:
+        return published
     call = candidate.call
     function = candidate.function
     status, reason, detail = Status.MIGRATED, None, ""
@@ -157,6 +160,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         model_args=model_args,
         shared_path=shared_path,
         would_report=would_report,
+        standalone=isinstance(candidate.parents[-1], ast.Expr) and end_line == statement.end_lineno,
         asyncio_name=_asyncio_name(candidate.scopes),
         source_line=ctx.info.line(call.lineno),
     )
@@ -171,9 +175,38 @@ def _asyncio_name(scopes: tuple[Scope, ...]) -> str | None:
     return None
 
 
-def classify_queued(attribute: ast.Attribute, candidate: Candidate, ctx: Context) -> Site | None:
-    """An already-migrated site without fallback, if `X.delay` queues a wrapper generated here."""
-    task = candidate.kind
+def _published_after_response(candidate: Candidate, ctx: Context) -> Site | None:
+    """An `add_task` site in the after-the-response form, `add_task(publish_or_run,
+    partial(task.delay, ...), ...)`: already migrated."""
+    call = candidate.call
+    if candidate.kind != ADD_TASK or len(call.args) < 2:
+        return None
+    helper = qualify(call.args[0], candidate.scopes, ctx.info) or ""
+    if helper != f"{ctx.config.tasks_package}.async_runner.publish_or_run":
+        return None
+    publish = call.args[1]
+    if not (
+        isinstance(publish, ast.Call)
+        and qualify(publish.func, candidate.scopes, ctx.info) == "functools.partial"
+        and publish.args
+        and isinstance(publish.args[0], ast.Attribute)
+        and publish.args[0].attr == "delay"
+    ):
+        return None
+    task = qualify(publish.args[0].value, candidate.scopes, ctx.info)
+    site = classify_queued(publish.args[0], candidate, ctx, task) if task else None
+    if site is None:
+        return None
+    text = f"{ctx.info.segment(call.func)}({PUBLISH_OR_RUN}, ...)"
+    return replace(site, call=ADD_TASK, call_text=text, standalone=True)
+
+
+def classify_queued(
+    attribute: ast.Attribute, candidate: Candidate, ctx: Context, task: str | None = None
+) -> Site | None:
+    """An already-migrated site without fallback, if `X.delay` queues a wrapper generated here
+    (`task`: its qualified name, when the candidate's kind is not)."""
+    task = task or candidate.kind
     resolved = ctx.index.resolve(task)
     if resolved is None or not isinstance(resolved[1].node, FunctionNode):
         return None

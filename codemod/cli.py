@@ -37,6 +37,11 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-fallback", is_flag=True, default=None, help="Queue only."),
         click.option("--retry-on", multiple=True, help="Exception types to retry [Exception]."),
         click.option("--allow-unverified-args", is_flag=True, default=None),
+        click.option(
+            "--delivery",
+            type=click.Choice(["at-least-once", "at-most-once"]),
+            help="When a message is acknowledged [at-least-once: after the job].",
+        ),
         click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel workers."),
         click.option("-q", "--quiet", count=True, help="Less output."),
         click.option("-v", "--verbose", count=True, help="More output."),
@@ -59,6 +64,7 @@ def _config(params: dict[str, Any]) -> Config:
         "allow_unverified_args": params["allow_unverified_args"],
         "jobs": params["jobs"],
         "report": params.get("report"),
+        "delivery": params.get("delivery"),
         "select": _codes(params.get("select", ())),
         "ignore": _codes(params.get("ignore", ())),
     }

@@ -76,6 +76,7 @@ class Config:
     ignore: tuple[str, ...] = ()
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)  # tasks module or task glob -> queue
+    delivery: str = "at-least-once"  # or "at-most-once": Celery's early acknowledgement
 
     def queue_for(self, tasks_module: str, task: str) -> str | None:
         """The queue of a task by the `queues` table: the first glob that matches the task's
@@ -85,6 +86,12 @@ class Config:
             if any(fnmatch.fnmatchcase(name, glob) for name in names):
                 return queue
         return None
+
+    @property
+    def acks_late(self) -> bool:
+        """At-least-once delivery: the message is acknowledged after the job, and a worker lost
+        during it puts it back."""
+        return self.delivery == "at-least-once"
 
     @property
     def workers(self) -> int:
@@ -112,7 +119,9 @@ _KEYS: dict[str, tuple[str, type]] = {
     "ignore": ("ignore", list),
     "per-file-ignores": ("per_file_ignores", dict),
     "queues": ("queues", dict),
+    "delivery": ("delivery", str),
 }
+DELIVERY_MODES = ("at-least-once", "at-most-once")
 
 
 def find_root(paths: tuple[Path, ...], root: Path | None) -> Path:
@@ -202,6 +211,9 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"unknown rule selector {bad[0]!r}: give a code (CCM002) or a prefix of codes (CCM00)"
         )
+    if config.delivery not in DELIVERY_MODES:
+        modes = " or ".join(repr(m) for m in DELIVERY_MODES)
+        raise ConfigError(f"delivery must be {modes}, not {config.delivery!r}")
     for name, queue in config.queues.items():
         if not queue.strip() or not name.strip():
             raise ConfigError(f"queues: {name!r} = {queue!r} needs a glob and a queue name")

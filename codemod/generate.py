@@ -25,18 +25,28 @@ created on it keep working from one task to the next. The loop is never left set
 current loop, and every loop is closed when its thread is done or the process exits. When a loop is
 already running in the calling thread (an eager task called from async code), the coroutine runs
 on a helper thread's loop and the call waits for it.
+
+`publish_or_run` is what a migrated `BackgroundTasks.add_task` site hands to BackgroundTasks: the
+task is published after the response, where the original job ran, and the original job runs in
+the web process when the broker is unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
+import inspect
+import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from kombu.exceptions import OperationalError
+
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _local = threading.local()
 _loops: set[asyncio.AbstractEventLoop] = set()
@@ -123,6 +133,36 @@ def _forget_parent_loops() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_parent_loops)
+
+
+async def publish_or_run(
+    publish: Callable[[], Any], fallback: Callable[[], Any] | None = None
+) -> None:
+    """Publish a task off the event loop (`publish`: a bound `task.delay`); when the broker is
+    unreachable, run the original job instead (`fallback`: the bound job, awaited on this loop
+    if it is a coroutine function, else run in a thread as BackgroundTasks would)."""
+    try:
+        task = await asyncio.to_thread(publish)
+    except OperationalError as exc:
+        if fallback is None:
+            raise
+        logger.warning(
+            "Celery broker unavailable (%s); falling back to BackgroundTasks", exc
+        )
+        if _is_async(fallback):
+            await fallback()
+        else:
+            await asyncio.to_thread(fallback)
+        return
+    logger.info("Queued Celery task %s", task.id)
+
+
+def _is_async(fn: Any) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)
+    )
 '''
 
 
@@ -189,7 +229,7 @@ def runner_source(config: Config, keep_run_sync: bool = False) -> str:
     startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
     startup += "," if len(config.worker_startup) == 1 else ""
     source = RUNNER_SOURCE.replace(
-        "import atexit\n", "import atexit\nimport importlib\nimport inspect\n"
+        "import functools\n", "import functools\nimport importlib\n"
     ).replace(
         '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
 ''',
@@ -272,6 +312,7 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     )
     # Black's layout already (one blank line before the call): where the copied annotations and
     # defaults are written as black writes them and every line fits, black would change nothing.
+    delivery = "\n    acks_late=True,\n    reject_on_worker_lost=True," if config.acks_late else ""
     queue = config.queue_for(wrapper.tasks_module, wrapper.name)
     routed = f'\n    queue="{queue}",' if queue else ""
     code = f'''@{app_name}.task(
@@ -281,7 +322,7 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     max_retries={config.max_retries},
     retry_backoff={backoff},
     retry_backoff_max={backoff_max},{immediate}
-    retry_jitter=False,
+    retry_jitter=False,{delivery}
     ignore_result=True,
 )
 def {wrapper.name}(self{", " + params if params else ""}) -> None:

@@ -52,6 +52,18 @@ def _publishes(stmt: ast.stmt, tasks: set[str], delays: list[int]) -> bool:
     )
 
 
+def _original_add_task(stmt: ast.stmt) -> ast.stmt | None:
+    """`x.add_task(publish_or_run, partial(t.delay, ...), partial(job, *a, **k))` stands for the
+    original `x.add_task(job, *a, **k)`: that statement, rebuilt from the fallback."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and len(call.args) == 3 and not call.keywords):
+        return None
+    fallback = call.args[2]
+    if not isinstance(fallback, ast.Call) or not fallback.args:
+        return None
+    return ast.Expr(ast.Call(call.func, list(fallback.args), list(fallback.keywords)))
+
+
 def _is_added_import(stmt: ast.stmt, modules: set[str]) -> bool:
     return isinstance(stmt, ast.ImportFrom) and stmt.module in modules and stmt.level == 0
 
@@ -100,6 +112,9 @@ def check_rewrite(
             if _publishes(stmt, tasks, new_delays) and ast.dump(stmt) not in unchanged:
                 if isinstance(stmt, ast.Try) and stmt.handlers:
                     kept.append([ast.dump(s) for s in stmt.handlers[0].body[1:]])
+                original = _original_add_task(stmt)
+                if original is not None:
+                    kept.append([ast.dump(original)])
                 block[i] = _placeholder()
     # Statement by statement: the same test as ast.dump(old) == ast.dump(new) after dropping the
     # additions. A module-level statement with no rewritten line is compared by its text: the
@@ -163,9 +178,13 @@ def _drop_additions(
 
 
 def _is_std_import(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.ImportFrom):  # `partial`, for the after-the-response form
+        names = [(a.name, a.asname) for a in stmt.names]
+        return stmt.module == "functools" and stmt.level == 0 and names == [("partial", None)]
     return isinstance(stmt, ast.Import) and [a.name for a in stmt.names] in (
         ["asyncio"],
         ["logging"],
+        ["functools"],
     )
 
 

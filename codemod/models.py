@@ -13,6 +13,10 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+# The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
+PUBLISH_OR_RUN = "publish_or_run"
+
+
 class Reason(StrEnum):
     NOT_A_CALL = "not-a-call"
     NOT_IMPORTABLE = "not-importable"
@@ -111,8 +115,16 @@ class Site:
     source_line: str = field(default="", compare=False, repr=False)
     # Why an argument is a path on the web host, when `shared-filesystem` let the site migrate.
     shared_path: str | None = None
-    # A site its `# noqa` keeps in place: the code it would be reported with otherwise.
+    # A site its noqa comment keeps in place: the code it would be reported with otherwise.
     would_report: str | None = None
+    # The call is a statement of its own (`background_tasks.add_task(job, ...)`): an add_task
+    # site then takes the after-the-response form.
+    standalone: bool = False
+
+    @property
+    def after_response(self) -> bool:
+        """An `add_task` site that hands BackgroundTasks the runner's `publish_or_run`."""
+        return self.call == "BackgroundTasks.add_task" and self.standalone
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,12 @@ def _drift(
     signature = with_models(signature_of(resolved[0], resolved[1].node), index)
     params = signature_of(info, node).params[1:]  # after `self`
     declared = tuple(p.as_wrapper_param() for p in signature.params)
+    late = (
+        _keyword(node, "acks_late") == "True" and _keyword(node, "reject_on_worker_lost") == "True"
+    )
+    if late != config.acks_late:
+        was = "at-least-once" if late else "at-most-once"
+        return drift(f"has {was} delivery, but `delivery` is {config.delivery}", signature)
     queue = config.queue_for(info.module, node.name)
     routed = _keyword(node, "queue")
     if routed != queue:

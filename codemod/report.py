@@ -243,9 +243,37 @@ def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
         f"(up to {config.max_retries} retries).",
         _queues_step(plan, config, app),
         "5. Monitor workers and jobs with Flower (`celery -A " + app + " flower`).",
-        *_startup_steps(plan, config, 6),
+        _delivery_step(config, 6),
+        *_startup_steps(plan, config, 7),
         "",
     ]
+
+
+def _delivery_step(config: Config, number: int) -> str:
+    """What the delivery mode means for the worker's settings and for the jobs."""
+    if not config.acks_late:
+        return (
+            f'{number}. Delivery is at-most-once (`delivery = "at-most-once"`, Celery\'s default '
+            "acknowledgement when a worker starts a job): a job whose worker is killed while it "
+            "runs (SIGKILL, out of memory, a deploy that does not wait) is lost."
+        )
+    return (
+        f"{number}. Delivery is at-least-once (`acks_late=True`, `reject_on_worker_lost=True`): a "
+        "message is acknowledged when its job ends, and a job whose worker is killed while it "
+        "runs (SIGKILL, out of memory, a deploy that does not wait) runs again from the start, "
+        "so every job must be idempotent (the retries assume it already). Set "
+        "`worker_prefetch_multiplier = 1` for long jobs (a worker then holds no message it has "
+        "not started), and, with a Redis broker, `broker_transport_options = "
+        "{'visibility_timeout': N}` with N above the longest job's seconds: a message not "
+        "acknowledged within N is handed to another worker while the first still runs it "
+        "(Redis's default is one hour; in this tool's end-to-end tests a killed worker's job "
+        "was taken over by a new worker once its 2 s `visibility_timeout` had passed, and a "
+        "killed prefork child's job was run again at once). A job that kills its worker (out "
+        "of memory) is handed out again and again, since no broker counts requeues "
+        "(celery/celery discussion 8969): the log shows the same task id received over and "
+        "over, each time with `WorkerLostError`; cap the worker with "
+        "`worker_max_memory_per_child`, or run such a task at-most-once (`acks_late=False`)."
+    )
 
 
 def _queues_step(plan: MigrationPlan, config: Config, app: str) -> str:

@@ -14,7 +14,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from codemod.detect import ADD_TASK
 from codemod.generate import fits, format_code
 from codemod.index import FunctionNode, first_line, split_lines
-from codemod.models import Site, Wrapper
+from codemod.models import PUBLISH_OR_RUN, Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
 _SPACES = re.compile(r"^(?:    )+", re.M)
@@ -35,6 +35,30 @@ class ModuleNames:
     asyncio: str | None
     logger: str | None
     has_logging: str | None  # the name `logging` is bound to, if imported
+    # What `functools.partial` is called here: its name if imported, "functools.partial" if
+    # the name `partial` means something else (then `import functools` is added); None: to add.
+    partial: str | None = None
+    has_functools: bool = False  # `import functools` is there
+
+
+def after_response(edit: SiteEdit, statement: cst.BaseStatement) -> cst.Call | None:
+    """The `add_task(...)` call of a site that gets the after-the-response form: an `add_task`
+    site written as a statement of its own (`background_tasks.add_task(job, ...)`)."""
+    if edit.site.call != ADD_TASK or not isinstance(statement, cst.SimpleStatementLine):
+        return None
+    if len(statement.body) != 1 or not isinstance(statement.body[0], cst.Expr):
+        return None
+    call = statement.body[0].value
+    if (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "add_task"
+        and call.args
+        and not call.args[0].star
+        and call.args[0].keyword is None
+    ):
+        return call
+    return None
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -119,11 +143,29 @@ class _SiteRewriter(cst.CSTTransformer):
             self.done.add(line)
         return out
 
+    def _after_response(
+        self, edit: SiteEdit, first: cst.SimpleStatementLine, call: cst.Call, depth: int
+    ) -> cst.BaseStatement:
+        """`add_task(publish_or_run, partial(task.delay, ...), partial(job, ...))`: the task is
+        published where the original job would have started, after the response."""
+        width = self.line_length - depth * self.indent_width
+        formatted = _after_response_code(self, edit, call, width)
+        if self.tabs and not _TRIPLE_QUOTES.search(formatted):
+            formatted = _SPACES.sub(lambda m: "\t" * (len(m.group(0)) // 4), formatted)
+        statement = cst.parse_module(formatted).body[0]
+        assert isinstance(statement, cst.SimpleStatementLine)
+        return statement.with_changes(
+            leading_lines=first.leading_lines, trailing_whitespace=first.trailing_whitespace
+        )
+
     def _try_statement(
         self, edit: SiteEdit, group: list[cst.BaseStatement], depth: int
     ) -> cst.BaseStatement:
         first = group[0]
         assert isinstance(first, cst.SimpleStatementLine)
+        call = after_response(edit, first) if edit.site.after_response else None
+        if call is not None:
+            return self._after_response(edit, first, call, depth)
         job_args = _job_args(first, edit.site.call == ADD_TASK)
         job_args = _dump_models(job_args, edit.site.model_args)
         args = "".join(_code(a) for a in job_args).strip().rstrip(",")
@@ -170,6 +212,27 @@ class _SiteRewriter(cst.CSTTransformer):
             return statement.with_changes(handlers=[handler], leading_lines=leading)
         assert isinstance(statement, cst.SimpleStatementLine)
         return statement.with_changes(leading_lines=leading)
+
+
+def _after_response_code(self: _SiteRewriter, edit: SiteEdit, call: cst.Call, width: int) -> str:
+    job, args = call.args[0], call.args[1:]
+    partial = self.names.partial or "partial"
+    sent = _args_text(_dump_models(args, edit.site.model_args))
+    kept = _args_text(args)
+    simple = _SIMPLE_ARGS.fullmatch(sent) is not None and _SIMPLE_ARGS.fullmatch(kept) is not None
+    task = edit.wrapper.name
+    parts = [PUBLISH_OR_RUN, f"{partial}({task}.delay{', ' + sent if sent else ''})"]
+    if self.fallback:
+        parts.append(f"{partial}({_code(job.value)}{', ' + kept if kept else ''})")
+    code = f"{_code(call.func)}({', '.join(parts)})\n"
+    return code if simple and fits(code, width) else format_code(code, width)
+
+
+def _args_text(args: Sequence[cst.Arg]) -> str:
+    text = "".join(_code(a) for a in args).strip().rstrip(",")
+    if any(isinstance(n, cst.Comment) for a in args for n in _walk(a)):
+        text += "\n"  # a comment ends its line: the closing parenthesis goes below it
+    return text
 
 
 # The nodes between a module and the indented blocks that hold statements.
@@ -381,12 +444,17 @@ def add_imports_and_logger(
     logger_line: str | None,
     first_party: str,
     line_length: int,
+    std_from: Sequence[str] = (),
 ) -> cst.Module:
     body: list[cst.BaseStatement] = list(module.body)
     start, end = _header(body)
     for name in std_imports:
         at, mode = _std_position(body, start, end, name)
         _insert(body, at, cst.parse_statement(f"import {name}\n"), mode)
+        end += 1
+    for line in std_from:
+        at, mode = _std_from_position(body, start, end, line.split()[1])
+        _insert(body, at, cst.parse_statement(line + "\n"), mode)
         end += 1
     for tasks_module, names in sorted(task_imports.items()):
         code = f"from {tasks_module} import {', '.join(sorted(names))}\n"
@@ -447,6 +515,23 @@ def _std_position(
     return start, "new-group" if start > 0 else "after"
 
 
+def _std_from_position(
+    body: list[cst.BaseStatement], start: int, end: int, module: str
+) -> tuple[int, str]:
+    """Where isort and ruff put `from module import x` of the standard library: after its
+    `import x` lines, among its `from` lines by module."""
+    std = [i for i in range(start, end) if _top(body[i]) in STDLIB]
+    froms = [i for i in std if isinstance(body[i].body[0], cst.ImportFrom)]  # type: ignore[attr-defined]
+    for i in froms:
+        if _import_module(body[i]) > module:
+            return i, "before"
+    if std:
+        return std[-1] + 1, "after"
+    if start < end:
+        return start, "new"
+    return start, "new-group" if start > 0 else "after"
+
+
 def _first_party_position(
     body: list[cst.BaseStatement], start: int, end: int, module: str, first_party: str
 ) -> tuple[int, str]:
@@ -471,14 +556,15 @@ def rewrite_module(
     line_length: int,
     first_party: str,
     tree: ast.Module | None = None,
+    runner: str = "app.tasks.async_runner",
 ) -> tuple[str, set[int]]:
     """The rewritten source, and the statement lines of the sites that were rewritten.
-    `tree`: the source already parsed by `ast`, if it is.
+    `tree`: the source already parsed by `ast`, if it is; `runner`: the runner module.
 
     LibCST parses and regenerates only the pieces of the module that change (the import block,
     the module-level statements holding a call site); the rest is kept as text. Where the pieces
     cannot be told apart safely, the whole module goes through LibCST: the result is the same."""
-    job = _Rewrite(edits, names, fallback, line_length, first_party)
+    job = _Rewrite(edits, names, fallback, line_length, first_party, runner)
     if tree is None:
         try:
             tree = ast.parse(source)
@@ -496,6 +582,7 @@ class _Rewrite:
     fallback: bool
     line_length: int
     first_party: str
+    runner: str = "app.tasks.async_runner"  # the runner module: `publish_or_run`
 
     def rewriter(
         self, edits: list[SiteEdit], indent: str, lines: dict[int, tuple[int, int]] | None
@@ -510,10 +597,19 @@ class _Rewrite:
         whole module, or the piece at its top)."""
         names = self.names
         std: list[str] = []
-        if names.asyncio is None and any(e.site.in_async and not e.site.asyncio_name for e in done):
+        std_from: list[str] = []
+        helpers = [e for e in done if e.site.after_response]
+        tried = [e for e in done if not e.site.after_response]
+        if names.asyncio is None and any(
+            e.site.in_async and not e.site.asyncio_name for e in tried
+        ):
             std.append("asyncio")
+        if helpers and names.partial is None:
+            std_from.append("from functools import partial")
+        elif helpers and names.partial == "functools.partial" and not names.has_functools:
+            std.append("functools")
         logger_line = None
-        if self.fallback and names.logger is None:
+        if self.fallback and names.logger is None and tried:
             if names.has_logging is None:
                 std.append("logging")
             logger_line = f"logger = {names.has_logging or 'logging'}.getLogger(__name__)"
@@ -522,8 +618,16 @@ class _Rewrite:
             listed = task_imports.setdefault(edit.wrapper.tasks_module, [])
             if edit.wrapper.name not in listed:
                 listed.append(edit.wrapper.name)
+        if helpers:
+            task_imports.setdefault(self.runner, []).append(PUBLISH_OR_RUN)
         return add_imports_and_logger(
-            module, sorted(std), task_imports, logger_line, self.first_party, self.line_length
+            module,
+            sorted(std),
+            task_imports,
+            logger_line,
+            self.first_party,
+            self.line_length,
+            std_from,
         )
 
 
