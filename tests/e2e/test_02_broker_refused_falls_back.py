@@ -51,7 +51,7 @@ def test_refused_broker_falls_back_to_asyncio_in_the_web_process(
     assert len(warnings) == len(GENERATED), [r.getMessage() for r in caplog.records]
     assert all("refused" in r.getMessage().lower() for r in warnings), warnings[0].getMessage()
     assert {r.name for r in warnings} == {
-        "app.api.v1.endpoints.observations",
+        "app.tasks.async_runner",  # the add_task site's publish_or_run (observations)
         "app.api.v1.endpoints.planning",
         "app.api.v1.endpoints.planning_llm_background",
         "app.api.v1.endpoints.sample_selection",
