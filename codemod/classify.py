@@ -6,6 +6,7 @@ import ast
 import contextlib
 from dataclasses import dataclass, field, replace
 
+from codemod.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
 from codemod.calls import Function, Resolver, last_name
 from codemod.config import Config
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
@@ -555,7 +556,7 @@ def _check_arguments(
             # `*args: int` annotates each element, so the same test holds for varargs.
             annotation = parse_expression(param.annotation)
             if annotation is not None:
-                impl_safety = annotation_safety(annotation, impl_info)
+                impl_safety = annotation_safety(annotation, impl_info, ctx.index)
         evident = _evidently_unsafe(expr, candidate, ctx)
         if evident:
             raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{ast.unparse(expr)}` {evident}")
@@ -644,14 +645,14 @@ def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str
             extras = annotation.slice.elts[1:] if isinstance(annotation.slice, ast.Tuple) else []
             if any(_is_depends(e) for e in extras):
                 return "is a FastAPI dependency (`Depends(...)`), such as a DB session"
-    if annotation is not None and annotation_safety(annotation, ctx.info) == UNSAFE:
+    if annotation is not None and annotation_safety(annotation, ctx.info, ctx.index) == UNSAFE:
         return f"is annotated `{ast.unparse(annotation)}`, not a JSON-safe type"
     return ""
 
 
 def _locally_safe(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
     annotation, _ = _local_annotation(expr, candidate)
-    return annotation is not None and annotation_safety(annotation, ctx.info) == SAFE
+    return annotation is not None and annotation_safety(annotation, ctx.info, ctx.index) == SAFE
 
 
 # --- annotations ------------------------------------------------------------------------------
@@ -663,19 +664,23 @@ def _combine(*values: str) -> str:
     return UNKNOWN if UNKNOWN in values else SAFE
 
 
-def annotation_safety(expr: ast.expr, info: ModuleInfo) -> str:
-    """SAFE if the annotation is a JSON-safe type, UNSAFE if evidently not, else UNKNOWN."""
+def annotation_safety(
+    expr: ast.expr, info: ModuleInfo, index: RepoIndex | None = None, depth: int = 0
+) -> str:
+    """SAFE if the annotation is a JSON-safe type, UNSAFE if evidently not, else UNKNOWN. With
+    the repository's `index`, type aliases are followed to what they alias, across modules."""
     if isinstance(expr, ast.Constant):
         if expr.value is None:
             return SAFE
         if isinstance(expr.value, str):
             inner = parse_expression(expr.value)
-            return UNKNOWN if inner is None else annotation_safety(inner, info)
+            return UNKNOWN if inner is None else annotation_safety(inner, info, index, depth)
         return UNKNOWN
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
-        return _combine(annotation_safety(expr.left, info), annotation_safety(expr.right, info))
+        left = annotation_safety(expr.left, info, index, depth)
+        return _combine(left, annotation_safety(expr.right, info, index, depth))
     if isinstance(expr, ast.Subscript):
-        return _subscript_safety(expr, info)
+        return _subscript_safety(expr, info, index, depth)
     qualname = info.qualify_expr(expr)
     if qualname in SAFE_TYPES:
         return SAFE
@@ -683,6 +688,14 @@ def annotation_safety(expr: ast.expr, info: ModuleInfo) -> str:
         return UNKNOWN
     if qualname.startswith(("typing.", "typing_extensions.", "collections.abc.")):
         return UNKNOWN
+    if index is not None:
+        if depth >= MAX_ALIAS_DEPTH:
+            return UNKNOWN
+        found = alias_of(qualname, index)
+        if isinstance(found, NotAnAlias):
+            return UNKNOWN
+        if found is not None:
+            return annotation_safety(found[0], found[1], index, depth + 1)
     if qualname.startswith(f"{info.module}.") and info.bindings.get(expr_name(expr)) is not None:
         binding = info.bindings[expr_name(expr)]
         if binding.kind == "assign":
@@ -694,14 +707,16 @@ def expr_name(expr: ast.expr) -> str:
     return expr.id if isinstance(expr, ast.Name) else ""
 
 
-def _subscript_safety(expr: ast.Subscript, info: ModuleInfo) -> str:
+def _subscript_safety(
+    expr: ast.Subscript, info: ModuleInfo, index: RepoIndex | None, depth: int
+) -> str:
     base = info.qualify_expr(expr.value)
     items = list(expr.slice.elts) if isinstance(expr.slice, ast.Tuple) else [expr.slice]
     if base in LITERALS:
         return SAFE
     if base in ANNOTATED:
-        return annotation_safety(items[0], info)
+        return annotation_safety(items[0], info, index, depth)
     if base in UNIONS or base in CONTAINERS:
         parts = [i for i in items if not (isinstance(i, ast.Constant) and i.value is Ellipsis)]
-        return _combine(*(annotation_safety(i, info) for i in parts))
+        return _combine(*(annotation_safety(i, info, index, depth) for i in parts))
     return UNKNOWN if base is None or base.startswith(("typing.", "collections.abc.")) else UNSAFE

@@ -515,6 +515,17 @@ def _spelling(node: ast.expr, dotted: str, key: str) -> str:
 def _job_callees(scope: _Scope, by_name: Lookups) -> Iterator[Function]:
     function = scope.function
     assert function is not None
+    # A decorator of the repository runs with the job: its wrapper (dispatch's `background_task`
+    # opens a session and counts metrics through the plugin registry).
+    for decorator in function.node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        found = scope.resolver.callee(target, None, scope.info)
+        if found is not None:
+            yield found
+            size = len(found.path)
+            for path, inner in scope.resolver.functions(found.info).items():
+                if len(path) > size and path[:size] == found.path:
+                    yield inner
     for node in scope.nodes():
         if isinstance(node, ast.Call):
             for expr in (node.func, *node.args, *(k.value for k in node.keywords)):

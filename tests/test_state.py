@@ -423,3 +423,67 @@ def test_dropping_worker_startup_regenerates_the_runner_and_the_plain_wrappers(
     assert "WORKER_STARTUP" not in runner
     assert "def run_sync(" in runner  # the tasks module still imports it
     assert run_cli(root, "check", ".").exit_code == 0
+
+
+def test_a_decorator_of_the_repository_runs_with_the_job(tmp_path: Path) -> None:
+    """dispatch's `@background_task` counts metrics through the plugin registry: its wrapper
+    runs in the worker with the job, and reads the start-up state."""
+    root = write(
+        tmp_path,
+        {
+            "app/registry.py": """
+                plugins = {}
+
+                def install():
+                    plugins["metrics"] = object()
+                """,
+            "app/decorators.py": """
+                from functools import wraps
+
+                from app.registry import plugins
+
+                def background_task(func):
+                    @wraps(func)
+                    def wrapper(*args, **kwargs):
+                        plugins["metrics"]
+                        return func(*args, **kwargs)
+
+                    return wrapper
+                """,
+            "app/main.py": """
+                from fastapi import FastAPI
+
+                from app.registry import install
+
+                install()
+                app = FastAPI()
+                """,
+            "app/api/__init__.py": "",
+            "app/api/jobs.py": """
+                from fastapi import APIRouter, BackgroundTasks
+
+                from app.decorators import background_task
+
+                router = APIRouter()
+
+                @background_task
+                def update_event(event_id: int) -> None:
+                    pass
+
+                def plain(event_id: int) -> None:
+                    pass
+
+                @router.post("/a")
+                def a(event_id: int, background_tasks: BackgroundTasks) -> None:
+                    background_tasks.add_task(update_event, event_id)
+                    background_tasks.add_task(plain, event_id)
+                """,
+        },
+    )
+    found = classify(root)
+    assert found[16] == ("skipped", "needs-startup")
+    assert found[17] == ("migrated", None)
+    message = run_cli(root, "check", ".").output
+    assert "`update_event` reads `plugins` (in `background_task.wrapper`, app/decorators.py)" in (
+        message
+    )
