@@ -510,9 +510,7 @@ def _std_position(
         return plain[-1] + 1, "after"
     if std:
         return std[0], "before"
-    if start < end:
-        return start, "new"
-    return start, "new-group" if start > 0 else "after"
+    return _new_std_group(start, end)
 
 
 def _std_from_position(
@@ -527,6 +525,11 @@ def _std_from_position(
             return i, "before"
     if std:
         return std[-1] + 1, "after"
+    return _new_std_group(start, end)
+
+
+def _new_std_group(start: int, end: int) -> tuple[int, str]:
+    """A module without standard library imports: they open the import block."""
     if start < end:
         return start, "new"
     return start, "new-group" if start > 0 else "after"

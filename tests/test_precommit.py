@@ -97,8 +97,13 @@ def _snapshot_of_this_repo(target: Path, env: dict[str, str]) -> Path:
 
 def _try_repo(project: Path, hooks_repo: Path, env: dict[str, str], *hook: str) -> str:
     """`pre-commit try-repo HOOKS_REPO [HOOK] --all-files` in `project`; returncode and output."""
+    return _pre_commit(project, env, "try-repo", str(hooks_repo), *hook, "--all-files")
+
+
+def _pre_commit(project: Path, env: dict[str, str], *args: str) -> str:
+    """`pre-commit ARGS` in `project`: its returncode and output."""
     result = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(hooks_repo), *hook, "--all-files"],
+        [sys.executable, "-m", "pre_commit", *args],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -223,17 +228,7 @@ def test_check_hook_with_ignore_passes_on_an_app_left_with_ccm002_only(tmp_path:
         (project / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config), "utf-8")
         _git(project, env, "init", "-q")
         _commit_all(project, env, "the app")
-        result = subprocess.run(
-            [sys.executable, "-m", "pre_commit", "run", "--all-files"],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        return f"exit {result.returncode}\n{result.stdout}"
+        return _pre_commit(project, env, "run", "--all-files")
 
     output = run_hook(["--ignore", "CCM002"])
     assert output.startswith("exit 0\n"), output

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import SEED_AFTER, RedisServer, Worker, copy_tree, imported
-from tests.e2e.web import SEED_ENDPOINTS, client, finished_job, start_job
+from tests.e2e.web import SEED_ENDPOINTS, run_seed_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -34,17 +34,8 @@ def test_every_endpoint_queues_its_job_and_the_worker_runs_it(
     monkeypatch.setenv("CELERY_BROKER_URL", broker)
     worker = start_worker(tree, broker, pool="prefork", concurrency=2)
 
-    async def run() -> dict[str, dict[str, object]]:
-        async with client(main.app) as http:
-            ids = {
-                task: await start_job(http, path, body)
-                for task, (path, body) in SEED_ENDPOINTS.items()
-            }
-            jobs = await asyncio.gather(*(finished_job(http, i) for i in ids.values()))
-        return dict(zip(ids, jobs, strict=True))
-
     with imported(tree, "app.main") as main:
-        jobs = asyncio.run(run())
+        jobs = asyncio.run(run_seed_jobs(main.app))
 
     worker_pids = worker.process_ids()
     log = worker.log()

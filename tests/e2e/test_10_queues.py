@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import FIXTURES, RedisServer, Worker, copy_tree, imported
-from tests.e2e.web import SEED_ENDPOINTS, client, finished_job, start_job
+from tests.e2e.web import SEED_ENDPOINTS, run_seed_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +36,8 @@ def test_each_queue_s_worker_runs_its_jobs_and_only_those(
     llm = start_worker(tree, broker, queues="llm")
     default = start_worker(tree, broker)  # Celery's default queue, `celery`
 
-    async def run() -> dict[str, dict[str, object]]:
-        async with client(main.app) as http:
-            ids = {
-                task: await start_job(http, path, body)
-                for task, (path, body) in SEED_ENDPOINTS.items()
-            }
-            jobs = await asyncio.gather(*(finished_job(http, i) for i in ids.values()))
-        return dict(zip(ids, jobs, strict=True))
-
     with imported(tree, "app.main") as main:
-        jobs = asyncio.run(run())
+        jobs = asyncio.run(run_seed_jobs(main.app))
 
     llm_pids, default_pids = llm.process_ids(), default.process_ids()
     for task, job in jobs.items():

@@ -78,3 +78,13 @@ async def finished_job(http: httpx.AsyncClient, job_id: str, timeout: float = 30
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
         await asyncio.sleep(0.05)
+
+
+async def run_seed_jobs(asgi_app: Any) -> dict[str, dict[str, Any]]:
+    """Start every seed endpoint's job over HTTP; each job's record once it has finished."""
+    async with client(asgi_app) as http:
+        ids = {
+            task: await start_job(http, path, body) for task, (path, body) in SEED_ENDPOINTS.items()
+        }
+        jobs = await asyncio.gather(*(finished_job(http, i) for i in ids.values()))
+    return dict(zip(ids, jobs, strict=True))
