@@ -22,7 +22,7 @@ from codemod.index import (
     word_lines,
     wrapped_implementation,
 )
-from codemod.models import PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
+from codemod.models import GUARDED_DELAY, PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
 from codemod.schemas import V1, annotation_model, with_models
@@ -104,6 +104,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
     model_args: tuple[int | str, ...] = ()
     shared_path: str | None = None
     would_report: str | None = None
+    guarded = False
     try:
         task = _migrated_by(candidate, ctx)
         if task is not None:
@@ -118,7 +119,9 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
                 _check_started_at_startup(candidate, ctx)
                 _check_never_ends(signature, ctx)
                 _check_star_args(inner)
-                model_args, shared_path = _check_arguments(inner, signature, candidate, ctx)
+                model_args, shared_path, guarded = _check_arguments(
+                    inner, signature, candidate, ctx
+                )
                 _check_needs_startup(signature, ctx)
             except Skip:
                 if not silenced:
@@ -161,6 +164,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         model_args=model_args,
         shared_path=shared_path,
         would_report=would_report,
+        guarded=guarded and status is Status.MIGRATED,
         standalone=isinstance(candidate.parents[-1], ast.Expr) and end_line == statement.end_lineno,
         asyncio_name=_asyncio_name(candidate.scopes),
         source_line=ctx.info.line(call.lineno),
@@ -190,16 +194,33 @@ def _published_after_response(candidate: Candidate, ctx: Context) -> Site | None
         isinstance(publish, ast.Call)
         and qualify(publish.func, candidate.scopes, ctx.info) == "functools.partial"
         and publish.args
-        and isinstance(publish.args[0], ast.Attribute)
-        and publish.args[0].attr == "delay"
     ):
         return None
-    task = qualify(publish.args[0].value, candidate.scopes, ctx.info)
-    site = classify_queued(publish.args[0], candidate, ctx, task) if task else None
+    first = publish.args[0]
+    guarded = _guarded_task(publish, candidate, ctx)
+    if guarded is not None:
+        first = ast.copy_location(ast.Attribute(guarded, "delay", ast.Load()), guarded)
+    if not (isinstance(first, ast.Attribute) and first.attr == "delay"):
+        return None
+    task = qualify(first.value, candidate.scopes, ctx.info)
+    site = classify_queued(first, candidate, ctx, task) if task else None
     if site is None:
         return None
     text = f"{ctx.info.segment(call.func)}({PUBLISH_OR_RUN}, ...)"
     return replace(site, call=ADD_TASK, call_text=text, standalone=True)
+
+
+def _guarded_task(node: ast.AST, candidate: Candidate, ctx: Context) -> ast.expr | None:
+    """The task of `guarded_delay(task, ...)`, `to_thread(guarded_delay, task, ...)` or
+    `partial(guarded_delay, task, ...)`: the runner's check of unverified arguments."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    wanted = f"{ctx.config.tasks_package}.async_runner.{GUARDED_DELAY}"
+    if qualify(node.func, candidate.scopes, ctx.info) == wanted:
+        return node.args[0]
+    if len(node.args) > 1 and qualify(node.args[0], candidate.scopes, ctx.info) == wanted:
+        return node.args[1]
+    return None
 
 
 def classify_queued(
@@ -283,6 +304,9 @@ def _migrated_by(candidate: Candidate, ctx: Context) -> str | None:
                         return qualify(sub.value, candidate.scopes, ctx.info) or ast.unparse(
                             sub.value
                         )
+                    guarded = _guarded_task(sub, candidate, ctx)
+                    if guarded is not None:
+                        return qualify(guarded, candidate.scopes, ctx.info) or ast.unparse(guarded)
     return None
 
 
@@ -515,10 +539,11 @@ def _check_star_args(inner: ast.Call) -> None:
 
 def _check_arguments(
     inner: ast.Call, signature: Signature | None, candidate: Candidate, ctx: Context
-) -> tuple[tuple[int | str, ...], str | None]:
+) -> tuple[tuple[int | str, ...], str | None, bool]:
     """Raise unless every argument can cross the broker as JSON and be read by a worker; the
     arguments that pass a Pydantic v2 model (sent as its JSON form), and why one is a path on
-    the web host when `shared-filesystem` lets it through."""
+    the web host when `shared-filesystem` lets it through; whether the call site must check
+    at run time that the arguments survive the serializer (`unverified-args = "guard"`)."""
     assert signature is not None
     impl_info = ctx.index.module(signature.module)
     positional = [p for p in signature.params if p.kind in ("posonly", "normal")]
@@ -569,10 +594,10 @@ def _check_arguments(
         if impl_safety == SAFE or _is_literal(expr) or _locally_safe(expr, candidate, ctx):
             continue
         unverified.append(ast.unparse(expr))
-    if unverified and not ctx.config.allow_unverified_args:
+    if unverified and ctx.config.unverified_mode == "skip":
         names = ", ".join(f"`{u}`" for u in unverified)
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
-    return tuple(models), where
+    return tuple(models), where, bool(unverified) and ctx.config.unverified_mode == "guard"
 
 
 def _is_literal(expr: ast.expr) -> bool:

@@ -36,7 +36,12 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--retry-backoff", type=click.IntRange(min=0), help="Seconds [60]."),
         click.option("--no-fallback", is_flag=True, default=None, help="Queue only."),
         click.option("--retry-on", multiple=True, help="Exception types to retry [Exception]."),
-        click.option("--allow-unverified-args", is_flag=True, default=None),
+        click.option(
+            "--unverified-args",
+            type=click.Choice(["guard", "skip", "allow"]),
+            help="Sites whose argument types cannot be proven JSON-safe [guard: a run-time check].",
+        ),
+        click.option("--allow-unverified-args", is_flag=True, default=None, help="Same as allow."),
         click.option(
             "--delivery",
             type=click.Choice(["at-least-once", "at-most-once"]),
@@ -62,6 +67,8 @@ def _config(params: dict[str, Any]) -> Config:
         "fallback": False if params["no_fallback"] else None,
         "retry_on": tuple(params["retry_on"]),
         "allow_unverified_args": params["allow_unverified_args"],
+        "unverified_args": params.get("unverified_args")
+        or ("allow" if params["allow_unverified_args"] else None),
         "jobs": params["jobs"],
         "report": params.get("report"),
         "delivery": params.get("delivery"),

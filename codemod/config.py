@@ -65,7 +65,8 @@ class Config:
     retry_backoff: int = 60
     fallback: bool = True
     retry_on: tuple[str, ...] = ("Exception",)
-    allow_unverified_args: bool = False
+    allow_unverified_args: bool = False  # the alias of `unverified_args = "allow"`
+    unverified_args: str = "guard"  # "guard" | "skip" | "allow"
     jobs: int = 0
     report: str | None = None
     line_length: int = 88
@@ -86,6 +87,11 @@ class Config:
             if any(fnmatch.fnmatchcase(name, glob) for name in names):
                 return queue
         return None
+
+    @property
+    def unverified_mode(self) -> str:
+        """`unverified-args`, with `allow-unverified-args = true` read as "allow"."""
+        return "allow" if self.allow_unverified_args else self.unverified_args
 
     @property
     def acks_late(self) -> bool:
@@ -110,6 +116,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "fallback": ("fallback", bool),
     "retry-on": ("retry_on", list),
     "allow-unverified-args": ("allow_unverified_args", bool),
+    "unverified-args": ("unverified_args", str),
     "jobs": ("jobs", int),
     "report": ("report", str),
     "route-discovery": ("route_discovery", bool),
@@ -122,6 +129,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "delivery": ("delivery", str),
 }
 DELIVERY_MODES = ("at-least-once", "at-most-once")
+UNVERIFIED_MODES = ("guard", "skip", "allow")
 
 
 def find_root(paths: tuple[Path, ...], root: Path | None) -> Path:
@@ -189,6 +197,8 @@ def load_config(paths: tuple[Path, ...], root: Path | None, overrides: dict[str,
         if value is not None and value != ():
             values[name] = value
     config = Config(root=found_root, paths=paths or (Path("."),), line_length=line_length)
+    if values.get("allow_unverified_args") and "unverified_args" not in values:
+        values["unverified_args"] = "allow"  # the older spelling, kept as an alias
     config = replace(config, **values)
     _validate(config)
     return config
@@ -211,6 +221,9 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"unknown rule selector {bad[0]!r}: give a code (CCM002) or a prefix of codes (CCM00)"
         )
+    if config.unverified_args not in UNVERIFIED_MODES:
+        modes = ", ".join(repr(m) for m in UNVERIFIED_MODES)
+        raise ConfigError(f"unverified-args must be one of {modes}, not {config.unverified_args!r}")
     if config.delivery not in DELIVERY_MODES:
         modes = " or ".join(repr(m) for m in DELIVERY_MODES)
         raise ConfigError(f"delivery must be {modes}, not {config.delivery!r}")

@@ -53,7 +53,8 @@ def may_have_sites(data: bytes, tasks_package: str) -> bool:
     name it could import from the tasks package (whose last part it would have to spell)."""
     if any(marker in data for marker in MARKERS):
         return True
-    return b".delay" in data and tasks_package.rpartition(".")[2].encode() in data
+    queues = b".delay" in data or b"guarded_delay" in data
+    return queues and tasks_package.rpartition(".")[2].encode() in data
 
 
 @dataclass
@@ -219,6 +220,10 @@ def find_sites(
                 kind = background_kind(node, scopes, info)
                 if kind is not None:
                     candidates.append(Candidate(node, kind, parents, scopes))
+            elif tasks_package and node.args:
+                found = _guarded_delay(node, parents, scopes, info, prefix)
+                if found is not None:
+                    queued.append(found)
         elif tasks_package and isinstance(node, ast.Attribute) and node.attr == "delay":
             if any(_has_fallback(p, scopes, info) for p in parents):
                 continue
@@ -233,6 +238,31 @@ def find_sites(
 _NAMES = frozenset({"create_task", "ensure_future", "add_task"})
 _ALIASED = frozenset({"create_task", "ensure_future"})  # what `from asyncio import X as Y` can be
 _AS = re.compile(r"\s+as\s+(\w+)")
+
+
+def _guarded_delay(
+    node: ast.Call,
+    parents: tuple[ast.AST, ...],
+    scopes: tuple[Scope, ...],
+    info: ModuleInfo,
+    prefix: str,
+) -> tuple[ast.Attribute, Candidate] | None:
+    """`guarded_delay(task, ...)` (or handed to `to_thread`) with no fallback around it: the
+    same as `task.delay(...)`, the arguments checked at run time (`unverified-args = "guard"`)."""
+    wanted = f"{prefix}async_runner.guarded_delay"
+    if qualify(node.func, scopes, info) == wanted:
+        task = node.args[0]  # guarded_delay(task, ...)
+    elif len(node.args) > 1 and qualify(node.args[0], scopes, info) == wanted:
+        task = node.args[1]  # asyncio.to_thread(guarded_delay, task, ...)
+    else:
+        return None
+    if any(_has_fallback(p, scopes, info) for p in parents):
+        return None
+    qualname = qualify(task, scopes, info)
+    if not (qualname and qualname.startswith(prefix)):
+        return None
+    attribute = ast.copy_location(ast.Attribute(task, "delay", ast.Load()), node)
+    return attribute, Candidate(ast.Call(attribute, [], []), qualname, parents, scopes)
 
 
 def _spelled(func: ast.Name | ast.Attribute) -> str:

@@ -157,6 +157,44 @@ async def publish_or_run(
     logger.info("Queued Celery task %s", task.id)
 
 
+class Unsendable(OperationalError):
+    """Arguments that would not come back from the task's serializer as they left: raised as a
+    broker error, so that the call site's fallback runs the job in the web process."""
+
+
+def guarded_delay(task: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """`task.delay(*args, **kwargs)`, once the arguments are known to come back from the task's
+    serializer with the same types and values (a tuple would come back a list, an enum its
+    value, a dict's int keys strings); else a warning, and Unsendable."""
+    from kombu.serialization import dumps, loads
+
+    serializer = getattr(task, "serializer", None) or task.app.conf.task_serializer
+    sent = [list(args), kwargs]
+    try:
+        content_type, encoding, body = dumps(sent, serializer=serializer)
+        same = _same(sent, loads(body, content_type, encoding, force=True))
+    except Exception:  # an object the serializer cannot encode at all
+        same = False
+    if not same:
+        logger.warning(
+            "The arguments of %s would not survive the %s serializer; running it here",
+            task.name,
+            serializer,
+        )
+        raise Unsendable(f"the arguments of {task.name} would not survive {serializer}")
+    return task.delay(*args, **kwargs)
+
+
+def _same(sent: Any, back: Any) -> bool:
+    if type(sent) is not type(back):
+        return False
+    if isinstance(sent, dict):
+        return list(sent) == list(back) and all(_same(sent[k], back[k]) for k in sent)
+    if isinstance(sent, list | tuple):
+        return len(sent) == len(back) and all(_same(a, b) for a, b in zip(sent, back))
+    return bool(sent == back)
+
+
 def _is_async(fn: Any) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func

@@ -7,6 +7,7 @@ import ast
 from collections.abc import Iterator
 
 from codemod.index import source_segment, spans_line, split_lines, word_lines
+from codemod.models import GUARDED_DELAY
 
 _MARK = "__celery_codemod_site__"
 
@@ -43,13 +44,22 @@ def _publishes(stmt: ast.stmt, tasks: set[str], delays: list[int]) -> bool:
         return bool(stmt.body) and _publishes(stmt.body[0], tasks, delays)
     if not isinstance(stmt, ast.Expr | ast.Assign | ast.AnnAssign):
         return False
-    return any(
-        isinstance(n, ast.Attribute)
-        and n.attr == "delay"
-        and isinstance(n.value, ast.Name)
-        and n.value.id in tasks
-        for n in ast.walk(stmt)
-    )
+    return any(queued_task(n) in tasks for n in ast.walk(stmt))
+
+
+def queued_task(node: ast.AST) -> str | None:
+    """The name of the task an expression queues: `X.delay`, or `guarded_delay(X, ...)` /
+    `partial(guarded_delay, X, ...)` (the run-time check of unverified arguments)."""
+    if isinstance(node, ast.Attribute) and node.attr == "delay":
+        return node.value.id if isinstance(node.value, ast.Name) else None
+    if not isinstance(node, ast.Call):
+        return None
+    args = node.args
+    if isinstance(node.func, ast.Name) and node.func.id == GUARDED_DELAY and args:
+        return args[0].id if isinstance(args[0], ast.Name) else None
+    if len(args) > 1 and isinstance(args[0], ast.Name) and args[0].id == GUARDED_DELAY:
+        return args[1].id if isinstance(args[1], ast.Name) else None
+    return None
 
 
 def _original_add_task(stmt: ast.stmt) -> ast.stmt | None:

@@ -15,6 +15,7 @@ class Status(StrEnum):
 
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
 PUBLISH_OR_RUN = "publish_or_run"
+GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverified ones
 
 
 class Reason(StrEnum):
@@ -120,6 +121,9 @@ class Site:
     # The call is a statement of its own (`background_tasks.add_task(job, ...)`): an add_task
     # site then takes the after-the-response form.
     standalone: bool = False
+    # Arguments whose types could not be proven JSON-safe: the call site publishes through the
+    # runner's `guarded_delay`, which checks them at run time (`unverified-args = "guard"`).
+    guarded: bool = False
 
     @property
     def after_response(self) -> bool:

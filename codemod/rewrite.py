@@ -14,7 +14,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from codemod.detect import ADD_TASK
 from codemod.generate import fits, format_code
 from codemod.index import FunctionNode, first_line, split_lines
-from codemod.models import PUBLISH_OR_RUN, Site, Wrapper
+from codemod.models import GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
 _SPACES = re.compile(r"^(?:    )+", re.M)
@@ -174,9 +174,12 @@ class _SiteRewriter(cst.CSTTransformer):
         task = edit.wrapper.name
         result = edit.site.result_name
         logger = self.names.logger or "logger"
+        delay = f"{GUARDED_DELAY}, {task}" if edit.site.guarded else f"{task}.delay"
         if edit.site.in_async:
             aio = edit.site.asyncio_name or self.names.asyncio or "asyncio"
-            publish = f"await {aio}.to_thread({task}.delay{', ' + args if args else ''})"
+            publish = f"await {aio}.to_thread({delay}{', ' + args if args else ''})"
+        elif edit.site.guarded:
+            publish = f"{GUARDED_DELAY}({task}{', ' + args if args else ''})"
         else:
             publish = f"{task}.delay({args})"
         if not self.fallback:
@@ -221,7 +224,8 @@ def _after_response_code(self: _SiteRewriter, edit: SiteEdit, call: cst.Call, wi
     kept = _args_text(args)
     simple = _SIMPLE_ARGS.fullmatch(sent) is not None and _SIMPLE_ARGS.fullmatch(kept) is not None
     task = edit.wrapper.name
-    parts = [PUBLISH_OR_RUN, f"{partial}({task}.delay{', ' + sent if sent else ''})"]
+    delay = f"{GUARDED_DELAY}, {task}" if edit.site.guarded else f"{task}.delay"
+    parts = [PUBLISH_OR_RUN, f"{partial}({delay}{', ' + sent if sent else ''})"]
     if self.fallback:
         parts.append(f"{partial}({_code(job.value)}{', ' + kept if kept else ''})")
     code = f"{_code(call.func)}({', '.join(parts)})\n"
@@ -623,6 +627,8 @@ class _Rewrite:
                 listed.append(edit.wrapper.name)
         if helpers:
             task_imports.setdefault(self.runner, []).append(PUBLISH_OR_RUN)
+        if any(e.site.guarded for e in done):
+            task_imports.setdefault(self.runner, []).append(GUARDED_DELAY)
         return add_imports_and_logger(
             module,
             sorted(std),

@@ -196,7 +196,10 @@ async def start(job_id) -> None:
 @pytest.mark.parametrize("reason", sorted(CCM002_SITES))
 def test_ccm002_site_that_must_be_skipped_says_why(tmp_path: Path, reason: str) -> None:
     source = CCM002_SITES[reason]
-    root = project(tmp_path, {"app/api/a.py": source})
+    files = {"app/api/a.py": source}
+    if reason == "unverified-args":  # the default, "guard", migrates it with a run-time check
+        files["pyproject.toml"] = PYPROJECT + '\n[tool.celery-codemod]\nunverified-args = "skip"\n'
+    root = project(tmp_path, files)
     line = next(n for n, text in enumerate(source.splitlines(), 1) if "create_task(" in text)
     [item] = found(root)
     assert item["code"] == "CCM002"

@@ -200,11 +200,6 @@ SKIPPED = [
         id="non-json-annotation",
     ),
     pytest.param(
-        "async def h():\n    x = compute()\n    asyncio.create_task(untyped(x))\n",
-        "unverified-args",
-        id="unverified",
-    ),
-    pytest.param(
         "async def h(args):\n    asyncio.create_task(job(*args))\n", "star-args", id="star"
     ),
     pytest.param(
@@ -231,9 +226,19 @@ def test_other_noqa_codes_do_not_suppress(tmp_path: Path) -> None:
     assert statuses(src, tmp_path) == ["migrated"]
 
 
+UNVERIFIED = "async def h():\n    x = compute()\n    asyncio.create_task(untyped(x))\n"
+
+
 def test_allow_unverified_args(tmp_path: Path) -> None:
-    src = "async def h():\n    x = compute()\n    asyncio.create_task(untyped(x))\n"
-    assert statuses(src, tmp_path, allow_unverified_args=True) == ["migrated"]
+    assert statuses(UNVERIFIED, tmp_path, allow_unverified_args=True) == ["migrated"]
+
+
+def test_unverified_args_skipped_when_asked(tmp_path: Path) -> None:
+    assert statuses(UNVERIFIED, tmp_path, unverified_args="skip") == ["skipped/unverified-args"]
+
+
+def test_unverified_args_guarded_by_default(tmp_path: Path) -> None:
+    assert statuses(UNVERIFIED, tmp_path) == ["migrated"]
 
 
 NOT_SITES = [
