@@ -654,6 +654,8 @@ def _is_depends(expr: ast.expr | None) -> bool:
 
 
 def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str:
+    if isinstance(expr, ast.Lambda) or _names_code(expr, candidate, ctx):
+        return "is a function or a class, not data"
     if not isinstance(expr, ast.Name):
         return ""
     if expr.id in EVIDENT_NAMES:
@@ -673,6 +675,22 @@ def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str
     if annotation is not None and annotation_safety(annotation, ctx.info, ctx.index) == UNSAFE:
         return f"is annotated `{ast.unparse(annotation)}`, not a JSON-safe type"
     return ""
+
+
+def _names_code(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
+    """Whether an argument names a function or a class: one defined where the call is, or one
+    of the repository's (khoj passes `configure_content` itself to a helper that runs it)."""
+    if isinstance(expr, ast.Name):
+        found = lookup(expr.id, candidate.scopes)
+        if found is not None and found[1].kind in ("def", "class"):
+            return True
+        if found is not None and found[1].kind != "import":
+            return False
+    elif not isinstance(expr, ast.Attribute):
+        return False
+    qualname = qualify(expr, candidate.scopes, ctx.info)
+    resolved = ctx.index.resolve(qualname) if qualname else None
+    return resolved is not None and resolved[1].kind in ("def", "class")
 
 
 def _locally_safe(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:

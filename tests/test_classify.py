@@ -200,6 +200,16 @@ SKIPPED = [
         id="non-json-annotation",
     ),
     pytest.param(
+        "async def h():\n    asyncio.create_task(untyped(job))\n",
+        "unserializable-args",
+        id="a-function-as-argument",
+    ),
+    pytest.param(
+        "async def h():\n    asyncio.create_task(untyped(lambda: 1))\n",
+        "unserializable-args",
+        id="a-lambda-as-argument",
+    ),
+    pytest.param(
         "async def h(args):\n    asyncio.create_task(job(*args))\n", "star-args", id="star"
     ),
     pytest.param(
