@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from codemod.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
 from codemod.calls import Function, Resolver, last_name
 from codemod.config import Config
+from codemod.dependencies import dependency_of
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
 from codemod.endless import never_ends
 from codemod.hostpath import host_path
@@ -63,7 +64,6 @@ LITERALS = frozenset({"typing.Literal", "typing_extensions.Literal"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
 UNKNOWN_TYPES = frozenset({"typing.Any", "builtins.object", "typing_extensions.Any"})
 EVIDENT_NAMES = frozenset({"request", "websocket", "self", "cls"})
-DEPENDS = frozenset({"Depends", "Security"})
 
 SAFE, UNKNOWN, UNSAFE = "safe", "unknown", "unsafe"
 
@@ -633,26 +633,6 @@ def _local_annotation(
     return None, None
 
 
-def _param_default(function: FunctionNode, arg: ast.arg) -> ast.expr | None:
-    args = function.args
-    positional = [*args.posonlyargs, *args.args]
-    if arg in positional:
-        offset = len(positional) - len(args.defaults)
-        index = positional.index(arg) - offset
-        return args.defaults[index] if index >= 0 else None
-    if arg in args.kwonlyargs:
-        return args.kw_defaults[args.kwonlyargs.index(arg)]
-    return None
-
-
-def _is_depends(expr: ast.expr | None) -> bool:
-    if not isinstance(expr, ast.Call):
-        return False
-    func = expr.func
-    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-    return name in DEPENDS
-
-
 def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str:
     if isinstance(expr, ast.Lambda) or _names_code(expr, candidate, ctx):
         return "is a function or a class, not data"
@@ -663,15 +643,19 @@ def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str
     annotation, arg = _local_annotation(expr, candidate)
     function = candidate.scopes[0].node
     if arg is not None and isinstance(function, FunctionNode):
-        if _is_depends(_param_default(function, arg)):
-            return "is a FastAPI dependency (`Depends(...)`), such as a DB session"
-        if (
-            isinstance(annotation, ast.Subscript)
-            and ctx.info.qualify_expr(annotation.value) in ANNOTATED
-        ):
-            extras = annotation.slice.elts[1:] if isinstance(annotation.slice, ast.Tuple) else []
-            if any(_is_depends(e) for e in extras):
-                return "is a FastAPI dependency (`Depends(...)`), such as a DB session"
+        dependency = dependency_of(function, arg, ctx.info, ctx.index)
+        if dependency is not None:
+            value = dependency.value_type
+            model = annotation_model(value, dependency.info, ctx.index) if value else None
+            if value is not None and (
+                annotation_safety(value, dependency.info, ctx.index) == SAFE
+                or (model is not None and model[1] != V1)
+            ):
+                return ""  # its value is data: it travels like any other argument
+            return (
+                f"is the FastAPI dependency `{dependency.provider}` (a session, a client): "
+                "it cannot travel to a worker"
+            )
     if annotation is not None and annotation_safety(annotation, ctx.info, ctx.index) == UNSAFE:
         return f"is annotated `{ast.unparse(annotation)}`, not a JSON-safe type"
     return ""

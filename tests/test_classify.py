@@ -282,3 +282,61 @@ def test_already_migrated(tmp_path: Path) -> None:
             asyncio.create_task(job('x'))
     """
     assert statuses(src, tmp_path) == ["already-migrated"]
+
+
+# --- FastAPI dependencies among the arguments -----------------------------------------------------
+
+DEPENDENCY_HEADER = """\
+from typing import Annotated
+
+from fastapi import Security
+from pydantic import BaseModel
+
+class Account(BaseModel):
+    id: int
+
+def get_db(): ...
+def get_account() -> Account: ...
+def get_user_id() -> str: ...
+DbSession = Annotated[Session, Depends(get_db)]
+SessionDep = DbSession  # an alias of the alias
+CurrentAccount = Annotated[Account, Depends(get_account)]
+async def with_account(account: Account) -> None: ...
+"""
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        ("db: Session = Depends(get_db)", "skipped/unserializable-args"),
+        ("db: Annotated[Session, Depends(get_db)]", "skipped/unserializable-args"),
+        ("db: DbSession", "skipped/unserializable-args"),
+        ("db: SessionDep", "skipped/unserializable-args"),
+        ("db: Session = Security(get_db)", "skipped/unserializable-args"),
+        # a dependency whose value is data travels as data
+        ("db: str = Depends(get_user_id)", "migrated"),
+        ("db: Annotated[int, Depends(get_user_id)]", "migrated"),
+    ],
+)
+def test_dependency_arguments(tmp_path: Path, handler: str, expected: str) -> None:
+    src = DEPENDENCY_HEADER + f"async def h({handler}):\n    asyncio.create_task(untyped(db))\n"
+    assert statuses(src, tmp_path) == [expected]
+
+
+def test_a_dependency_that_is_a_pydantic_model_travels_as_data(tmp_path: Path) -> None:
+    src = DEPENDENCY_HEADER + (
+        "async def h(account: CurrentAccount):\n    asyncio.create_task(with_account(account))\n"
+    )
+    assert statuses(src, tmp_path) == ["migrated"]
+
+
+def test_the_message_names_the_provider(tmp_path: Path) -> None:
+    endpoint = tmp_path / "app" / "api" / "endpoints.py"
+    endpoint.parent.mkdir(parents=True)
+    src = DEPENDENCY_HEADER + "async def h(db: DbSession):\n    asyncio.create_task(untyped(db))\n"
+    endpoint.write_text(HEADER + src, encoding="utf-8")
+    [site] = analyse_file(endpoint, Config(root=tmp_path, paths=(tmp_path,))).sites
+    assert site.detail == (
+        "argument `db` is the FastAPI dependency `get_db` (a session, a client): it cannot "
+        "travel to a worker"
+    )

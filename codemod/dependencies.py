@@ -1,0 +1,75 @@
+"""FastAPI dependencies among a handler's parameters: what provides them, and what type they are."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from codemod.aliases import MAX_ALIAS_DEPTH, alias_of
+from codemod.index import FunctionNode, ModuleInfo, RepoIndex
+
+DEPENDS = frozenset({"Depends", "Security"})
+ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """`p: T = Depends(provider)`, `p: Annotated[T, Depends(provider)]` or an alias of that."""
+
+    provider: str  # as spelled: "get_db"
+    value_type: ast.expr | None  # T, where `info` spells it
+    info: ModuleInfo
+
+
+def dependency_of(
+    function: FunctionNode, arg: ast.arg, info: ModuleInfo, index: RepoIndex | None
+) -> Dependency | None:
+    """The dependency a handler's parameter is, if it is one."""
+    default = param_default(function, arg)
+    if is_depends(default):
+        assert isinstance(default, ast.Call)
+        return Dependency(_provider(default), arg.annotation, info)
+    annotation, where = arg.annotation, info
+    for _ in range(MAX_ALIAS_DEPTH):
+        if isinstance(annotation, ast.Subscript):
+            if where.qualify_expr(annotation.value) not in ANNOTATED:
+                return None
+            items = annotation.slice
+            parts = list(items.elts) if isinstance(items, ast.Tuple) else [items]
+            found = next((p for p in parts[1:] if is_depends(p)), None)
+            if not isinstance(found, ast.Call):
+                return None
+            return Dependency(_provider(found), parts[0], where)
+        qualname = where.qualify_expr(annotation) if annotation is not None else None
+        aliased = alias_of(qualname, index) if qualname and index is not None else None
+        if not isinstance(aliased, tuple):
+            return None
+        annotation, where = aliased
+    return None
+
+
+def _provider(call: ast.Call) -> str:
+    given = call.args[0] if call.args else next(
+        (k.value for k in call.keywords if k.arg == "dependency"), None
+    )
+    return ast.unparse(given) if given is not None else ""
+
+
+def param_default(function: FunctionNode, arg: ast.arg) -> ast.expr | None:
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    if arg in positional:
+        offset = len(positional) - len(args.defaults)
+        at = positional.index(arg) - offset
+        return args.defaults[at] if at >= 0 else None
+    if arg in args.kwonlyargs:
+        return args.kw_defaults[args.kwonlyargs.index(arg)]
+    return None
+
+
+def is_depends(expr: ast.expr | None) -> bool:
+    if not isinstance(expr, ast.Call):
+        return False
+    func = expr.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+    return name in DEPENDS
