@@ -68,6 +68,16 @@ EVIDENT_NAMES = frozenset({"request", "websocket", "self", "cls"})
 SAFE, UNKNOWN, UNSAFE = "safe", "unknown", "unsafe"
 
 
+@dataclass(frozen=True)
+class Arguments:
+    """What the arguments check found about a site that may migrate."""
+
+    models: tuple[int | str, ...] = ()  # the arguments that pass a Pydantic model
+    enums: tuple[int | str, ...] = ()  # those that pass an enum member (sent as its value)
+    shared_path: str | None = None  # why one is a path on the web host (shared-filesystem)
+    guarded: bool = False  # unverified ones: the call site checks them at run time
+
+
 class Skip(Exception):
     """Raised inside classification only, caught right away and turned into a skipped site."""
 
@@ -101,10 +111,8 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
     implementation: str | None = None
     signature: Signature | None = None
     task: str | None = None
-    model_args: tuple[int | str, ...] = ()
-    shared_path: str | None = None
+    checked = Arguments()
     would_report: str | None = None
-    guarded = False
     try:
         task = _migrated_by(candidate, ctx)
         if task is not None:
@@ -119,9 +127,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
                 _check_started_at_startup(candidate, ctx)
                 _check_never_ends(signature, ctx)
                 _check_star_args(inner)
-                model_args, shared_path, guarded = _check_arguments(
-                    inner, signature, candidate, ctx
-                )
+                checked = _check_arguments(inner, signature, candidate, ctx)
                 _check_needs_startup(signature, ctx)
             except Skip:
                 if not silenced:
@@ -161,10 +167,11 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         signature=signature,
         in_async=isinstance(function, ast.AsyncFunctionDef),
         task=task,
-        model_args=model_args,
-        shared_path=shared_path,
+        model_args=checked.models,
+        enum_args=checked.enums,
+        shared_path=checked.shared_path,
         would_report=would_report,
-        guarded=guarded and status is Status.MIGRATED,
+        guarded=checked.guarded and status is Status.MIGRATED,
         standalone=isinstance(candidate.parents[-1], ast.Expr) and end_line == statement.end_lineno,
         asyncio_name=_asyncio_name(candidate.scopes),
         source_line=ctx.info.line(call.lineno),
@@ -539,7 +546,7 @@ def _check_star_args(inner: ast.Call) -> None:
 
 def _check_arguments(
     inner: ast.Call, signature: Signature | None, candidate: Candidate, ctx: Context
-) -> tuple[tuple[int | str, ...], str | None, bool]:
+) -> Arguments:
     """Raise unless every argument can cross the broker as JSON and be read by a worker; the
     arguments that pass a Pydantic v2 model (sent as its JSON form), and why one is a path on
     the web host when `shared-filesystem` lets it through; whether the call site must check
@@ -564,9 +571,14 @@ def _check_arguments(
         raise Skip(Reason.HOST_PATH, where)
     unverified: list[str] = []
     models: list[int | str] = []
+    enums: list[int | str] = []
     for key, expr, param in pairs:
         if param is not None and param.model is not None:
             models.append(key)  # validated back into the model by the wrapper
+            continue
+        if param is not None and param.enum is not None:
+            if not _is_literal(expr):
+                enums.append(key)  # sent as its `.value`, made a member again by the wrapper
             continue
         if param is not None and param.annotation and impl_info is not None:
             model = annotation_model(param.annotation, impl_info, ctx.index)
@@ -597,7 +609,8 @@ def _check_arguments(
     if unverified and ctx.config.unverified_mode == "skip":
         names = ", ".join(f"`{u}`" for u in unverified)
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
-    return tuple(models), where, bool(unverified) and ctx.config.unverified_mode == "guard"
+    guarded = bool(unverified) and ctx.config.unverified_mode == "guard"
+    return Arguments(tuple(models), tuple(enums), where, guarded)
 
 
 def _is_literal(expr: ast.expr) -> bool:

@@ -49,8 +49,10 @@ def dependency_of(
 
 
 def _provider(call: ast.Call) -> str:
-    given = call.args[0] if call.args else next(
-        (k.value for k in call.keywords if k.arg == "dependency"), None
+    given = (
+        call.args[0]
+        if call.args
+        else next((k.value for k in call.keywords if k.arg == "dependency"), None)
     )
     return ast.unparse(given) if given is not None else ""
 

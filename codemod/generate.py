@@ -316,6 +316,8 @@ def _signature_text(params: tuple[Param, ...]) -> tuple[str, str]:
         value = param.name
         if param.model:
             value = f"{param.model.rpartition('.')[2]}.model_validate({param.name})"
+        elif param.enum:
+            value = f"{param.enum.rpartition('.')[2]}({param.name})"
         passed.append(
             {"vararg": f"*{param.name}", "kwarg": f"**{param.name}"}.get(
                 param.kind, f"{param.name}={value}" if param.kind == "kwonly" else value
@@ -344,7 +346,7 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     call = f"{runner}({sig.name}{call_args})" if runner else f"{sig.name}({passed})"
     # Celery reads `retry_backoff=0` as "no backoff" and then waits default_retry_delay (180 s).
     immediate = "\n    default_retry_delay=0," if backoff == 0 else ""
-    models = sorted({p.model for p in sig.params if p.model})
+    models = sorted({p.model or p.enum or "" for p in sig.params if p.model or p.enum})
     model_imports = "".join(
         f"    from {m.rpartition('.')[0]} import {m.rpartition('.')[2]}\n" for m in models
     )

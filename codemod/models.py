@@ -63,9 +63,14 @@ class Param:
     annotation: str | None
     default: str | None
     model: str | None = None  # the Pydantic v2 model class it takes, qualified
+    enum: str | None = None  # the Enum class it takes, qualified (it travels as `.value`)
+    enum_value: str | None = None  # the type of that enum's values: "str", "int" or "float"
 
     def as_wrapper_param(self) -> Param:
-        """As the wrapper declares it: a model arrives as its JSON form, a dict."""
+        """As the wrapper declares it: a model arrives as its JSON form, a dict; an enum member
+        as its value."""
+        if self.enum:
+            return Param(self.name, self.kind, self.enum_value, self.default)
         return Param(self.name, self.kind, "dict", self.default) if self.model else self
 
 
@@ -110,6 +115,7 @@ class Site:
     # Arguments (positions among the job's arguments, or keyword names) that pass a Pydantic
     # model: the call site sends their `model_dump(mode="json")`.
     model_args: tuple[int | str, ...] = ()
+    enum_args: tuple[int | str, ...] = ()  # those that pass an enum member: sent as `.value`
     # The name asyncio has where the site is (a function-level `import asyncio` counts); None: none.
     asyncio_name: str | None = None
     # The text of line `line`, for its noqa comment (read by the analysis, not again by `check`).

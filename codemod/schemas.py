@@ -13,6 +13,7 @@ import ast
 import re
 from dataclasses import replace
 
+from codemod.enums import enum_value_type
 from codemod.index import ModuleInfo, RepoIndex, parse_expression
 from codemod.models import Param, Signature
 
@@ -89,11 +90,15 @@ def with_models(signature: Signature, index: RepoIndex) -> Signature:
     params: list[Param] = []
     changed = False
     for param in signature.params:
-        found = None
+        found = enum = None
         if param.annotation and param.kind in ("posonly", "normal", "kwonly"):
             found = annotation_model(param.annotation, info, index)
+            enum = enum_value_type(param.annotation, info, index) if found is None else None
         if found is not None and found[1] == V2:
             params.append(replace(param, model=found[0]))
+            changed = True
+        elif enum is not None:
+            params.append(replace(param, enum=enum[0], enum_value=enum[1]))
             changed = True
         else:
             params.append(param)
@@ -101,7 +106,7 @@ def with_models(signature: Signature, index: RepoIndex) -> Signature:
         return signature
     # The wrapper declares a model parameter as `dict`: the imports only its annotation needed go.
     texts = " ".join(
-        f"{p.annotation or ''} {p.default or ''}" if not p.model else p.default or ""
+        f"{p.annotation or ''} {p.default or ''}" if not (p.model or p.enum) else p.default or ""
         for p in params
     )
     imports = tuple(
