@@ -577,9 +577,13 @@ def _check_arguments(
             models.append(key)  # validated back into the model by the wrapper
             continue
         if param is not None and param.enum is not None:
-            if not _is_literal(expr):
+            if _is_literal(expr):
+                continue  # the wrapper makes the member of it
+            if _is_member(expr, param.enum, candidate, ctx):
                 enums.append(key)  # sent as its `.value`, made a member again by the wrapper
-            continue
+                continue
+            # a value of another type (a plain str given to an enum parameter): `.value` would
+            # fail in the handler, so it is judged by what it is, like any argument
         if param is not None and param.annotation and impl_info is not None:
             model = annotation_model(param.annotation, impl_info, ctx.index)
             if model is not None and model[1] == V1:
@@ -688,6 +692,18 @@ def _names_code(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
     qualname = qualify(expr, candidate.scopes, ctx.info)
     resolved = ctx.index.resolve(qualname) if qualname else None
     return resolved is not None and resolved[1].kind in ("def", "class")
+
+
+def _is_member(expr: ast.expr, enum: str, candidate: Candidate, ctx: Context) -> bool:
+    """Whether an argument is evidently a member of the enum class: `Enum.MEMBER`, or a name
+    annotated with the class where it is defined (a handler's parameter)."""
+    if isinstance(expr, ast.Attribute):
+        owner = qualify(expr.value, candidate.scopes, ctx.info)
+    else:
+        annotation, _ = _local_annotation(expr, candidate)
+        owner = ctx.info.qualify_expr(annotation) if annotation is not None else None
+    canonical = ctx.resolver.canonical
+    return owner is not None and canonical(owner) == canonical(enum)
 
 
 def _locally_safe(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
