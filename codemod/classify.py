@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from codemod.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
 from codemod.calls import Function, Resolver, last_name
 from codemod.config import Config
-from codemod.dependencies import dependency_of
+from codemod.dependencies import Dependency, dependency_of, needs_the_request, provider_spec
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
 from codemod.endless import never_ends
 from codemod.hostpath import host_path
@@ -26,7 +26,7 @@ from codemod.index import (
 from codemod.models import GUARDED_DELAY, PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
-from codemod.schemas import V1, annotation_model, with_models
+from codemod.schemas import V1, annotation_model, with_models, with_params
 from codemod.state import Lookups, needs_startup
 
 WAITERS = frozenset(
@@ -76,6 +76,8 @@ class Arguments:
     enums: tuple[int | str, ...] = ()  # those that pass an enum member (sent as its value)
     shared_path: str | None = None  # why one is a path on the web host (shared-filesystem)
     guarded: bool = False  # unverified ones: the call site checks them at run time
+    # dependencies the worker re-creates: (argument, job parameter, "module:provider")
+    injected: tuple[tuple[int | str, str, str], ...] = ()
 
 
 class Skip(Exception):
@@ -148,6 +150,13 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
             )
     if status is Status.SKIPPED and reason in (Reason.NOT_A_CALL, Reason.NOT_IMPORTABLE):
         implementation = implementation if signature else None
+    if status is Status.MIGRATED and checked.injected and signature is not None:
+        providers = {name: provider for _, name, provider in checked.injected}
+        params = tuple(
+            replace(p, provider=providers[p.name]) if p.name in providers else p
+            for p in signature.params
+        )
+        signature = with_params(signature, params)
     statement = candidate.statement
     return Site(
         result_name=_free_name(candidate.scopes[0].node, statement.lineno, end_line, ctx.info),
@@ -169,6 +178,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         task=task,
         model_args=checked.models,
         enum_args=checked.enums,
+        injected=tuple(key for key, _, _ in checked.injected),
         shared_path=checked.shared_path,
         would_report=would_report,
         guarded=checked.guarded and status is Status.MIGRATED,
@@ -572,6 +582,7 @@ def _check_arguments(
     unverified: list[str] = []
     models: list[int | str] = []
     enums: list[int | str] = []
+    injected: list[tuple[int | str, str, str]] = []
     for key, expr, param in pairs:
         if param is not None and param.model is not None:
             models.append(key)  # validated back into the model by the wrapper
@@ -598,6 +609,11 @@ def _check_arguments(
             annotation = parse_expression(param.annotation)
             if annotation is not None:
                 impl_safety = annotation_safety(annotation, impl_info, ctx.index)
+        provider = _recreated(expr, param, candidate, ctx)
+        if provider is not None:
+            assert param is not None
+            injected.append((key, param.name, provider))
+            continue
         evident = _evidently_unsafe(expr, candidate, ctx)
         if evident:
             raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{ast.unparse(expr)}` {evident}")
@@ -614,7 +630,7 @@ def _check_arguments(
         names = ", ".join(f"`{u}`" for u in unverified)
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
     guarded = bool(unverified) and ctx.config.unverified_mode == "guard"
-    return Arguments(tuple(models), tuple(enums), where, guarded)
+    return Arguments(tuple(models), tuple(enums), where, guarded, tuple(injected))
 
 
 def _is_literal(expr: ast.expr) -> bool:
@@ -661,18 +677,8 @@ def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str
     function = candidate.scopes[0].node
     if arg is not None and isinstance(function, FunctionNode):
         dependency = dependency_of(function, arg, ctx.info, ctx.index)
-        if dependency is not None:
-            value = dependency.value_type
-            model = annotation_model(value, dependency.info, ctx.index) if value else None
-            if value is not None and (
-                annotation_safety(value, dependency.info, ctx.index) == SAFE
-                or (model is not None and model[1] != V1)
-            ):
-                return ""  # its value is data: it travels like any other argument
-            return (
-                f"is the FastAPI dependency `{dependency.provider}` (a session, a client): "
-                "it cannot travel to a worker"
-            )
+        if dependency is not None and _is_data(dependency, ctx):
+            return ""  # its value is data: it travels like any other argument
     if annotation is not None and annotation_safety(annotation, ctx.info, ctx.index) == UNSAFE:
         return f"is annotated `{ast.unparse(annotation)}`, not a JSON-safe type"
     return ""
@@ -692,6 +698,49 @@ def _names_code(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
     qualname = qualify(expr, candidate.scopes, ctx.info)
     resolved = ctx.index.resolve(qualname) if qualname else None
     return resolved is not None and resolved[1].kind in ("def", "class")
+
+
+def _recreated(
+    expr: ast.expr, param: Param | None, candidate: Candidate, ctx: Context
+) -> str | None:
+    """The provider ("module:function") a worker runs to re-create a dependency argument whose
+    value is no data (a session, a client), as FastAPI did for the request; None for any other
+    argument. Raises when the dependency cannot be re-created, saying why and what to do."""
+    _, arg = _local_annotation(expr, candidate)
+    function = candidate.scopes[0].node
+    if arg is None or not isinstance(function, FunctionNode):
+        return None
+    dependency = dependency_of(function, arg, ctx.info, ctx.index)
+    if dependency is None or _is_data(dependency, ctx):
+        return None
+    name = f"argument `{ast.unparse(expr)}` is the FastAPI dependency `{dependency.provider}`"
+    spec = provider_spec(dependency, ctx.index)
+    if spec is not None and spec in ctx.config.dependencies:
+        return ctx.config.dependencies[spec]
+    if param is None or param.kind not in ("normal", "kwonly"):
+        raise Skip(Reason.UNSERIALIZABLE_ARGS, f"{name}, which the job takes through *args")
+    why = needs_the_request(spec, ctx.index) if spec else "it is not a function of the repository"
+    if why is None:
+        assert spec is not None
+        return spec
+    given = spec or f"module:{dependency.provider}"
+    mapping = f'"{given}" = "yourapp.worker:{dependency.provider}"'
+    raise Skip(
+        Reason.UNSERIALIZABLE_ARGS,
+        f"{name}, which a worker cannot re-create ({why}); give the worker a provider of its "
+        f"own in [tool.celery-codemod] dependencies = {{ {mapping} }}",
+    )
+
+
+def _is_data(dependency: Dependency, ctx: Context) -> bool:
+    """Whether a dependency's value is data (a JSON-safe type, a Pydantic v2 model)."""
+    value = dependency.value_type
+    if value is None:
+        return False
+    model = annotation_model(value, dependency.info, ctx.index)
+    return annotation_safety(value, dependency.info, ctx.index) == SAFE or (
+        model is not None and model[1] != V1
+    )
 
 
 def _is_member(expr: ast.expr, enum: str, candidate: Candidate, ctx: Context) -> bool:

@@ -78,6 +78,8 @@ class Config:
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)  # tasks module or task glob -> queue
     delivery: str = "at-least-once"  # or "at-most-once": Celery's early acknowledgement
+    # FastAPI dependency provider -> the provider a worker calls instead ("module:function")
+    dependencies: dict[str, str] = field(default_factory=dict)
 
     def queue_for(self, tasks_module: str, task: str) -> str | None:
         """The queue of a task by the `queues` table: the first glob that matches the task's
@@ -127,6 +129,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "per-file-ignores": ("per_file_ignores", dict),
     "queues": ("queues", dict),
     "delivery": ("delivery", str),
+    "dependencies": ("dependencies", dict),
 }
 DELIVERY_MODES = ("at-least-once", "at-most-once")
 UNVERIFIED_MODES = ("guard", "skip", "allow")
@@ -204,6 +207,12 @@ def load_config(paths: tuple[Path, ...], root: Path | None, overrides: dict[str,
     return config
 
 
+def is_callable_spec(spec: str) -> bool:
+    """`package.module:function`."""
+    module, _, name = spec.partition(":")
+    return all(part.isidentifier() for part in module.split(".")) and name.isidentifier()
+
+
 def _validate(config: Config) -> None:
     if not all(part.isidentifier() for part in config.tasks_package.split(".")):
         raise ConfigError(f"--tasks-package {config.tasks_package!r} is not a dotted module name")
@@ -231,10 +240,14 @@ def _validate(config: Config) -> None:
         if not queue.strip() or not name.strip():
             raise ConfigError(f"queues: {name!r} = {queue!r} needs a glob and a queue name")
     for spec in config.worker_startup:
-        module, _, name = spec.partition(":")
-        dotted = all(part.isidentifier() for part in module.split("."))
-        if not (dotted and name.isidentifier()):
+        if not is_callable_spec(spec):
             raise ConfigError(f"worker-startup: {spec!r} must be MODULE:CALLABLE")
+    for provider, replacement in config.dependencies.items():
+        if not (is_callable_spec(provider) and is_callable_spec(replacement)):
+            raise ConfigError(
+                f"dependencies: {provider!r} = {replacement!r} must map MODULE:FUNCTION to "
+                "MODULE:FUNCTION"
+            )
     for path in config.paths:
         if not path.exists():
             raise ConfigError(f"{path}: no such file or directory")

@@ -75,3 +75,58 @@ def is_depends(expr: ast.expr | None) -> bool:
     func = expr.func
     name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
     return name in DEPENDS
+
+
+# What a provider may not take if a worker is to call it: the request and its connection.
+REQUEST_TYPES = frozenset(
+    {
+        "fastapi.Request",
+        "fastapi.WebSocket",
+        "fastapi.requests.Request",
+        "fastapi.requests.HTTPConnection",
+        "fastapi.websockets.WebSocket",
+        "starlette.requests.Request",
+        "starlette.requests.HTTPConnection",
+        "starlette.websockets.WebSocket",
+    }
+)
+
+
+def provider_spec(dependency: Dependency, index: RepoIndex) -> str | None:
+    """The provider as `module:function`, if it is a module-level function of the repository."""
+    expr = dependency.info.qualify_expr(ast.parse(dependency.provider, mode="eval").body)
+    resolved = index.resolve(expr) if expr else None
+    if resolved is None:
+        return None
+    info, binding = resolved
+    if binding.kind != "def" or not isinstance(binding.node, FunctionNode):
+        return None
+    return f"{info.module}:{binding.node.name}"
+
+
+def needs_the_request(provider: str, index: RepoIndex) -> str | None:
+    """Why a provider (`module:function` of the repository) cannot be called by a worker: a
+    parameter without a default, one that is itself a dependency, or the request; None when it
+    can (every parameter optional, none of those)."""
+    module, _, name = provider.partition(":")
+    info = index.module(module)
+    binding = info.bindings.get(name) if info else None
+    node = binding.node if binding else None
+    if info is None or not isinstance(node, FunctionNode):
+        return "it is not a module-level function of the repository"
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    pairs = [
+        *zip(positional, defaults, strict=True),
+        *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+    ]
+    for arg, default in pairs:
+        annotation = info.qualify_expr(arg.annotation) if arg.annotation is not None else None
+        if annotation in REQUEST_TYPES or (arg.annotation is None and arg.arg == "request"):
+            return f"its parameter `{arg.arg}` is the request"
+        if is_depends(default) or dependency_of(node, arg, info, index) is not None:
+            return f"its parameter `{arg.arg}` is a dependency of its own"
+        if default is None:
+            return f"its parameter `{arg.arg}` has no default"
+    return None

@@ -16,6 +16,7 @@ class Status(StrEnum):
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
 PUBLISH_OR_RUN = "publish_or_run"
 GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverified ones
+RUN_WITH_DEPENDENCIES = "run_with_dependencies"  # a job with dependencies the worker re-creates
 
 
 class Reason(StrEnum):
@@ -65,6 +66,9 @@ class Param:
     model: str | None = None  # the Pydantic v2 model class it takes, qualified
     enum: str | None = None  # the Enum class it takes, qualified (it travels as `.value`)
     enum_value: str | None = None  # the type of that enum's values: "str", "int" or "float"
+    # A FastAPI dependency the worker re-creates: "module:provider" (the wrapper drops the
+    # parameter and runs the provider as FastAPI does).
+    provider: str | None = None
 
     def as_wrapper_param(self) -> Param:
         """As the wrapper declares it: a model arrives as its JSON form, a dict; an enum member
@@ -116,6 +120,7 @@ class Site:
     # model: the call site sends their `model_dump(mode="json")`.
     model_args: tuple[int | str, ...] = ()
     enum_args: tuple[int | str, ...] = ()  # those that pass an enum member: sent as `.value`
+    injected: tuple[int | str, ...] = ()  # dependencies the worker re-creates: not sent
     # The name asyncio has where the site is (a function-level `import asyncio` counts); None: none.
     asyncio_name: str | None = None
     # The text of line `line`, for its noqa comment (read by the analysis, not again by `check`).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from codemod.config import Config, ConfigError
@@ -19,6 +19,7 @@ from codemod.index import (
     wrapped_implementation,
 )
 from codemod.models import (
+    RUN_WITH_DEPENDENCIES,
     CeleryApp,
     Drift,
     FileAnalysis,
@@ -30,7 +31,7 @@ from codemod.models import (
     TasksModulePlan,
     Wrapper,
 )
-from codemod.schemas import with_models
+from codemod.schemas import with_models, with_params
 
 IMPL_SUFFIXES = ("_async", "_background", "_bg", "_impl", "_job", "_worker")
 SOURCE_SUFFIXES = ("_service", "_endpoints", "_endpoint", "_router", "_routes", "_api", "_views")
@@ -174,11 +175,16 @@ def _registration_values(node: ast.AST) -> list[tuple[str, ast.expr]]:
 # --- wrappers ---------------------------------------------------------------------------------
 
 
-def existing_wrapper(info: ModuleInfo, implementation: str) -> str | None:
-    """A task in the module that already runs this implementation (imported in its body)."""
+def existing_wrapper(
+    info: ModuleInfo, implementation: str, providers: dict[str, str] | None = None
+) -> str | None:
+    """A task in the module that already runs this implementation (imported in its body), with
+    the same re-created dependencies."""
     impl_module, _, impl_name = implementation.rpartition(".")
     for stmt in info.tree.body:
         if not isinstance(stmt, FunctionNode):
+            continue
+        if injected_providers(stmt) != (providers or {}):
             continue
         for node in ast.walk(stmt):
             if (
@@ -202,21 +208,29 @@ class _Namer:
         self.taken: dict[str, set[str]] = {}
         self.by_impl: dict[str, Wrapper] = {}
 
-    def _existing(self, tasks_module: str, implementation: str) -> tuple[str, str] | None:
+    def _existing(
+        self, tasks_module: str, implementation: str, signature: Signature
+    ) -> tuple[str, str] | None:
         info = self.index.module(tasks_module)
         others = [i for i in self.holding if i.module != tasks_module]
+        providers = {p.name: p.provider for p in signature.params if p.provider}
         for candidate in ([info] if info else []) + others:
-            name = existing_wrapper(candidate, implementation)
+            name = existing_wrapper(candidate, implementation, providers)
             if name is not None:
                 return candidate.module, name
         return None
 
     def wrapper(self, site: Site, tasks_module: str) -> Wrapper:
         assert site.signature is not None and site.implementation is not None
-        if site.implementation in self.by_impl:
-            return self.by_impl[site.implementation]
+        # a job whose dependency the worker re-creates is another task than the same job sent
+        # every argument: one wrapper per implementation and set of re-created dependencies
+        key = site.implementation + "".join(
+            f" {p.name}={p.provider}" for p in site.signature.params if p.provider
+        )
+        if key in self.by_impl:
+            return self.by_impl[key]
         info = self.index.module(tasks_module)
-        existing = self._existing(tasks_module, site.implementation)
+        existing = self._existing(tasks_module, site.implementation, site.signature)
         if existing is not None:
             wrapper = Wrapper(existing[1], existing[0], site.signature, existing=True)
         else:
@@ -228,7 +242,7 @@ class _Namer:
             name = next(c for c in candidates if c not in taken)
             taken.add(name)
             wrapper = Wrapper(name, tasks_module, site.signature)
-        self.by_impl[site.implementation] = wrapper
+        self.by_impl[key] = wrapper
         return wrapper
 
 
@@ -300,8 +314,14 @@ def _drift(
     if resolved is None or not isinstance(resolved[1].node, FunctionNode):
         return drift(f"its implementation `{impl}` is gone", None)
     signature = with_models(signature_of(resolved[0], resolved[1].node), index)
+    providers = injected_providers(node)
+    if providers:  # the parameters it re-creates are none of the wrapper's
+        signature = with_params(
+            signature,
+            tuple(replace(p, provider=providers.get(p.name)) for p in signature.params),
+        )
     params = signature_of(info, node).params[1:]  # after `self`
-    declared = tuple(p.as_wrapper_param() for p in signature.params)
+    declared = tuple(p.as_wrapper_param() for p in signature.params if not p.provider)
     late = (
         _keyword(node, "acks_late") == "True" and _keyword(node, "reject_on_worker_lost") == "True"
     )
@@ -332,6 +352,32 @@ def _drift(
     was = ", ".join(p.name for p in params)
     detail = f"({was}) vs ({now})" if was != now else "(annotations or defaults differ)"
     return drift(f"no longer matches the signature of `{impl}` {detail}", signature)
+
+
+def injected_providers(node: FunctionNode) -> dict[str, str]:
+    """The dependencies a generated wrapper re-creates: the dict it hands the runner's
+    `run_with_dependencies(job, {"db": get_db}, ...)`, each provider as `module:function`
+    (found by the import in the wrapper's body)."""
+    imported = {
+        alias.asname or alias.name: f"{stmt.module}:{alias.name}"
+        for stmt in ast.walk(node)
+        if isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.level == 0
+        for alias in stmt.names
+    }
+    for call in ast.walk(node):
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id == RUN_WITH_DEPENDENCIES
+            and len(call.args) > 1
+            and isinstance(call.args[1], ast.Dict)
+        ):
+            found = {}
+            for key, value in zip(call.args[1].keys, call.args[1].values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Name):
+                    found[str(key.value)] = imported.get(value.id, value.id)
+            return found
+    return {}
 
 
 def _keyword(node: FunctionNode, name: str) -> str | None:

@@ -167,7 +167,7 @@ class _SiteRewriter(cst.CSTTransformer):
         if call is not None:
             return self._after_response(edit, first, call, depth)
         job_args = _job_args(first, edit.site.call == ADD_TASK)
-        job_args = _enum_values(_dump_models(job_args, edit.site.model_args), edit.site.enum_args)
+        job_args = _sent(job_args, edit.site)
         args = "".join(_code(a) for a in job_args).strip().rstrip(",")
         if any(isinstance(n, cst.Comment) for a in job_args for n in _walk(a)):
             args += "\n"  # a comment ends its line: the closing parenthesis goes below it
@@ -220,7 +220,7 @@ class _SiteRewriter(cst.CSTTransformer):
 def _after_response_code(self: _SiteRewriter, edit: SiteEdit, call: cst.Call, width: int) -> str:
     job, args = call.args[0], call.args[1:]
     partial = self.names.partial or "partial"
-    sent = _args_text(_enum_values(_dump_models(args, edit.site.model_args), edit.site.enum_args))
+    sent = _args_text(_sent(args, edit.site))
     kept = _args_text(args)
     simple = _SIMPLE_ARGS.fullmatch(sent) is not None and _SIMPLE_ARGS.fullmatch(kept) is not None
     task = edit.wrapper.name
@@ -365,6 +365,22 @@ def _job_args(statement: cst.SimpleStatementLine, add_task: bool) -> Sequence[cs
         ):
             return inner.args
     raise ValueError("no background call in the statement")
+
+
+def _sent(args: Sequence[cst.Arg], site: Site) -> Sequence[cst.Arg]:
+    """The job's arguments as the task is sent them: models dumped, enum members as values, and
+    without the dependencies the worker re-creates."""
+    args = _enum_values(_dump_models(args, site.model_args), site.enum_args)
+    if not site.injected:
+        return args
+    kept = [
+        arg
+        for i, arg in enumerate(args)
+        if (arg.keyword.value if arg.keyword else i) not in site.injected
+    ]
+    if kept and kept[-1].comma is not cst.MaybeSentinel.DEFAULT:
+        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return kept
 
 
 def _enum_values(args: Sequence[cst.Arg], enums: tuple[int | str, ...]) -> Sequence[cst.Arg]:

@@ -104,9 +104,19 @@ def with_models(signature: Signature, index: RepoIndex) -> Signature:
             params.append(param)
     if not changed:
         return signature
-    # The wrapper declares a model parameter as `dict`: the imports only its annotation needed go.
+    return with_params(signature, tuple(params))
+
+
+def with_params(signature: Signature, params: tuple[Param, ...]) -> Signature:
+    """The signature with these parameters, and only the imports the wrapper still needs for
+    them: a model parameter is declared `dict`, an enum one its value's type, and a re-created
+    dependency is no parameter of the wrapper at all."""
     texts = " ".join(
-        f"{p.annotation or ''} {p.default or ''}" if not (p.model or p.enum) else p.default or ""
+        ""
+        if p.provider
+        else p.default or ""
+        if p.model or p.enum
+        else f"{p.annotation or ''} {p.default or ''}"
         for p in params
     )
     imports = tuple(
@@ -114,4 +124,4 @@ def with_models(signature: Signature, index: RepoIndex) -> Signature:
         for spec in signature.imports
         if re.search(rf"\b{re.escape(spec[2] or spec[1] or spec[0])}\b", texts)
     )
-    return replace(signature, params=tuple(params), imports=imports)
+    return replace(signature, params=params, imports=imports)

@@ -296,6 +296,7 @@ class Account(BaseModel):
     id: int
 
 def get_db(): ...
+def get_request_db(request: Request): ...
 def get_account() -> Account: ...
 def get_user_id() -> str: ...
 DbSession = Annotated[Session, Depends(get_db)]
@@ -308,11 +309,14 @@ async def with_account(account: Account) -> None: ...
 @pytest.mark.parametrize(
     ("handler", "expected"),
     [
-        ("db: Session = Depends(get_db)", "skipped/unserializable-args"),
-        ("db: Annotated[Session, Depends(get_db)]", "skipped/unserializable-args"),
-        ("db: DbSession", "skipped/unserializable-args"),
-        ("db: SessionDep", "skipped/unserializable-args"),
-        ("db: Session = Security(get_db)", "skipped/unserializable-args"),
+        # re-created in the worker: its provider needs nothing from the request
+        ("db: Session = Depends(get_db)", "migrated"),
+        ("db: Annotated[Session, Depends(get_db)]", "migrated"),
+        ("db: DbSession", "migrated"),
+        ("db: SessionDep", "migrated"),
+        ("db: Session = Security(get_db)", "migrated"),
+        ("db: Session = Depends(get_request_db)", "skipped/unserializable-args"),
+        ("db: Session = Depends(object)", "skipped/unserializable-args"),
         # a dependency whose value is data travels as data
         ("db: str = Depends(get_user_id)", "migrated"),
         ("db: Annotated[int, Depends(get_user_id)]", "migrated"),
@@ -333,10 +337,15 @@ def test_a_dependency_that_is_a_pydantic_model_travels_as_data(tmp_path: Path) -
 def test_the_message_names_the_provider(tmp_path: Path) -> None:
     endpoint = tmp_path / "app" / "api" / "endpoints.py"
     endpoint.parent.mkdir(parents=True)
-    src = DEPENDENCY_HEADER + "async def h(db: DbSession):\n    asyncio.create_task(untyped(db))\n"
+    src = DEPENDENCY_HEADER + (
+        "async def h(db: Session = Depends(get_request_db)):\n"
+        "    asyncio.create_task(untyped(db))\n"
+    )
     endpoint.write_text(HEADER + src, encoding="utf-8")
     [site] = analyse_file(endpoint, Config(root=tmp_path, paths=(tmp_path,))).sites
     assert site.detail == (
-        "argument `db` is the FastAPI dependency `get_db` (a session, a client): it cannot "
-        "travel to a worker"
+        "argument `db` is the FastAPI dependency `get_request_db`, which a worker cannot "
+        "re-create (its parameter `request` is the request); give the worker a provider of its "
+        "own in [tool.celery-codemod] dependencies = "
+        '{ "app.api.endpoints:get_request_db" = "yourapp.worker:get_request_db" }'
     )
