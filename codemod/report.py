@@ -181,6 +181,14 @@ def _pattern(plan: MigrationPlan, outcome: Outcome, config: Config) -> list[str]
     shown: dict[str, tuple[Site, Wrapper, str]] = {}
     for site, wrapper, code in examples:
         shown.setdefault(site.call, (site, wrapper, code))
+
+    def recreates(wrapper: Wrapper) -> bool:
+        return any(p.provider for p in wrapper.signature.params)
+
+    if not any(recreates(w) for _, w, _ in shown.values()):  # and one that re-creates one
+        found = next(((s, w, c) for s, w, c in examples if recreates(w)), None)
+        if found is not None:
+            shown["re-created dependency"] = found
     for site, wrapper, code in shown.values():
         out += [f"A Celery task wrapper (`{wrapper.dotted}`):", "", "```python"]
         out += wrapper_code(wrapper, config, plan.celery_app.attr).strip("\n").splitlines()
@@ -245,7 +253,25 @@ def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
         "5. Monitor workers and jobs with Flower (`celery -A " + app + " flower`).",
         _delivery_step(config, 6),
         *_startup_steps(plan, config, 7),
+        *_session_step(plan, 7 + len(_startup_steps(plan, config, 7))),
         "",
+    ]
+
+
+def _session_step(plan: MigrationPlan, number: int) -> list[str]:
+    """What a dependency re-created in the worker means, when a wrapper re-creates one."""
+    providers = sorted(
+        {p.provider for _, w in plan.site_tasks for p in w.signature.params if p.provider}
+    )
+    if not providers:
+        return []
+    listed = ", ".join(f"`{p}`" for p in providers)
+    return [
+        f"{number}. The worker re-creates {listed} for the jobs that took them from the request: "
+        "a session opened there is the job's own, with its own transaction. A job must not "
+        "expect rows that the request has not committed yet (an `add_task` job is published "
+        "after the response, as the original ran); with `task_always_eager` the job runs in the "
+        "request's thread, with a session of its own all the same."
     ]
 
 
