@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass, field, replace
 
 from codemod.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
-from codemod.calls import Function, Resolver, last_name
+from codemod.calls import Function, Resolver, body_nodes, last_name
 from codemod.config import Config
 from codemod.dependencies import Dependency, dependency_of, needs_the_request, provider_spec
 from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
@@ -585,6 +585,14 @@ def _check_arguments(
     injected: list[tuple[int | str, str, str]] = []
     for key, expr, param in pairs:
         if param is not None and param.model is not None:
+            reads = _reads_fields_set(signature, ctx)
+            if reads:
+                raise Skip(
+                    Reason.UNSERIALIZABLE_ARGS,
+                    f"parameter `{param.name}` is a Pydantic model and {reads}: a model rebuilt "
+                    "from JSON counts every field as set, so the job would see fields the request "
+                    "never set; pass the set fields explicitly (`model_dump(exclude_unset=True)`)",
+                )
             models.append(key)  # validated back into the model by the wrapper
             continue
         if param is not None and param.enum is not None:
@@ -741,6 +749,42 @@ def _is_data(dependency: Dependency, ctx: Context) -> bool:
     return annotation_safety(value, dependency.info, ctx.index) == SAFE or (
         model is not None and model[1] != V1
     )
+
+
+# Which fields of a model were set: what a model rebuilt from JSON does not keep.
+FIELDS_SET = frozenset({"model_fields_set", "__fields_set__", "__pydantic_fields_set__"})
+FIELDS_SET_DEPTH = 3
+
+
+def _reads_fields_set(signature: Signature, ctx: Context) -> str:
+    """How the job (or a repository function it calls, a few calls deep) tells set fields from
+    defaults (`exclude_unset=True`, `model_fields_set`); "" when it does not."""
+    function = ctx.resolver.target(signature.dotted)
+    if not isinstance(function, Function):
+        return ""
+    seen = {function.key}
+    layer = [function]
+    for _ in range(FIELDS_SET_DEPTH):
+        following: list[Function] = []
+        for current in layer:
+            for node in body_nodes(current.node):
+                if isinstance(node, ast.Call) and any(
+                    k.arg == "exclude_unset"
+                    and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                    for k in node.keywords
+                ):
+                    return (
+                        f"`{current.display}` calls `{ast.unparse(node.func)}(exclude_unset=...)`"
+                    )
+                if isinstance(node, ast.Attribute) and node.attr in FIELDS_SET:
+                    return f"`{current.display}` reads `{node.attr}`"
+                if isinstance(node, ast.Call):
+                    called = ctx.resolver.callee(node.func, current, current.info)
+                    if called is not None and called.key not in seen:
+                        seen.add(called.key)
+                        following.append(called)
+        layer = following[:50]
+    return ""
 
 
 def _is_member(expr: ast.expr, enum: str, candidate: Candidate, ctx: Context) -> bool:

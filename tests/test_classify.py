@@ -349,3 +349,45 @@ def test_the_message_names_the_provider(tmp_path: Path) -> None:
         "own in [tool.celery-codemod] dependencies = "
         '{ "app.api.endpoints:get_request_db" = "yourapp.worker:get_request_db" }'
     )
+
+
+# --- Pydantic models whose set fields the job reads ------------------------------------------------
+
+MODEL_HEADER = """\
+from pydantic import BaseModel
+
+class EventUpdate(BaseModel):
+    title: str | None = None
+    description: str | None = None
+
+def update(event_in: EventUpdate) -> dict:
+    return event_in.model_dump(exclude_unset=True)
+
+def audit(event_in: EventUpdate) -> list:
+    return sorted(event_in.model_fields_set)
+
+async def update_event(event_in: EventUpdate) -> None:
+    update(event_in)
+
+async def audit_event(event_in: EventUpdate) -> None:
+    audit(event_in)
+
+async def plain_event(event_in: EventUpdate) -> None:
+    event_in.model_dump()
+"""
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [
+        ("update_event", "skipped/unserializable-args"),  # exclude_unset=True, one call down
+        ("audit_event", "skipped/unserializable-args"),  # model_fields_set, one call down
+        ("plain_event", "migrated"),
+    ],
+)
+def test_a_job_that_reads_which_fields_were_set(tmp_path: Path, job: str, expected: str) -> None:
+    src = (
+        MODEL_HEADER
+        + f"async def h(event_in: EventUpdate):\n    asyncio.create_task({job}(event_in))\n"
+    )
+    assert statuses(src, tmp_path) == [expected]
