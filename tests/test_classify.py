@@ -284,7 +284,7 @@ def test_already_migrated(tmp_path: Path) -> None:
     assert statuses(src, tmp_path) == ["already-migrated"]
 
 
-# --- FastAPI dependencies among the arguments -----------------------------------------------------
+# --- FastAPI dependencies among the arguments ----------------------------------------------------
 
 DEPENDENCY_HEADER = """\
 from typing import Annotated
@@ -351,7 +351,7 @@ def test_the_message_names_the_provider(tmp_path: Path) -> None:
     )
 
 
-# --- Pydantic models whose set fields the job reads ------------------------------------------------
+# --- Pydantic models whose set fields the job reads --------------------------------------------
 
 MODEL_HEADER = """\
 from pydantic import BaseModel
