@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -385,45 +385,45 @@ def _sent(args: Sequence[cst.Arg], site: Site) -> Sequence[cst.Arg]:
 
 def _enum_values(args: Sequence[cst.Arg], enums: tuple[int | str, ...]) -> Sequence[cst.Arg]:
     """Arguments that pass an enum member send its value: `x.value`."""
-    if not enums:
-        return args
-    out = []
-    for i, arg in enumerate(args):
-        key: int | str = arg.keyword.value if arg.keyword else i
-        if key in enums:
-            value = arg.value
-            if not isinstance(value, cst.Name | cst.Attribute | cst.Call | cst.Subscript):
-                value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-            arg = arg.with_changes(value=cst.Attribute(value=value, attr=cst.Name("value")))
-        out.append(arg)
-    return out
+    return _each(args, enums, lambda value: cst.Attribute(value=value, attr=cst.Name("value")))
 
 
 def _dump_models(args: Sequence[cst.Arg], models: tuple[int | str, ...]) -> Sequence[cst.Arg]:
     """Arguments that pass a Pydantic model send its JSON form: `x.model_dump(mode="json")`."""
-    if not models:
+    mode = cst.Arg(
+        keyword=cst.Name("mode"),
+        value=cst.SimpleString('"json"'),
+        equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""),
+            whitespace_after=cst.SimpleWhitespace(""),
+        ),
+    )
+    return _each(
+        args,
+        models,
+        lambda value: cst.Call(
+            func=cst.Attribute(value=value, attr=cst.Name("model_dump")), args=[mode]
+        ),
+    )
+
+
+def _each(
+    args: Sequence[cst.Arg],
+    keys: tuple[int | str, ...],
+    make: Callable[[cst.BaseExpression], cst.BaseExpression],
+) -> Sequence[cst.Arg]:
+    """The arguments, those at `keys` (positions or keyword names) replaced by `make(value)`, the
+    value parenthesised where an attribute of it would need it."""
+    if not keys:
         return args
     out = []
     for i, arg in enumerate(args):
         key: int | str = arg.keyword.value if arg.keyword else i
-        if key in models:
+        if key in keys:
             value = arg.value
             if not isinstance(value, cst.Name | cst.Attribute | cst.Call | cst.Subscript):
                 value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-            dumped = cst.Call(
-                func=cst.Attribute(value=value, attr=cst.Name("model_dump")),
-                args=[
-                    cst.Arg(
-                        keyword=cst.Name("mode"),
-                        value=cst.SimpleString('"json"'),
-                        equal=cst.AssignEqual(
-                            whitespace_before=cst.SimpleWhitespace(""),
-                            whitespace_after=cst.SimpleWhitespace(""),
-                        ),
-                    )
-                ],
-            )
-            arg = arg.with_changes(value=dumped)
+            arg = arg.with_changes(value=make(value))
         out.append(arg)
     return out
 

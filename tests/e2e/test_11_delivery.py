@@ -113,6 +113,17 @@ def keyed(path: Path, event: str, key: str) -> list[dict[str, Any]]:
     return [e for e in events(path) if e["event"] == event and e.get("key") == key]
 
 
+def recorded(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, str]:
+    """The events file (this process and the workers write to it) and the broker's URL."""
+    log = tmp_path / "events.jsonl"
+    broker = redis_server.url()
+    monkeypatch.setenv("CELERY_BROKER_URL", broker)
+    monkeypatch.setenv("E2E_EVENTS", str(log))
+    return log, broker
+
+
 def post(tree: Path, *paths: str, wrap: Callable[[Any], Any] | None = None) -> None:
     with imported(tree, "app.main") as main:
         app = wrap(main.app) if wrap else main.app
@@ -142,10 +153,7 @@ def test_a_killed_child_s_job_is_run_again_only_at_least_once(
     tree = tiny_app(tmp_path / delivery, "jobs", JOBS, delivery=delivery)
     tasks = (tree / "app/tasks/jobs_tasks.py").read_text(encoding="utf-8")
     assert ("acks_late=True" in tasks) == (delivery == "at-least-once"), tasks
-    log = tmp_path / "events.jsonl"
-    broker = redis_server.url()
-    monkeypatch.setenv("CELERY_BROKER_URL", broker)
-    monkeypatch.setenv("E2E_EVENTS", str(log))
+    log, broker = recorded(tmp_path, redis_server, monkeypatch)
     worker = start_worker(tree, broker, env={"E2E_EVENTS": str(log)})
     post(tree, "/slow/k1?seconds=3")
     started = wait_for(lambda: keyed(log, "start", "k1"), 30, "the job to start in the worker")
@@ -173,10 +181,7 @@ def test_a_killed_worker_s_job_is_taken_over_after_the_visibility_timeout(
 ) -> None:
     with (tree / "app/core/celery_app.py").open("a", encoding="utf-8") as out:
         out.write(VISIBILITY)
-    log = tmp_path / "events.jsonl"
-    broker = redis_server.url()
-    monkeypatch.setenv("CELERY_BROKER_URL", broker)
-    monkeypatch.setenv("E2E_EVENTS", str(log))
+    log, broker = recorded(tmp_path, redis_server, monkeypatch)
     first = start_worker(tree, broker, env={"E2E_EVENTS": str(log)})
     # the job (2 s) must be shorter than the visibility timeout (3 s): a longer one would be
     # handed out again while the second worker still runs it (the report's Next Steps say so)
@@ -279,10 +284,7 @@ def test_a_loop_of_add_task_calls_queues_each_iteration_s_values(
     start_worker: Callable[..., Worker],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    log = tmp_path / "events.jsonl"
-    broker = redis_server.url()
-    monkeypatch.setenv("CELERY_BROKER_URL", broker)
-    monkeypatch.setenv("E2E_EVENTS", str(log))
+    log, broker = recorded(tmp_path, redis_server, monkeypatch)
     worker = start_worker(tree, broker, env={"E2E_EVENTS": str(log)})
     post(tree, "/loop")
 
