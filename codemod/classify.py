@@ -585,7 +585,7 @@ def _check_arguments(
     injected: list[tuple[int | str, str, str]] = []
     for key, expr, param in pairs:
         if param is not None and param.model is not None:
-            reads = _reads_fields_set(signature, ctx)
+            reads = _reads_fields_set(signature, param.name, ctx)
             if reads:
                 raise Skip(
                     Reason.UNSERIALIZABLE_ARGS,
@@ -756,35 +756,74 @@ FIELDS_SET = frozenset({"model_fields_set", "__fields_set__", "__pydantic_fields
 FIELDS_SET_DEPTH = 3
 
 
-def _reads_fields_set(signature: Signature, ctx: Context) -> str:
-    """How the job (or a repository function it calls, a few calls deep) tells set fields from
-    defaults (`exclude_unset=True`, `model_fields_set`); "" when it does not."""
+def _reads_fields_set(signature: Signature, name: str, ctx: Context) -> str:
+    """How the job tells the set fields of its model parameter `name` from defaults, followed
+    where it hands the model on (a few calls deep): `name.model_dump(exclude_unset=True)`,
+    `name.model_fields_set`; "" when it does not."""
     function = ctx.resolver.target(signature.dotted)
     if not isinstance(function, Function):
         return ""
-    seen = {function.key}
-    layer = [function]
+    seen = {(function.key, name)}
+    layer = [(function, name)]
     for _ in range(FIELDS_SET_DEPTH):
-        following: list[Function] = []
-        for current in layer:
+        following: list[tuple[Function, str]] = []
+        for current, param in layer:
             for node in body_nodes(current.node):
-                if isinstance(node, ast.Call) and any(
-                    k.arg == "exclude_unset"
-                    and not (isinstance(k.value, ast.Constant) and k.value.value is False)
-                    for k in node.keywords
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr in FIELDS_SET
+                    and _root_name(node.value) == param
                 ):
-                    return (
-                        f"`{current.display}` calls `{ast.unparse(node.func)}(exclude_unset=...)`"
-                    )
-                if isinstance(node, ast.Attribute) and node.attr in FIELDS_SET:
-                    return f"`{current.display}` reads `{node.attr}`"
-                if isinstance(node, ast.Call):
-                    called = ctx.resolver.callee(node.func, current, current.info)
-                    if called is not None and called.key not in seen:
-                        seen.add(called.key)
-                        following.append(called)
+                    return f"`{current.display}` reads `{ast.unparse(node)}`"
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                if (
+                    isinstance(func, ast.Attribute)
+                    and _root_name(func.value) == param
+                    and any(_sets_exclude_unset(k) for k in node.keywords)
+                ):
+                    return f"`{current.display}` calls `{ast.unparse(func)}(exclude_unset=...)`"
+                for called, arrives_as in _passed_as(node, param, current, ctx):
+                    if (called.key, arrives_as) not in seen:
+                        seen.add((called.key, arrives_as))
+                        following.append((called, arrives_as))
         layer = following[:50]
     return ""
+
+
+def _root_name(expr: ast.expr) -> str | None:
+    while isinstance(expr, ast.Attribute):
+        expr = expr.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def _sets_exclude_unset(keyword: ast.keyword) -> bool:
+    value = keyword.value
+    return keyword.arg == "exclude_unset" and not (
+        isinstance(value, ast.Constant) and value.value is False
+    )
+
+
+def _passed_as(
+    call: ast.Call, name: str, function: Function, ctx: Context
+) -> list[tuple[Function, str]]:
+    """The repository functions a call hands `name` to, with the parameter it arrives as."""
+    called = ctx.resolver.callee(call.func, function, function.info)
+    if called is None:
+        return []
+    args = called.node.args
+    positional = [*args.posonlyargs, *args.args]
+    if called.owner is not None and positional:
+        positional = positional[1:]  # self
+    out: list[tuple[Function, str]] = []
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, ast.Name) and arg.id == name and i < len(positional):
+            out.append((called, positional[i].arg))
+    for keyword in call.keywords:
+        if isinstance(keyword.value, ast.Name) and keyword.value.id == name and keyword.arg:
+            out.append((called, keyword.arg))
+    return out
 
 
 def _is_member(expr: ast.expr, enum: str, candidate: Candidate, ctx: Context) -> bool:

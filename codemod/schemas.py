@@ -13,6 +13,7 @@ import ast
 import re
 from dataclasses import replace
 
+from codemod.aliases import alias_of
 from codemod.enums import enum_value_type
 from codemod.index import ModuleInfo, RepoIndex, parse_expression
 from codemod.models import Param, Signature
@@ -20,6 +21,9 @@ from codemod.models import Param, Signature
 V2 = "v2"
 V1 = "v1"
 _V2_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel"})
+# SQLModel classes are Pydantic v2 models, but for those declared `table=True`: ORM rows, which a
+# worker loads by id rather than receives.
+_SQLMODEL = frozenset({"sqlmodel.SQLModel", "sqlmodel.main.SQLModel"})
 _V1_BASES = frozenset({"pydantic.v1.BaseModel", "pydantic.v1.main.BaseModel"})
 _V1_DECORATORS = frozenset({"validator", "root_validator"})
 
@@ -41,7 +45,7 @@ def _v1_style(node: ast.ClassDef) -> bool:
 
 def class_style(qualname: str, index: RepoIndex, depth: int = 0) -> str | None:
     """V2 or V1 if the class is a Pydantic model of that style; None if it is not one."""
-    if qualname in _V2_BASES:
+    if qualname in _V2_BASES or qualname in _SQLMODEL:
         return V2
     if qualname in _V1_BASES:
         return V1
@@ -54,6 +58,11 @@ def class_style(qualname: str, index: RepoIndex, depth: int = 0) -> str | None:
     node = binding.node
     if binding.kind != "class" or not isinstance(node, ast.ClassDef):
         return None
+    if any(
+        k.arg == "table" and isinstance(k.value, ast.Constant) and k.value.value is True
+        for k in node.keywords
+    ):
+        return None  # a SQLModel table: an ORM row
     for base in node.bases:
         base_name = info.qualify_expr(base)
         style = class_style(base_name, index, depth + 1) if base_name else None
@@ -75,10 +84,23 @@ def annotation_model(
         annotation = parsed
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
         return annotation_model(annotation.value, info, index)
+    if isinstance(annotation, ast.Subscript):  # Annotated[Model, ...]: the model
+        if info.qualify_expr(annotation.value) not in (
+            "typing.Annotated",
+            "typing_extensions.Annotated",
+        ):
+            return None
+        items = annotation.slice
+        first = items.elts[0] if isinstance(items, ast.Tuple) else items
+        return annotation_model(first, info, index)
     qualname = info.qualify_expr(annotation)
     if qualname is None:
         return None
     style = class_style(qualname, index)
+    if style is None:  # a type alias of a model: `CurrentUser = Annotated[User, Depends(...)]`
+        aliased = alias_of(qualname, index)
+        if isinstance(aliased, tuple):
+            return annotation_model(aliased[0], aliased[1], index)
     return (qualname, style) if style else None
 
 

@@ -374,6 +374,10 @@ async def audit_event(event_in: EventUpdate) -> None:
 
 async def plain_event(event_in: EventUpdate) -> None:
     event_in.model_dump()
+
+async def other_model(event_in: EventUpdate) -> None:
+    patch = EventUpdate(title="x")
+    patch.model_dump(exclude_unset=True)  # not the argument's set fields
 """
 
 
@@ -383,6 +387,7 @@ async def plain_event(event_in: EventUpdate) -> None:
         ("update_event", "skipped/unserializable-args"),  # exclude_unset=True, one call down
         ("audit_event", "skipped/unserializable-args"),  # model_fields_set, one call down
         ("plain_event", "migrated"),
+        ("other_model", "migrated"),
     ],
 )
 def test_a_job_that_reads_which_fields_were_set(tmp_path: Path, job: str, expected: str) -> None:
@@ -391,3 +396,34 @@ def test_a_job_that_reads_which_fields_were_set(tmp_path: Path, job: str, expect
         + f"async def h(event_in: EventUpdate):\n    asyncio.create_task({job}(event_in))\n"
     )
     assert statuses(src, tmp_path) == [expected]
+
+
+SQLMODEL_HEADER = """\
+from typing import Annotated
+
+from sqlmodel import SQLModel
+
+class Context(SQLModel):
+    user_id: int
+
+class Row(SQLModel, table=True):
+    id: int
+
+def get_context() -> Context: ...
+ContextDep = Annotated[Context, Depends(get_context)]
+
+async def with_context(context: ContextDep) -> None: ...
+async def with_row(row: Row) -> None: ...
+"""
+
+
+def test_a_sqlmodel_that_is_no_table_travels_as_data(tmp_path: Path) -> None:
+    src = SQLMODEL_HEADER + (
+        "async def h(context: ContextDep):\n    asyncio.create_task(with_context(context))\n"
+    )
+    assert statuses(src, tmp_path) == ["migrated"]
+
+
+def test_a_sqlmodel_table_row_does_not(tmp_path: Path) -> None:
+    src = SQLMODEL_HEADER + "async def h(row: Row):\n    asyncio.create_task(with_row(row))\n"
+    assert statuses(src, tmp_path) == ["skipped/unserializable-args"]
