@@ -45,6 +45,8 @@ APPS = (
     App("infiniflow/ragflow", "b1b8cd623520b97b2526ffb1514bd812bdcc7eaf", timed=True),
     # just before its team moved 18 add_task jobs to Celery by hand
     App("MODSetter/SurfSense", "031dc055da6310be4663409c54150ba4f4721b83", "surfsense_backend"),
+    # SQLModel app: dependencies whose values are data (issue 14)
+    App("ProjectTech4DevAI/kaapi-backend", "448a85176ea88896f803f5ef369c7a2685fdb6d9", "backend"),
 )
 PROBE = 'import celery\n\ncelery_app = celery.Celery("probe")\n'
 
