@@ -338,7 +338,8 @@ def _drift(
         return drift(
             f"goes to {named(routed)}, but `queues` routes it to {named(queue)}", signature
         )
-    if not signature.is_async and _calls(node, "run_sync") != bool(config.worker_startup):
+    plain_sync = not signature.is_async and not providers  # `run_with_dependencies` starts up
+    if plain_sync and _calls(node, "run_sync") != bool(config.worker_startup):
         return drift(
             "calls its implementation "
             + ("without" if config.worker_startup else "after")

@@ -487,3 +487,16 @@ def test_a_decorator_of_the_repository_runs_with_the_job(tmp_path: Path) -> None
     assert "`update_event` reads `plugins` (in `background_task.wrapper`, app/decorators.py)" in (
         message
     )
+
+
+def test_worker_startup_with_re_created_dependencies_is_no_drift(tmp_path: Path) -> None:
+    """A wrapper that re-creates a dependency starts the worker up through the runner's
+    `run_with_dependencies` (it runs `run_coroutine`): no `run_sync` is due, and no drift."""
+    work = tmp_path / "app"
+    shutil.copytree(FIXTURES / "cases" / "args_dependencies" / "before", work)
+    with (work / "pyproject.toml").open("a", encoding="utf-8") as out:
+        out.write('\n[tool.celery-codemod]\nworker-startup = ["app.db:get_client"]\n')
+    assert run_cli(work, "migrate", ".").exit_code == 0
+    assert " CCM003 " not in run_cli(work, "check", ".").output
+    again = run_cli(work, "migrate", "--check", ".")
+    assert again.exit_code == 0, again.output
