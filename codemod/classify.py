@@ -10,7 +10,15 @@ from codemod.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
 from codemod.calls import Function, Resolver, body_nodes, last_name
 from codemod.config import Config
 from codemod.dependencies import Dependency, dependency_of, needs_the_request, provider_spec
-from codemod.detect import ADD_TASK, Candidate, Scope, lookup, parent_map, qualify
+from codemod.detect import (
+    ADD_TASK,
+    Candidate,
+    Scope,
+    guarded_task,
+    lookup,
+    parent_map,
+    qualify,
+)
 from codemod.endless import never_ends
 from codemod.hostpath import host_path
 from codemod.index import (
@@ -23,7 +31,7 @@ from codemod.index import (
     word_lines,
     wrapped_implementation,
 )
-from codemod.models import GUARDED_DELAY, PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
+from codemod.models import PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
 from codemod.schemas import V1, annotation_model, with_models, with_params
@@ -228,16 +236,7 @@ def _published_after_response(candidate: Candidate, ctx: Context) -> Site | None
 
 
 def _guarded_task(node: ast.AST, candidate: Candidate, ctx: Context) -> ast.expr | None:
-    """The task of `guarded_delay(task, ...)`, `to_thread(guarded_delay, task, ...)` or
-    `partial(guarded_delay, task, ...)`: the runner's check of unverified arguments."""
-    if not (isinstance(node, ast.Call) and node.args):
-        return None
-    wanted = f"{ctx.config.tasks_package}.async_runner.{GUARDED_DELAY}"
-    if qualify(node.func, candidate.scopes, ctx.info) == wanted:
-        return node.args[0]
-    if len(node.args) > 1 and qualify(node.args[0], candidate.scopes, ctx.info) == wanted:
-        return node.args[1]
-    return None
+    return guarded_task(node, candidate.scopes, ctx.info, ctx.config.tasks_package)
 
 
 def classify_queued(

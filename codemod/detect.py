@@ -18,6 +18,7 @@ from codemod.index import (
     walk_lines,
     word_lines,
 )
+from codemod.models import GUARDED_DELAY
 
 LOOP = "<loop>"
 LOOP_GETTERS = frozenset(
@@ -249,12 +250,8 @@ def _guarded_delay(
 ) -> tuple[ast.Attribute, Candidate] | None:
     """`guarded_delay(task, ...)` (or handed to `to_thread`) with no fallback around it: the
     same as `task.delay(...)`, the arguments checked at run time (`unverified-args = "guard"`)."""
-    wanted = f"{prefix}async_runner.guarded_delay"
-    if qualify(node.func, scopes, info) == wanted:
-        task = node.args[0]  # guarded_delay(task, ...)
-    elif len(node.args) > 1 and qualify(node.args[0], scopes, info) == wanted:
-        task = node.args[1]  # asyncio.to_thread(guarded_delay, task, ...)
-    else:
+    task = guarded_task(node, scopes, info, prefix.removesuffix("."))
+    if task is None:
         return None
     if any(_has_fallback(p, scopes, info) for p in parents):
         return None
@@ -263,6 +260,21 @@ def _guarded_delay(
         return None
     attribute = ast.copy_location(ast.Attribute(task, "delay", ast.Load()), node)
     return attribute, Candidate(ast.Call(attribute, [], []), qualname, parents, scopes)
+
+
+def guarded_task(
+    node: ast.AST, scopes: tuple[Scope, ...], info: ModuleInfo, tasks_package: str
+) -> ast.expr | None:
+    """The task of the runner's check of unverified arguments: `guarded_delay(task, ...)`, or
+    `guarded_delay` handed on with it (`to_thread(guarded_delay, task, ...)`, `partial(...)`)."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    wanted = f"{tasks_package}.async_runner.{GUARDED_DELAY}"
+    if qualify(node.func, scopes, info) == wanted:
+        return node.args[0]
+    if len(node.args) > 1 and qualify(node.args[0], scopes, info) == wanted:
+        return node.args[1]
+    return None
 
 
 def _spelled(func: ast.Name | ast.Attribute) -> str:
