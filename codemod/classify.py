@@ -616,12 +616,14 @@ def _check_arguments(
             annotation = parse_expression(param.annotation)
             if annotation is not None:
                 impl_safety = annotation_safety(annotation, impl_info, ctx.index)
-        provider = _recreated(expr, param, candidate, ctx)
-        if provider is not None:
+        dependency = _argument_dependency(expr, candidate, ctx)
+        data = dependency is not None and _is_data(dependency, ctx)
+        if dependency is not None and not data:
+            provider = _recreated(expr, dependency, param, ctx)
             assert param is not None
             injected.append((key, param.name, provider))
             continue
-        evident = _evidently_unsafe(expr, candidate, ctx)
+        evident = _evidently_unsafe(expr, candidate, ctx, data)
         if evident:
             raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{ast.unparse(expr)}` {evident}")
         if impl_safety == UNSAFE:
@@ -673,19 +675,18 @@ def _local_annotation(
     return None, None
 
 
-def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context) -> str:
+def _evidently_unsafe(expr: ast.expr, candidate: Candidate, ctx: Context, data: bool) -> str:
+    """Why an argument is evidently no data ("" when it is not evidently so); `data`: it is a
+    dependency whose value is data."""
     if isinstance(expr, ast.Lambda) or _names_code(expr, candidate, ctx):
         return "is a function or a class, not data"
     if not isinstance(expr, ast.Name):
         return ""
     if expr.id in EVIDENT_NAMES:
         return "is a request, connection or object, not data"
-    annotation, arg = _local_annotation(expr, candidate)
-    function = candidate.scopes[0].node
-    if arg is not None and isinstance(function, FunctionNode):
-        dependency = dependency_of(function, arg, ctx.info, ctx.index)
-        if dependency is not None and _is_data(dependency, ctx):
-            return ""  # its value is data: it travels like any other argument
+    if data:
+        return ""  # a dependency whose value is data travels like any other argument
+    annotation, _ = _local_annotation(expr, candidate)
     if annotation is not None and annotation_safety(annotation, ctx.info, ctx.index) == UNSAFE:
         return f"is annotated `{ast.unparse(annotation)}`, not a JSON-safe type"
     return ""
@@ -707,25 +708,25 @@ def _names_code(expr: ast.expr, candidate: Candidate, ctx: Context) -> bool:
     return resolved is not None and resolved[1].kind in ("def", "class")
 
 
-def _recreated(
-    expr: ast.expr, param: Param | None, candidate: Candidate, ctx: Context
-) -> str | None:
-    """The provider ("module:function") a worker runs to re-create a dependency argument whose
-    value is no data (a session, a client), as FastAPI did for the request; None for any other
-    argument. Raises when the dependency cannot be re-created, saying why and what to do."""
+def _argument_dependency(expr: ast.expr, candidate: Candidate, ctx: Context) -> Dependency | None:
+    """The FastAPI dependency an argument is: a parameter of the handler declared so."""
     _, arg = _local_annotation(expr, candidate)
     function = candidate.scopes[0].node
     if arg is None or not isinstance(function, FunctionNode):
         return None
-    dependency = dependency_of(function, arg, ctx.info, ctx.index)
-    if dependency is None or _is_data(dependency, ctx):
-        return None
+    return dependency_of(function, arg, ctx.info, ctx.index)
+
+
+def _recreated(expr: ast.expr, dependency: Dependency, param: Param | None, ctx: Context) -> str:
+    """The provider ("module:function") a worker runs to re-create a dependency argument whose
+    value is no data (a session, a client), as FastAPI did for the request. Raises when it
+    cannot be re-created, saying why and what to do."""
     name = f"argument `{ast.unparse(expr)}` is the FastAPI dependency `{dependency.provider}`"
+    if param is None or param.kind not in ("normal", "kwonly"):
+        raise Skip(Reason.UNSERIALIZABLE_ARGS, f"{name}, which the job takes through *args")
     spec = provider_spec(dependency, ctx.index)
     if spec is not None and spec in ctx.config.dependencies:
         return ctx.config.dependencies[spec]
-    if param is None or param.kind not in ("normal", "kwonly"):
-        raise Skip(Reason.UNSERIALIZABLE_ARGS, f"{name}, which the job takes through *args")
     why = needs_the_request(spec, ctx.index) if spec else "it is not a function of the repository"
     if why is None:
         assert spec is not None
