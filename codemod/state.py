@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codemod.calls import Function, Resolver, body_nodes, last_name, module_functions
+from codemod.discover import module_name, relpath
 from codemod.index import FunctionNode, ModuleInfo, RepoIndex
 
 # Methods that fill a container (or register into a registry) in place.
@@ -101,7 +102,7 @@ def collect_state(
     if not found:
         return StartupState()
     words = sorted({word for word, _ in found.values()})
-    spelling = tuple((rel, module) for rel, module, data in _named(files) if _spells(data, words))
+    spelling = tuple((rel, module_name(rel)) for rel, data in files if _spells(data, words))
     return StartupState(found, spelling)
 
 
@@ -113,25 +114,22 @@ def _spells(data: bytes, words: list[str]) -> bool:
     )
 
 
-def _named(files: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, str, bytes]]:
-    from codemod.discover import module_name
-
-    for rel, data in files:
-        yield rel, module_name(rel), data
-
-
 def _setter(walk: _Walk, where: ast.AST, root: Path) -> Setter:
     entry = walk.entry
     if entry is None:
         if walk.function is None:
             line = getattr(where, "lineno", 0)
-            return Setter(f"the module level of {_rel(walk.info, root)} (line {line})", None)
+            return Setter(
+                f"the module level of {relpath(walk.info.path, root)} (line {line})", None
+            )
         return Setter(walk.root, None)
     runnable = len(entry.path) == 1 and not _required(entry.node)
     name = f"{entry.info.module}:{entry.path[0]}" if runnable else None
     if entry is walk.function and walk.depth == 0:
         return Setter(walk.root, name)
-    return Setter(f"`{entry.display}()` ({_rel(entry.info, root)}), called from {walk.root}", name)
+    return Setter(
+        f"`{entry.display}()` ({relpath(entry.info.path, root)}), called from {walk.root}", name
+    )
 
 
 def _required(node: FunctionNode) -> list[str]:
@@ -144,13 +142,6 @@ def _required(node: FunctionNode) -> list[str]:
         if default is None
     ]
     return out
-
-
-def _rel(info: ModuleInfo, root: Path) -> str:
-    try:
-        return info.path.relative_to(root).as_posix()
-    except ValueError:
-        return info.path.as_posix()
 
 
 def _covered(worker_startup: Iterable[str], resolver: Resolver) -> set[str]:
@@ -460,7 +451,7 @@ def needs_startup(
             if reads:
                 key, text = reads[0]
                 if current is not function:
-                    rel = _rel(current.info, resolver.index.root)
+                    rel = relpath(current.info.path, resolver.index.root)
                     text = f"{text}` (in `{current.display}`, {rel})"
                 else:
                     text += "`"
