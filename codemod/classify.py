@@ -11,7 +11,6 @@ from codemod.calls import Function, Resolver, body_nodes, last_name
 from codemod.config import Config
 from codemod.dependencies import Dependency, dependency_of, needs_the_request, provider_spec
 from codemod.detect import (
-    ADD_TASK,
     Candidate,
     Scope,
     guarded_task,
@@ -31,7 +30,7 @@ from codemod.index import (
     word_lines,
     wrapped_implementation,
 )
-from codemod.models import PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
+from codemod.models import ADD_TASK, PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
 from codemod.schemas import V1, annotation_model, with_models, with_params

@@ -18,7 +18,7 @@ from codemod.index import (
     walk_lines,
     word_lines,
 )
-from codemod.models import GUARDED_DELAY
+from codemod.models import ADD_TASK, GUARDED_DELAY
 
 LOOP = "<loop>"
 LOOP_GETTERS = frozenset(
@@ -36,7 +36,6 @@ BACKGROUND_CALLS = {
     "asyncio.tasks.ensure_future": "asyncio.ensure_future",
     f"{LOOP}.create_task": "loop.create_task",
 }
-ADD_TASK = "BackgroundTasks.add_task"
 BACKGROUND_TASKS = frozenset(
     {
         "fastapi.BackgroundTasks",

@@ -13,6 +13,8 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+# The kind of call of a FastAPI / Starlette `BackgroundTasks.add_task` site.
+ADD_TASK = "BackgroundTasks.add_task"
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
 PUBLISH_OR_RUN = "publish_or_run"
 GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverified ones
@@ -139,7 +141,7 @@ class Site:
     @property
     def after_response(self) -> bool:
         """An `add_task` site that hands BackgroundTasks the runner's `publish_or_run`."""
-        return self.call == "BackgroundTasks.add_task" and self.standalone
+        return self.call == ADD_TASK and self.standalone
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from codemod.detect import ADD_TASK
 from codemod.generate import fits, format_code
 from codemod.index import FunctionNode, first_line, split_lines
-from codemod.models import GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
+from codemod.models import ADD_TASK, GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
 _SPACES = re.compile(r"^(?:    )+", re.M)
