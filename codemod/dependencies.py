@@ -6,7 +6,7 @@ import ast
 from dataclasses import dataclass
 
 from codemod.aliases import MAX_ALIAS_DEPTH, alias_of
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex
+from codemod.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
 
 DEPENDS = frozenset({"Depends", "Security"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
@@ -58,15 +58,7 @@ def _provider(call: ast.Call) -> str:
 
 
 def param_default(function: FunctionNode, arg: ast.arg) -> ast.expr | None:
-    args = function.args
-    positional = [*args.posonlyargs, *args.args]
-    if arg in positional:
-        offset = len(positional) - len(args.defaults)
-        at = positional.index(arg) - offset
-        return args.defaults[at] if at >= 0 else None
-    if arg in args.kwonlyargs:
-        return args.kw_defaults[args.kwonlyargs.index(arg)]
-    return None
+    return next((default for a, default in defaults_of(function) if a is arg), None)
 
 
 def is_depends(expr: ast.expr | None) -> bool:
@@ -114,14 +106,7 @@ def needs_the_request(provider: str, index: RepoIndex) -> str | None:
     node = binding.node if binding else None
     if info is None or not isinstance(node, FunctionNode):
         return "it is not a module-level function of the repository"
-    args = node.args
-    positional = [*args.posonlyargs, *args.args]
-    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-    pairs = [
-        *zip(positional, defaults, strict=True),
-        *zip(args.kwonlyargs, args.kw_defaults, strict=True),
-    ]
-    for arg, default in pairs:
+    for arg, default in defaults_of(node):
         annotation = info.qualify_expr(arg.annotation) if arg.annotation is not None else None
         if annotation in REQUEST_TYPES or (arg.annotation is None and arg.arg == "request"):
             return f"its parameter `{arg.arg}` is the request"

@@ -351,6 +351,18 @@ class RepoIndex:
         return info, binding
 
 
+def defaults_of(node: FunctionNode) -> list[tuple[ast.arg, ast.expr | None]]:
+    """Each named parameter (positional-only, positional, keyword-only) with its default."""
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    defaults.extend(args.defaults)
+    return [
+        *zip(positional, defaults, strict=True),
+        *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+    ]
+
+
 def signature_of(info: ModuleInfo, node: FunctionNode) -> Signature:
     """The parameters of a module-level function, with the imports its annotations need."""
     args = node.args

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from codemod.calls import Function, Resolver, body_nodes, last_name, module_functions
 from codemod.discover import module_name, relpath
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex
+from codemod.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
 
 # Methods that fill a container (or register into a registry) in place.
 FILL_METHODS = frozenset(
@@ -134,14 +134,7 @@ def _setter(walk: _Walk, where: ast.AST, root: Path) -> Setter:
 
 def _required(node: FunctionNode) -> list[str]:
     """The parameters without a default: a start-up callable that a worker runs takes none."""
-    args = [*node.args.posonlyargs, *node.args.args]
-    out = [a.arg for a in args[: len(args) - len(node.args.defaults)]]
-    out += [
-        a.arg
-        for a, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)
-        if default is None
-    ]
-    return out
+    return [arg.arg for arg, default in defaults_of(node) if default is None]
 
 
 def _covered(worker_startup: Iterable[str], resolver: Resolver) -> set[str]:
