@@ -202,6 +202,8 @@ def load_config(paths: tuple[Path, ...], root: Path | None, overrides: dict[str,
     config = Config(root=found_root, paths=paths or (Path("."),), line_length=line_length)
     if values.get("allow_unverified_args") and "unverified_args" not in values:
         values["unverified_args"] = "allow"  # the older spelling, kept as an alias
+    if "unverified_args" in values:  # one mode: the alias must not outvote what was chosen
+        values["allow_unverified_args"] = values["unverified_args"] == "allow"
     config = replace(config, **values)
     _validate(config)
     return config

@@ -126,3 +126,12 @@ def test_an_unknown_mode_is_a_usage_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="unverified-args must be one of"):
         load_config((tmp_path,), tmp_path, {})
+
+
+def test_the_command_line_mode_wins_over_the_alias_in_the_config(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.celery-codemod]\nallow-unverified-args = true\n", encoding="utf-8"
+    )
+    assert load_config((tmp_path,), tmp_path, {}).unverified_mode == "allow"
+    chosen = load_config((tmp_path,), tmp_path, {"unverified_args": "guard"})
+    assert chosen.unverified_mode == "guard"
