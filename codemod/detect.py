@@ -268,6 +268,9 @@ def guarded_task(
     `guarded_delay` handed on with it (`to_thread(guarded_delay, task, ...)`, `partial(...)`)."""
     if not (isinstance(node, ast.Call) and node.args):
         return None
+    spelled = [e for e in (node.func, node.args[0]) if isinstance(e, ast.Name | ast.Attribute)]
+    if not any(_spelled(e) == GUARDED_DELAY for e in spelled):
+        return None  # most calls: no name to qualify
     wanted = f"{tasks_package}.async_runner.{GUARDED_DELAY}"
     if qualify(node.func, scopes, info) == wanted:
         return node.args[0]
