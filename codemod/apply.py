@@ -24,7 +24,17 @@ from codemod.generate import (
 )
 from codemod.guard import check_rewrite
 from codemod.index import ModuleInfo, RepoIndex
-from codemod.models import Drift, FileError, MigrationPlan, Outcome, Status, TasksModulePlan
+from codemod.models import (
+    GUARDED_DELAY,
+    PUBLISH_OR_RUN,
+    RUN_WITH_DEPENDENCIES,
+    Drift,
+    FileError,
+    MigrationPlan,
+    Outcome,
+    Status,
+    TasksModulePlan,
+)
 from codemod.plan import RUNNER
 from codemod.rewrite import ModuleNames, SiteEdit, rewrite_module
 from codemod.write import SourceFile, atomic_write, check_compiles
@@ -129,24 +139,16 @@ class _Renderer:
         for (module, path, old, _), rendered in zip(jobs, renders, strict=True):
             if not self._record(path, rendered, old):
                 failed.add(module)
-        helpers = any(site.after_response for site, _ in plan.site_tasks)
-        needs_runner = (
-            helpers
-            or any(
-                not w.existing and (w.signature.is_async or config.worker_startup)
-                for tm in plan.tasks_modules
-                if tm.module not in failed
-                for w in tm.wrappers
-            )
-            or any(d.signature is not None for d in plan.drifts if config.worker_startup)
+        used = _runner_functions(plan, config, failed)
+        needs_runner = bool(used) or any(
+            d.signature is not None for d in plan.drifts if config.worker_startup
         )
         old, _ = self._read(plan.runner_path)
-        # A runner written by an earlier version lacks what the sites now import.
+        # A runner written by an earlier version lacks what the new code imports from it.
         stale = (
             old is not None
             and GENERATED_BY.encode() in old
-            and helpers
-            and b"def publish_or_run(" not in old
+            and any(f"def {name}(".encode() not in old for name in used)
         )
         if (needs_runner and old is None) or (old is not None and plan.runner_drift) or stale:
             # Tasks modules generated with `worker-startup` import `run_sync`: it stays.
@@ -336,6 +338,29 @@ def _rendered(
     if text is None:
         return None, None
     return text, None if compiled else check_compiles(text, rel)
+
+
+def _runner_functions(plan: MigrationPlan, config: Config, failed: set[str]) -> set[str]:
+    """The runner module's functions that the code this run writes imports."""
+    used: set[str] = set()
+    for site, _ in plan.site_tasks:
+        if site.after_response:
+            used.add(PUBLISH_OR_RUN)
+        if site.guarded:
+            used.add(GUARDED_DELAY)
+    for tm in plan.tasks_modules:
+        if tm.module in failed:
+            continue
+        for w in tm.wrappers:
+            if w.existing:
+                continue
+            if any(p.provider for p in w.signature.params):
+                used.add(RUN_WITH_DEPENDENCIES)
+            elif w.signature.is_async:
+                used.add("run_coroutine")
+            elif config.worker_startup:
+                used.add("run_sync")
+    return used
 
 
 def _maintenance_plan(module: str, path: str) -> TasksModulePlan:

@@ -175,3 +175,70 @@ def test_an_older_runner_without_publish_or_run_is_regenerated(app: Path) -> Non
     )
     assert run_cli(app, "migrate", ".").exit_code == 0
     assert runner.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize(
+    ("body", "imported"),
+    [
+        (  # a plain job whose session the worker re-creates: run_with_dependencies
+            """
+            from fastapi import APIRouter, BackgroundTasks, Depends
+
+            router = APIRouter()
+
+            def get_db():
+                yield object()
+
+            def record(db, case_id: int) -> None:
+                pass
+
+            @router.post("/r/{case_id}")
+            def create(case_id: int, background_tasks: BackgroundTasks, db=Depends(get_db)) -> None:
+                background_tasks.add_task(record, db, case_id)
+            """,
+            "run_with_dependencies",
+        ),
+        (  # a plain job with unannotated arguments: guarded_delay at the call site
+            """
+            from fastapi import APIRouter, BackgroundTasks
+
+            router = APIRouter()
+
+            def compute(key):
+                return key
+
+            def store(value):
+                pass
+
+            @router.post("/s/{key}")
+            def create(key: str, background_tasks: BackgroundTasks) -> None:
+                value = compute(key)
+                background_tasks.add_task(store, value)
+            """,
+            "guarded_delay",
+        ),
+    ],
+)
+def test_an_older_runner_gains_every_function_the_new_code_imports(
+    app: Path, body: str, imported: str
+) -> None:
+    """A generated runner without the function a new site or wrapper imports (written by an
+    earlier version) is regenerated; so is one missing `publish_or_run` (tested above)."""
+    shutil.rmtree(app / "app/api/endpoints")
+    (app / "app/api/endpoints").mkdir()
+    (app / "app/api/endpoints/__init__.py").write_text("")
+    path = endpoint(app, body)
+    assert run_cli(app, "migrate", ".").exit_code == 0
+    written = path.read_text(encoding="utf-8")
+    written += (app / "app/tasks/extra_tasks.py").read_text(encoding="utf-8")
+    assert f"import {imported}" in written or f", {imported}" in written
+    runner = app / "app/tasks/async_runner.py"
+    full = runner.read_text(encoding="utf-8")
+    assert f"def {imported}(" in full
+    # an earlier version's runner, and a new site that needs the function
+    runner.write_text(full.replace(f"def {imported}(", "def _not_yet("), encoding="utf-8")
+    (app / "app/api/endpoints/more.py").write_text(
+        textwrap.dedent(body).lstrip().replace('.post("/', '.post("/more/'), encoding="utf-8"
+    )
+    assert run_cli(app, "migrate", ".").exit_code == 0
+    assert runner.read_text(encoding="utf-8") == full
