@@ -25,9 +25,11 @@ from codemod.generate import (
 from codemod.guard import check_rewrite
 from codemod.index import ModuleInfo, RepoIndex
 from codemod.models import (
+    FIELDS_SET_OF,
     GUARDED_DELAY,
     PUBLISH_OR_RUN,
     RUN_WITH_DEPENDENCIES,
+    WITH_FIELDS_SET,
     Drift,
     FileError,
     MigrationPlan,
@@ -348,12 +350,16 @@ def _runner_functions(plan: MigrationPlan, config: Config, failed: set[str]) -> 
             used.add(PUBLISH_OR_RUN)
         if site.guarded:
             used.add(GUARDED_DELAY)
+        if site.fields_set_args:
+            used.add(FIELDS_SET_OF)
     for tm in plan.tasks_modules:
         if tm.module in failed:
             continue
         for w in tm.wrappers:
             if w.existing:
                 continue
+            if any(p.fields_set for p in w.signature.params):
+                used.add(WITH_FIELDS_SET)
             if any(p.provider for p in w.signature.params):
                 used.add(RUN_WITH_DEPENDENCIES)
             elif w.signature.is_async:

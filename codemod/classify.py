@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass, field, replace
 
 from codemod.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
-from codemod.calls import Function, Resolver, body_nodes, last_name
+from codemod.calls import Function, Resolver, last_name
 from codemod.config import Config
 from codemod.dependencies import Dependency, dependency_of, needs_the_request, provider_spec
 from codemod.detect import (
@@ -19,6 +19,7 @@ from codemod.detect import (
     qualify,
 )
 from codemod.endless import never_ends
+from codemod.fieldsset import mark_fields_set
 from codemod.hostpath import host_path
 from codemod.index import (
     FunctionNode,
@@ -30,7 +31,16 @@ from codemod.index import (
     word_lines,
     wrapped_implementation,
 )
-from codemod.models import ADD_TASK, PUBLISH_OR_RUN, Param, Reason, Signature, Site, Status
+from codemod.models import (
+    ADD_TASK,
+    PUBLISH_OR_RUN,
+    Param,
+    Reason,
+    Signature,
+    Site,
+    Status,
+    fields_set_name,
+)
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
 from codemod.schemas import V1, annotation_model, with_models, with_params
@@ -85,6 +95,8 @@ class Arguments:
     guarded: bool = False  # unverified ones: the call site checks them at run time
     # dependencies the worker re-creates: (argument, job parameter, "module:provider")
     injected: tuple[tuple[int | str, str, str], ...] = ()
+    # models whose set fields travel beside them: (argument, the wrapper parameter for them)
+    fields_set: tuple[tuple[int | str, str], ...] = ()
 
 
 class Skip(Exception):
@@ -136,6 +148,8 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
                 _check_started_at_startup(candidate, ctx)
                 _check_never_ends(signature, ctx)
                 _check_star_args(inner)
+                if signature is not None:
+                    signature = mark_fields_set(signature, ctx.resolver)
                 checked = _check_arguments(inner, signature, candidate, ctx)
                 _check_needs_startup(signature, ctx)
             except Skip:
@@ -186,6 +200,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         model_args=checked.models,
         enum_args=checked.enums,
         injected=tuple(key for key, _, _ in checked.injected),
+        fields_set_args=checked.fields_set,
         shared_path=checked.shared_path,
         would_report=would_report,
         guarded=checked.guarded and status is Status.MIGRATED,
@@ -579,18 +594,13 @@ def _check_arguments(
         raise Skip(Reason.HOST_PATH, where)
     unverified: list[str] = []
     models: list[int | str] = []
+    fields_set: list[tuple[int | str, str]] = []
     enums: list[int | str] = []
     injected: list[tuple[int | str, str, str]] = []
     for key, expr, param in pairs:
         if param is not None and param.model is not None:
-            reads = _reads_fields_set(signature, param.name, ctx)
-            if reads:
-                raise Skip(
-                    Reason.UNSERIALIZABLE_ARGS,
-                    f"parameter `{param.name}` is a Pydantic model and {reads}: a model rebuilt "
-                    "from JSON counts every field as set, so the job would see fields the request "
-                    "never set; pass the set fields explicitly (`model_dump(exclude_unset=True)`)",
-                )
+            if param.fields_set:
+                fields_set.append((key, fields_set_name(param, signature.params)))
             models.append(key)  # validated back into the model by the wrapper
             continue
         if param is not None and param.enum is not None:
@@ -638,7 +648,9 @@ def _check_arguments(
         names = ", ".join(f"`{u}`" for u in unverified)
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
     guarded = bool(unverified) and ctx.config.unverified_mode == "guard"
-    return Arguments(tuple(models), tuple(enums), where, guarded, tuple(injected))
+    return Arguments(
+        tuple(models), tuple(enums), where, guarded, tuple(injected), tuple(fields_set)
+    )
 
 
 def _is_literal(expr: ast.expr) -> bool:
@@ -748,81 +760,6 @@ def _is_data(dependency: Dependency, ctx: Context) -> bool:
     return annotation_safety(value, dependency.info, ctx.index) == SAFE or (
         model is not None and model[1] != V1
     )
-
-
-# Which fields of a model were set: what a model rebuilt from JSON does not keep.
-FIELDS_SET = frozenset({"model_fields_set", "__fields_set__", "__pydantic_fields_set__"})
-FIELDS_SET_DEPTH = 3
-
-
-def _reads_fields_set(signature: Signature, name: str, ctx: Context) -> str:
-    """How the job tells the set fields of its model parameter `name` from defaults, followed
-    where it hands the model on (a few calls deep): `name.model_dump(exclude_unset=True)`,
-    `name.model_fields_set`; "" when it does not."""
-    function = ctx.resolver.target(signature.dotted)
-    if not isinstance(function, Function):
-        return ""
-    seen = {(function.key, name)}
-    layer = [(function, name)]
-    for _ in range(FIELDS_SET_DEPTH):
-        following: list[tuple[Function, str]] = []
-        for current, param in layer:
-            for node in body_nodes(current.node):
-                if (
-                    isinstance(node, ast.Attribute)
-                    and node.attr in FIELDS_SET
-                    and _root_name(node.value) == param
-                ):
-                    return f"`{current.display}` reads `{ast.unparse(node)}`"
-                if not isinstance(node, ast.Call):
-                    continue
-                func = node.func
-                if (
-                    isinstance(func, ast.Attribute)
-                    and _root_name(func.value) == param
-                    and any(_sets_exclude_unset(k) for k in node.keywords)
-                ):
-                    return f"`{current.display}` calls `{ast.unparse(func)}(exclude_unset=...)`"
-                for called, arrives_as in _passed_as(node, param, current, ctx):
-                    if (called.key, arrives_as) not in seen:
-                        seen.add((called.key, arrives_as))
-                        following.append((called, arrives_as))
-        layer = following[:50]
-    return ""
-
-
-def _root_name(expr: ast.expr) -> str | None:
-    while isinstance(expr, ast.Attribute):
-        expr = expr.value
-    return expr.id if isinstance(expr, ast.Name) else None
-
-
-def _sets_exclude_unset(keyword: ast.keyword) -> bool:
-    value = keyword.value
-    return keyword.arg == "exclude_unset" and not (
-        isinstance(value, ast.Constant) and value.value is False
-    )
-
-
-def _passed_as(
-    call: ast.Call, name: str, function: Function, ctx: Context
-) -> list[tuple[Function, str]]:
-    """The repository functions a call hands `name` to, with the parameter it arrives as."""
-    called = ctx.resolver.callee(call.func, function, function.info)
-    if called is None:
-        return []
-    args = called.node.args
-    positional = [*args.posonlyargs, *args.args]
-    if called.owner is not None and positional:
-        positional = positional[1:]  # self
-    out: list[tuple[Function, str]] = []
-    for i, arg in enumerate(call.args):
-        if isinstance(arg, ast.Name) and arg.id == name and i < len(positional):
-            out.append((called, positional[i].arg))
-    for keyword in call.keywords:
-        if isinstance(keyword.value, ast.Name) and keyword.value.id == name and keyword.arg:
-            out.append((called, keyword.arg))
-    return out
 
 
 def _is_member(expr: ast.expr, enum: str, candidate: Candidate, ctx: Context) -> bool:

@@ -18,6 +18,8 @@ ADD_TASK = "BackgroundTasks.add_task"
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
 PUBLISH_OR_RUN = "publish_or_run"
 GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverified ones
+FIELDS_SET_OF = "fields_set_of"  # a model's set fields, sent beside its JSON form
+WITH_FIELDS_SET = "with_fields_set"  # and put back on the model in the worker
 RUN_WITH_DEPENDENCIES = "run_with_dependencies"  # a job with dependencies the worker re-creates
 
 
@@ -71,6 +73,9 @@ class Param:
     # A FastAPI dependency the worker re-creates: "module:provider" (the wrapper drops the
     # parameter and runs the provider as FastAPI does).
     provider: str | None = None
+    # A model parameter whose set fields the job may read: they travel beside its JSON form
+    # (`fields_set_of` at the call site, `with_fields_set` in the wrapper).
+    fields_set: bool = False
 
     def as_wrapper_param(self) -> Param:
         """As the wrapper declares it: a model arrives as its JSON form, a dict; an enum member
@@ -94,6 +99,33 @@ class Signature:
     @property
     def dotted(self) -> str:
         return f"{self.module}.{self.name}"
+
+    def wrapper_params(self) -> tuple[Param, ...]:
+        """The wrapper's parameters (after `self`), as it declares them: re-created dependencies
+        left out, and before `**kwargs` the keyword-only carriers of the set fields of models."""
+        params = [p.as_wrapper_param() for p in self.params if not p.provider]
+        carriers = [
+            Param(fields_set_name(p, self.params), "kwonly", "dict | None", "None")
+            for p in self.params
+            if p.fields_set
+        ]
+        if not carriers:
+            return tuple(params)
+        at = next((i for i, p in enumerate(params) if p.kind == "kwarg"), len(params))
+        return (*params[:at], *carriers, *params[at:])
+
+    def carrier_of(self, param: Param) -> str | None:
+        """The wrapper parameter that carries a model parameter's set fields, if it has one."""
+        return fields_set_name(param, self.params) if param.fields_set else None
+
+
+def fields_set_name(param: Param, params: tuple[Param, ...]) -> str:
+    """The name of the wrapper parameter that carries a model parameter's set fields."""
+    taken = {p.name for p in params}
+    name = f"{param.name}_fields_set"
+    while name in taken:
+        name += "_"
+    return name
 
 
 @dataclass(frozen=True)
@@ -123,6 +155,8 @@ class Site:
     model_args: tuple[int | str, ...] = ()
     enum_args: tuple[int | str, ...] = ()  # those that pass an enum member: sent as `.value`
     injected: tuple[int | str, ...] = ()  # dependencies the worker re-creates: not sent
+    # Models whose set fields travel beside them: (argument, the wrapper parameter they go to).
+    fields_set_args: tuple[tuple[int | str, str], ...] = ()
     # The name asyncio has where the site is (a function-level `import asyncio` counts); None: none.
     asyncio_name: str | None = None
     # The text of line `line`, for its noqa comment (read by the analysis, not again by `check`).

@@ -7,8 +7,10 @@ import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from codemod.calls import Resolver
 from codemod.config import Config, ConfigError
 from codemod.discover import module_name, new_module_path, python_files, relpath, shown
+from codemod.fieldsset import mark_fields_set
 from codemod.index import (
     FunctionNode,
     ModuleInfo,
@@ -30,6 +32,7 @@ from codemod.models import (
     Status,
     TasksModulePlan,
     Wrapper,
+    fields_set_name,
 )
 from codemod.schemas import with_models, with_params
 
@@ -321,7 +324,20 @@ def _drift(
             tuple(replace(p, provider=providers.get(p.name)) for p in signature.params),
         )
     params = signature_of(info, node).params[1:]  # after `self`
-    declared = tuple(p.as_wrapper_param() for p in signature.params if not p.provider)
+    # A carrier of a model's set fields stays once the wrapper has it: call sites migrated
+    # earlier send it, whether or not the job still reads them.
+    signature = mark_fields_set(signature, Resolver(index))
+    on_disk = {p.name for p in params}
+    signature = with_params(
+        signature,
+        tuple(
+            replace(p, fields_set=True)
+            if p.model and fields_set_name(p, signature.params) in on_disk
+            else p
+            for p in signature.params
+        ),
+    )
+    declared = signature.wrapper_params()
     late = (
         _keyword(node, "acks_late") == "True" and _keyword(node, "reject_on_worker_lost") == "True"
     )

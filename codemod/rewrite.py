@@ -13,7 +13,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.generate import fits, format_code
 from codemod.index import FunctionNode, first_line, split_lines
-from codemod.models import ADD_TASK, GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
+from codemod.models import ADD_TASK, FIELDS_SET_OF, GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)
 _SPACES = re.compile(r"^(?:    )+", re.M)
@@ -367,19 +367,39 @@ def _job_args(statement: cst.SimpleStatementLine, add_task: bool) -> Sequence[cs
 
 
 def _sent(args: Sequence[cst.Arg], site: Site) -> Sequence[cst.Arg]:
-    """The job's arguments as the task is sent them: models dumped, enum members as values, and
-    without the dependencies the worker re-creates."""
+    """The job's arguments as the task is sent them: models dumped, enum members as values,
+    without the dependencies the worker re-creates, and the set fields of the models whose job
+    reads them, by keyword."""
+    companions = _fields_set_args(args, site.fields_set_args)
     args = _enum_values(_dump_models(args, site.model_args), site.enum_args)
-    if not site.injected:
-        return args
     kept = [
         arg
         for i, arg in enumerate(args)
         if (arg.keyword.value if arg.keyword else i) not in site.injected
     ]
-    if kept and kept[-1].comma is not cst.MaybeSentinel.DEFAULT:
+    if not site.injected and not companions:
+        return args
+    kept += companions
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    kept = [
+        a if a.comma is not cst.MaybeSentinel.DEFAULT else a.with_changes(comma=comma) for a in kept
+    ]
+    if kept:
         kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return kept
+
+
+def _fields_set_args(
+    args: Sequence[cst.Arg], fields_set: tuple[tuple[int | str, str], ...]
+) -> list[cst.Arg]:
+    """`x_fields_set=fields_set_of(x)` for each model argument whose set fields travel."""
+    out: list[cst.Arg] = []
+    for key, name in fields_set:
+        for i, arg in enumerate(args):
+            if (arg.keyword.value if arg.keyword else i) == key:
+                call = cst.Call(func=cst.Name(FIELDS_SET_OF), args=[cst.Arg(arg.value)])
+                out.append(cst.Arg(call, keyword=cst.Name(name), equal=_EQUAL))
+    return out
 
 
 def _enum_values(args: Sequence[cst.Arg], enums: tuple[int | str, ...]) -> Sequence[cst.Arg]:
@@ -387,16 +407,14 @@ def _enum_values(args: Sequence[cst.Arg], enums: tuple[int | str, ...]) -> Seque
     return _each(args, enums, lambda value: cst.Attribute(value=value, attr=cst.Name("value")))
 
 
+_EQUAL = cst.AssignEqual(
+    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+)
+
+
 def _dump_models(args: Sequence[cst.Arg], models: tuple[int | str, ...]) -> Sequence[cst.Arg]:
     """Arguments that pass a Pydantic model send its JSON form: `x.model_dump(mode="json")`."""
-    mode = cst.Arg(
-        keyword=cst.Name("mode"),
-        value=cst.SimpleString('"json"'),
-        equal=cst.AssignEqual(
-            whitespace_before=cst.SimpleWhitespace(""),
-            whitespace_after=cst.SimpleWhitespace(""),
-        ),
-    )
+    mode = cst.Arg(keyword=cst.Name("mode"), value=cst.SimpleString('"json"'), equal=_EQUAL)
     return _each(
         args,
         models,
@@ -660,6 +678,8 @@ class _Rewrite:
             task_imports.setdefault(self.runner, []).append(PUBLISH_OR_RUN)
         if any(e.site.guarded for e in done):
             task_imports.setdefault(self.runner, []).append(GUARDED_DELAY)
+        if any(e.site.fields_set_args for e in done):
+            task_imports.setdefault(self.runner, []).append(FIELDS_SET_OF)
         return add_imports_and_logger(
             module,
             sorted(std),
