@@ -49,6 +49,21 @@ def glob_match(pattern: str, relpath: str) -> bool:
     return _glob_regex(pattern).match(relpath) is not None
 
 
+@functools.lru_cache(maxsize=64)
+def _any_glob_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for a list of globs (one match per path, not one per glob)."""
+    if not patterns:
+        return None
+    parts = (_glob_regex(p.removeprefix("./")).pattern for p in patterns)
+    return re.compile("|".join(f"(?:{part})" for part in parts))
+
+
+def any_glob_match(patterns: tuple[str, ...], relpath: str) -> bool:
+    """Whether one of the globs matches (as `glob_match` would)."""
+    regex = _any_glob_regex(patterns)
+    return regex is not None and regex.match(relpath) is not None
+
+
 def _real(path: Path) -> Path:
     """`path` absolute with its directories' links resolved, its own last part kept as it is.
 
@@ -94,7 +109,7 @@ def module_name(rel: str) -> str:
 
 
 def excluded(rel: str, config: Config) -> bool:
-    return any(glob_match(pattern, rel) for pattern in config.exclude)
+    return any_glob_match(tuple(config.exclude), rel)
 
 
 def _scan(folder: str, rel: str, config: Config, out: list[tuple[str, str, bool]]) -> None:
@@ -199,7 +214,7 @@ def endpoint_modules(
     return [
         path
         for path, rel in (inventory(config) if files is None else files)
-        if any(glob_match(g, rel) for g in config.endpoint_globs) or module_name(rel) in found
+        if any_glob_match(tuple(config.endpoint_globs), rel) or module_name(rel) in found
     ]
 
 

@@ -170,7 +170,7 @@ def find_reach(
         app_modules,
         resolver,
         worker_startup,
-        ((rel, data) for _, rel, data in sources.items()),
+        (rel for _, rel, _ in sources.items()),
     )
     # The start-up hooks, and the app's creation where it sets state (every app is created
     # somewhere: that alone is no start-up code worth a line of the report).

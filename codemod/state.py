@@ -53,12 +53,18 @@ class StartupState:
     module-level name), with the variable name a reader must spell, and who sets it."""
 
     keys: dict[str, tuple[str, Setter]] = field(default_factory=dict)
-    # The files (root-relative) that spell a state variable's name: the only ones whose
-    # functions can read it, looked into when a call is followed by name alone.
-    files: tuple[tuple[str, str], ...] = ()  # (root-relative path, module)
+    # The files of the run (root-relative path, module). Those that spell a state variable's
+    # name are the only ones whose functions can read it: they are looked into when a call is
+    # followed by name alone (found by `Lookups`, when a job is first checked: most runs have
+    # no job that gets that far).
+    files: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.keys)
+
+    def words(self) -> list[str]:
+        """The variable names a reader of the state must spell."""
+        return sorted({word for word, _ in self.keys.values()})
 
     def match(self, dotted: str) -> str | None:
         """The state key an expression's dotted name reads, if any."""
@@ -84,7 +90,7 @@ def collect_state(
     module_roots: Iterable[tuple[ModuleInfo, str]],
     resolver: Resolver,
     worker_startup: Iterable[str] = (),
-    files: Iterable[tuple[str, bytes]] = (),
+    files: Iterable[str] = (),
 ) -> StartupState:
     """The state set by start-up `roots` (function, description) and by the module-level code of
     `module_roots` (the app's main modules), less what the `worker-startup` callables set too."""
@@ -101,9 +107,7 @@ def collect_state(
         }
     if not found:
         return StartupState()
-    words = sorted({word for word, _ in found.values()})
-    spelling = tuple((rel, module_name(rel)) for rel, data in files if _spells(data, words))
-    return StartupState(found, spelling)
+    return StartupState(found, tuple((rel, module_name(rel)) for rel in files))
 
 
 def _spells(data: bytes, words: list[str]) -> bool:
@@ -613,10 +617,13 @@ class Lookups:
         """name -> the modules that define a function of that name."""
         if self._defines is None:
             self._defines = {}
+            words = self.state.words()
             for rel, module in self.state.files:
                 try:
                     data = (self.index.root / rel).read_bytes()
                 except OSError:
+                    continue
+                if not _spells(data, words):
                     continue
                 for name in {m.group(1) for m in _DEF.finditer(data)}:
                     self._defines.setdefault(name.decode(), []).append(module)
