@@ -31,6 +31,8 @@ from codemod.index import (
     word_lines,
     wrapped_implementation,
 )
+from codemod.memory import HINT as MEMORY_HINT
+from codemod.memory import SharedMemory
 from codemod.models import (
     ADD_TASK,
     PUBLISH_OR_RUN,
@@ -102,10 +104,11 @@ class Arguments:
 class Skip(Exception):
     """Raised inside classification only, caught right away and turned into a skipped site."""
 
-    def __init__(self, reason: Reason, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str, hint: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.hint = hint  # what to do, where the reason's own hint does not fit
 
 
 @dataclass
@@ -134,6 +137,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
     task: str | None = None
     checked = Arguments()
     would_report: str | None = None
+    hint: str | None = None
     try:
         task = _migrated_by(candidate, ctx)
         if task is not None:
@@ -152,6 +156,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
                     signature = mark_fields_set(signature, ctx.resolver)
                 checked = _check_arguments(inner, signature, candidate, ctx)
                 _check_needs_startup(signature, ctx)
+                _check_shared_memory(signature, ctx)
             except Skip:
                 if not silenced:
                     raise
@@ -160,7 +165,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
                 would_report = would_report or "CCM001"
                 raise Skip(Reason.SUPPRESSED, "`# noqa` on the line")
     except Skip as skip:
-        status, reason, detail = Status.SKIPPED, skip.reason, skip.detail
+        status, reason, detail, hint = Status.SKIPPED, skip.reason, skip.detail, skip.hint
     except _Ignored as ignored:
         status, detail = Status.IGNORED, str(ignored)
     if implementation is None and status is not Status.MIGRATED:
@@ -203,6 +208,7 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
         fields_set_args=checked.fields_set,
         shared_path=checked.shared_path,
         would_report=would_report,
+        hint=hint,
         guarded=checked.guarded and status is Status.MIGRATED,
         standalone=isinstance(candidate.parents[-1], ast.Expr) and end_line == statement.end_lineno,
         asyncio_name=_asyncio_name(candidate.scopes),
@@ -543,7 +549,8 @@ def _check_needs_startup(signature: Signature | None, ctx: Context) -> None:
     if not isinstance(function, Function):
         return
     state = ctx.reach.state
-    found = needs_startup(function, ctx.resolver, state, Lookups.of(state, ctx.index))
+    lookups = Lookups.of(state, ctx.index, ctx.reach.files)
+    found = needs_startup(function, ctx.resolver, state, lookups)
     if found is None:
         return
     text, setter = found
@@ -558,6 +565,21 @@ def _check_needs_startup(signature: Signature | None, ctx: Context) -> None:
         Reason.NEEDS_STARTUP,
         f"`{signature.name}` reads `{text}, set by {setter.what}; {todo}",
     )
+
+
+def _check_shared_memory(signature: Signature | None, ctx: Context) -> None:
+    """A job that shares module-level state with the web side (a status dict a handler reads,
+    a connection manager a websocket handler fills) would see a copy of its own in a worker.
+    Reported as `needs-startup` (state only the web process has), with a hint of its own."""
+    if signature is None:
+        return
+    function = ctx.resolver.target(signature.dotted)
+    if not isinstance(function, Function):
+        return
+    shared = SharedMemory.of(ctx.resolver, ctx.reach.files, ctx.reach.state.code)
+    why = shared.shared(function)
+    if why is not None:
+        raise Skip(Reason.NEEDS_STARTUP, why, MEMORY_HINT)
 
 
 def _check_star_args(inner: ast.Call) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from codemod import __version__
-from codemod.models import HINTS, MigrationPlan, Reason, Site, Status
+from codemod.models import MigrationPlan, Reason, Site, Status
 from codemod.noqa import suppressed
 
 RULES = {
@@ -74,7 +74,7 @@ def _site_diagnostic(site: Site, path: str) -> Diagnostic | None:
         return Diagnostic(
             "CCM002",
             f"{site.call_text} runs in the web process and cannot be migrated automatically "
-            f"({site.reason.value}: {site.detail}); {HINTS[site.reason]}",
+            f"({site.reason.value}: {site.detail}); {site.advice}",
             path,
             site.line,
             site.column,

@@ -165,12 +165,19 @@ class Site:
     shared_path: str | None = None
     # A site its noqa comment keeps in place: the code it would be reported with otherwise.
     would_report: str | None = None
+    # What to do about a skipped site, where its reason's hint (HINTS) does not fit.
+    hint: str | None = None
     # The call is a statement of its own (`background_tasks.add_task(job, ...)`): an add_task
     # site then takes the after-the-response form.
     standalone: bool = False
     # Arguments whose types could not be proven JSON-safe: the call site publishes through the
     # runner's `guarded_delay`, which checks them at run time (`unverified-args = "guard"`).
     guarded: bool = False
+
+    @property
+    def advice(self) -> str:
+        """What to do about a skipped site."""
+        return self.hint or (HINTS[self.reason] if self.reason else "")
 
     @property
     def after_response(self) -> bool:

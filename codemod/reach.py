@@ -73,6 +73,7 @@ class Reach:
     called_modules: frozenset[str] = frozenset()  # modules of the functions handlers reach
     state: StartupState = field(default_factory=StartupState)  # what the start-up sets
     startup_code: tuple[str, ...] = ()  # "lifespan `f` (path)", "app factory ...", ...
+    files: tuple[tuple[str, str], ...] = ()  # every file of the run: (root-relative path, module)
 
     @property
     def handler_modules(self) -> frozenset[str]:
@@ -170,14 +171,14 @@ def find_reach(
         app_modules,
         resolver,
         worker_startup,
-        (rel for _, rel, _ in sources.items()),
     )
     # The start-up hooks, and the app's creation where it sets state (every app is created
     # somewhere: that alone is no start-up code worth a line of the report).
     setters = [setter.what for _, setter in state.keys.values()]
     made = [why for _, why in (*factories, *app_modules) if any(why in w for w in setters)]
     code = tuple(dict.fromkeys([*(why for _, why in roots), *made]))
-    return Reach(frozenset(route_modules), frozenset(reached), startup, modules, state, code)
+    every = tuple((rel, module_name(rel)) for _, rel, _ in sources.items())
+    return Reach(frozenset(route_modules), frozenset(reached), startup, modules, state, code, every)
 
 
 def starts_background_work(function: Function) -> bool:

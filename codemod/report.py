@@ -8,7 +8,7 @@ import textwrap
 from typing import Any
 
 from codemod.config import Config
-from codemod.models import HINTS, MigrationPlan, Outcome, Site, Status, Wrapper
+from codemod.models import MigrationPlan, Outcome, Site, Status, Wrapper
 from codemod.write import SourceFile
 
 
@@ -103,7 +103,7 @@ def to_markdown(plan: MigrationPlan, outcome: Outcome, config: Config) -> str:
         assert site.reason is not None
         out.append(
             f"- `{site.path}:{site.line}` in `{site.function or '<module>'}` - "
-            f"{site.reason.value}: {site.detail}. Hint: {HINTS[site.reason]}."
+            f"{site.reason.value}: {site.detail}. Hint: {site.advice}."
         )
     if skipped:
         out.append("")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codemod.calls import Function, Resolver, body_nodes, last_name, module_functions
-from codemod.discover import module_name, relpath
+from codemod.discover import relpath
 from codemod.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
 
 # Methods that fill a container (or register into a registry) in place.
@@ -53,11 +53,9 @@ class StartupState:
     module-level name), with the variable name a reader must spell, and who sets it."""
 
     keys: dict[str, tuple[str, Setter]] = field(default_factory=dict)
-    # The files of the run (root-relative path, module). Those that spell a state variable's
-    # name are the only ones whose functions can read it: they are looked into when a call is
-    # followed by name alone (found by `Lookups`, when a job is first checked: most runs have
-    # no job that gets that far).
-    files: tuple[tuple[str, str], ...] = ()
+    # The functions the start-up runs (and those `worker-startup` runs), by key: what they
+    # change is start-up state, not state shared with requests.
+    code: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.keys)
@@ -90,24 +88,22 @@ def collect_state(
     module_roots: Iterable[tuple[ModuleInfo, str]],
     resolver: Resolver,
     worker_startup: Iterable[str] = (),
-    files: Iterable[str] = (),
 ) -> StartupState:
     """The state set by start-up `roots` (function, description) and by the module-level code of
     `module_roots` (the app's main modules), less what the `worker-startup` callables set too."""
     found: dict[str, tuple[str, Setter]] = {}
-    for key, word, walk, where in _state_sets(roots, module_roots, resolver):
+    code: set[str] = set()
+    for key, word, walk, where in _state_sets(roots, module_roots, resolver, code):
         if key not in found and not any(key.startswith(k + ".") for k in found):
             found[key] = (word, _setter(walk, where, resolver.index.root))
     if found:
-        covered = _covered(worker_startup, resolver)
+        covered = _covered(worker_startup, resolver, code)
         found = {
             k: v
             for k, v in found.items()
             if not any(k == c or k.startswith(c + ".") for c in covered)
         }
-    if not found:
-        return StartupState()
-    return StartupState(found, tuple((rel, module_name(rel)) for rel in files))
+    return StartupState(found, frozenset(code))
 
 
 def _spells(data: bytes, words: list[str]) -> bool:
@@ -141,27 +137,30 @@ def _required(node: FunctionNode) -> list[str]:
     return [arg.arg for arg, default in defaults_of(node) if default is None]
 
 
-def _covered(worker_startup: Iterable[str], resolver: Resolver) -> set[str]:
+def _covered(worker_startup: Iterable[str], resolver: Resolver, code: set[str]) -> set[str]:
     roots: list[tuple[Function, str]] = []
     for spec in worker_startup:
         module, _, name = spec.partition(":")
         found = resolver.target(f"{module}.{name}")
         if isinstance(found, Function):
             roots.append((found, "worker-startup"))
-    return {key for key, _, _, _ in _state_sets(roots, (), resolver)}
+    return {key for key, _, _, _ in _state_sets(roots, (), resolver, code)}
 
 
 def _state_sets(
     roots: Iterable[tuple[Function, str]],
     module_roots: Iterable[tuple[ModuleInfo, str]],
     resolver: Resolver,
+    code: set[str],
 ) -> Iterator[tuple[str, str, _Walk, ast.AST]]:
-    """(key, variable name, the walk it was set in, the node) for each piece of state set."""
+    """(key, variable name, the walk it was set in, the node) for each piece of state set;
+    the keys of the functions walked go into `code`."""
     seen: set[str] = set()
     layer: list[_Walk] = []
     for function, why in roots:
         if function.key not in seen:
             seen.add(function.key)
+            code.add(function.key)
             runnable = not _required(function.node) and len(function.path) == 1
             layer.append(_Walk(function, function.info, function if runnable else None, why))
     for info, why in module_roots:
@@ -176,6 +175,7 @@ def _state_sets(
                 if called.key in seen:
                     continue
                 seen.add(called.key)
+                code.add(called.key)
                 # The callable right below the root names the start-up a worker would run: a
                 # lifespan or a startup handler may do more (start servers, schedulers).
                 entry = called if walk.depth == 0 else walk.entry
@@ -555,9 +555,16 @@ class Lookups:
     methods and properties by name among the modules that spell a state variable (no other
     module can read it; the index of names is built by one scan of each such module's bytes)."""
 
-    def __init__(self, state: StartupState, index: RepoIndex) -> None:
+    def __init__(
+        self, state: StartupState, index: RepoIndex, files: tuple[tuple[str, str], ...]
+    ) -> None:
         self.state = state
         self.index = index
+        # The files of the run (root-relative path, module): those that spell a state
+        # variable's name are the only ones whose functions can read it, looked into when a
+        # call is followed by name alone (found when a job is first checked: most runs have
+        # no job that gets that far).
+        self.files = files
         self._found: dict[tuple[str, bool], list[Function]] = {}
         self._defines: dict[str, list[str]] | None = None
         self._functions: dict[str, list[Function]] = {}
@@ -565,11 +572,18 @@ class Lookups:
         self.answers: dict[str, tuple[str, Setter] | None] = {}
 
     @classmethod
-    def of(cls, state: StartupState, index: RepoIndex) -> Lookups:
+    def of(
+        cls, state: StartupState, index: RepoIndex, files: tuple[tuple[str, str], ...]
+    ) -> Lookups:
         """The one of this process for this state (each file's analysis asks again)."""
         global _LAST
-        if _LAST is None or _LAST.index is not index or _LAST.state.files != state.files:
-            _LAST = cls(state, index)
+        if (
+            _LAST is None
+            or _LAST.index is not index
+            or _LAST.state.keys != state.keys
+            or _LAST.files != files
+        ):
+            _LAST = cls(state, index, files)
         return _LAST
 
     def direct(
@@ -618,7 +632,7 @@ class Lookups:
         if self._defines is None:
             self._defines = {}
             words = self.state.words()
-            for rel, module in self.state.files:
+            for rel, module in self.files:
                 try:
                     data = (self.index.root / rel).read_bytes()
                 except OSError:

@@ -1,0 +1,440 @@
+"""Jobs that share the web process's memory: module-level state that the web side uses too."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from codemod.calls import Function, Resolver, body_nodes, class_named_by
+from codemod.discover import module_name, relpath
+from codemod.index import FunctionNode, ModuleInfo, scope_statements, spans_line, word_lines
+
+# How far the job's side is followed: calls deep, and functions in all.
+DEPTH = 4
+BUDGET = 120
+# A name spelled in more modules than this is not searched: the job is refused (precision first).
+MAX_FILES = 150
+
+# Module-level values that are in-memory state when something changes them after import.
+CONTAINERS = frozenset(
+    {
+        "builtins.dict",
+        "builtins.list",
+        "builtins.set",
+        "builtins.bytearray",
+        "collections.defaultdict",
+        "collections.OrderedDict",
+        "collections.deque",
+        "collections.Counter",
+        "collections.ChainMap",
+        "asyncio.Queue",
+        "asyncio.PriorityQueue",
+        "asyncio.LifoQueue",
+        "asyncio.Event",
+        "asyncio.queues.Queue",
+        "queue.Queue",
+        "queue.SimpleQueue",
+        "queue.PriorityQueue",
+        "queue.LifoQueue",
+        "threading.Event",
+        "weakref.WeakValueDictionary",
+        "weakref.WeakKeyDictionary",
+        "weakref.WeakSet",
+        "cachetools.Cache",
+        "cachetools.TTLCache",
+        "cachetools.LRUCache",
+        "cachetools.LFUCache",
+        "cachetools.TLRUCache",
+    }
+)
+CONTAINER_NODES = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+# Methods that change a container in place.
+MUTATORS = frozenset(
+    {
+        "append",
+        "appendleft",
+        "extend",
+        "extendleft",
+        "insert",
+        "remove",
+        "pop",
+        "popleft",
+        "popitem",
+        "clear",
+        "update",
+        "setdefault",
+        "add",
+        "discard",
+        "put",
+        "put_nowait",
+        "get_nowait",
+        "set",
+        "sort",
+        "reverse",
+        "rotate",
+        "difference_update",
+        "intersection_update",
+        "symmetric_difference_update",
+        "__setitem__",
+        "__delitem__",
+    }
+)
+HINT = (
+    "a worker has a copy of its own of that state, which the web process never sees: keep the "
+    "job here with `# noqa: CCM002`, or first move the state where both reach it (Redis, the "
+    "database)"
+)
+
+
+@dataclass(frozen=True)
+class _Object:
+    """A module-level object that may be in-memory state."""
+
+    qualname: str
+    name: str
+    info: ModuleInfo
+    line: int
+    kind: str  # "container", "instance", "global"
+    methods: frozenset[str] = frozenset()  # an instance's methods that change it
+
+
+@dataclass
+class _Use:
+    function: Function
+    line: int
+    changes: bool
+
+
+class SharedMemory:
+    """The in-memory state a job shares with the web side, per process (jobs are asked once)."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        files: tuple[tuple[str, str], ...],
+        startup: frozenset[str] = frozenset(),
+    ) -> None:
+        self.resolver = resolver
+        self.files = files  # (root-relative path, module) of every file of the run
+        # The functions the start-up (or `worker-startup`) runs: what they set is start-up
+        # state (the needs-startup check's business), not state shared with requests.
+        self.startup = startup
+        self._data: dict[str, bytes] = {}
+        self._objects: dict[str, _Object | None] = {}
+        self._globals: dict[str, frozenset[str]] = {}
+        self.answers: dict[str, str | None] = {}
+
+    @classmethod
+    def of(
+        cls,
+        resolver: Resolver,
+        files: tuple[tuple[str, str], ...],
+        startup: frozenset[str] = frozenset(),
+    ) -> SharedMemory:
+        """The one of this process for this run (each file's analysis asks again)."""
+        global _LAST
+        if (
+            _LAST is None
+            or _LAST.resolver.index is not resolver.index
+            or _LAST.files != files
+            or _LAST.startup != startup
+        ):
+            _LAST = cls(resolver, files, startup)
+        return _LAST
+
+    def shared(self, job: Function) -> str | None:
+        """Why the job shares state with the web side ("`parse` changes `JOB_STATUS` ..."), or
+        None when it evidently does not."""
+        if job.key not in self.answers:
+            self.answers[job.key] = self._shared(job)
+        return self.answers[job.key]
+
+    def _shared(self, job: Function) -> str | None:
+        walk = self._walk(job)
+        keys = {f.key for f in walk}
+        used: dict[str, tuple[_Object, _Use]] = {}
+        for function in walk:
+            for qualname, use in self._uses(function, None):
+                obj = self._object(qualname)
+                if obj is None:
+                    owner = self._object(qualname.rpartition(".")[0]) if "." in qualname else None
+                    if owner is None or owner.kind != "instance":
+                        continue
+                    obj = owner
+                    use.changes = use.changes or self._calls_changing_method(owner, qualname)
+                known = used.get(qualname)
+                if known is None or (use.changes and not known[1].changes):
+                    used[qualname] = (obj, use)
+        for obj, job_use in used.values():
+            web = self._web_use(obj, keys, job_use.changes)
+            if web is None:
+                continue
+            root = self.resolver.index.root
+            where = f"{relpath(obj.info.path, root)}:{obj.line}"
+            verb = "changes" if job_use.changes else "reads"
+            if web == "":
+                return (
+                    f"`{job_use.function.display}` {verb} the module-level `{obj.name}` "
+                    f"({where}), whose name more than {MAX_FILES} modules spell: its other "
+                    "users were not checked"
+                )
+            return (
+                f"`{job_use.function.display}` {verb} the module-level `{obj.name}` ({where}), "
+                f"which {web} in the web process"
+            )
+        return None
+
+    # --- the job's side -------------------------------------------------------------------
+
+    def _walk(self, job: Function) -> list[Function]:
+        from codemod.reach import callees  # reach imports state, which this module sits beside
+
+        seen = {job.key}
+        order = [job]
+        layer = [job]
+        for _ in range(DEPTH):
+            following: list[Function] = []
+            for function in layer:
+                for called in callees(function, self.resolver):
+                    if called.key not in seen and len(order) < BUDGET:
+                        seen.add(called.key)
+                        order.append(called)
+                        following.append(called)
+            layer = following
+        return order
+
+    # --- uses of module-level names -------------------------------------------------------
+
+    def _uses(self, function: Function, lines: list[int] | None) -> Iterator[tuple[str, _Use]]:
+        """(qualified name, use) of each module-level name the function uses (on `lines`)."""
+        info = function.info
+        local = self.resolver.local_bindings(function)
+        declared = {
+            n
+            for node in body_nodes(function.node)
+            if isinstance(node, ast.Global)
+            for n in node.names
+        }
+        changed: set[int] = set()
+        for node in body_nodes(function.node, lines):
+            for target in _changed(node):
+                changed.add(id(target))
+        for node in body_nodes(function.node, lines):
+            if isinstance(node, ast.Name):
+                if node.id in local and node.id not in declared:
+                    continue
+                qualname = info.qualify(node.id)
+                rebinds = isinstance(node.ctx, ast.Store | ast.Del)
+                if rebinds and node.id not in declared:
+                    continue
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id in local:
+                    continue
+                base = info.qualify(node.value.id)
+                if base is None:
+                    continue
+                qualname = f"{base}.{node.attr}"
+                rebinds = False
+            else:
+                continue
+            if qualname is None or qualname.startswith("builtins."):
+                continue
+            line = getattr(node, "lineno", function.node.lineno)
+            yield qualname, _Use(function, line, rebinds or id(node) in changed)
+
+    def _object(self, qualname: str) -> _Object | None:
+        if qualname not in self._objects:
+            self._objects[qualname] = self._find_object(qualname)
+        return self._objects[qualname]
+
+    def _find_object(self, qualname: str) -> _Object | None:
+        found = self.resolver.index.resolve(qualname)
+        if found is None:
+            return None
+        info, binding = found
+        if binding.kind != "assign" or info.module == "" or "." in binding.target:
+            return None
+        name = binding.target
+        if info.module not in self._globals:
+            self._globals[info.module] = _globals(info)
+        if name in self._globals[info.module]:
+            return _Object(f"{info.module}.{name}", name, info, binding.line, "global")
+        node = binding.node
+        value = getattr(node, "value", None)
+        if not isinstance(node, ast.Assign | ast.AnnAssign) or value is None:
+            return None
+        if isinstance(value, CONTAINER_NODES):
+            return _Object(f"{info.module}.{name}", name, info, binding.line, "container")
+        if not isinstance(value, ast.Call):
+            return None
+        constructor = info.qualify_expr(value.func)
+        if constructor in CONTAINERS:
+            return _Object(f"{info.module}.{name}", name, info, binding.line, "container")
+        cls = self.resolver.instance_class(info, node) if class_named_by(info, node) else None
+        if cls is None:
+            return None
+        methods = _changing_methods(cls[1])
+        if not methods:
+            return None
+        return _Object(f"{info.module}.{name}", name, info, binding.line, "instance", methods)
+
+    # --- the web side ---------------------------------------------------------------------
+
+    def _web_use(self, obj: _Object, walk: set[str], job_changes: bool) -> str | None:
+        """How a function outside the job's walk uses the object ("`job_status` (path:line)
+        reads it"), when the object is state: one side changes it; "" when too many modules
+        spell its name to tell; None when nothing outside the walk uses it so."""
+        rels = self._spelling(obj.name)
+        if len(rels) > MAX_FILES:
+            return ""
+        root = self.resolver.index.root
+        for rel in rels:
+            info = self.resolver.index.module(module_name(rel))
+            if info is None:
+                continue
+            lines = word_lines(info.source, [obj.name])
+            for function in self.resolver.functions(info).values():
+                if function.key in walk or not spans_line(function.node, lines):
+                    continue
+                at_startup = function.key in self.startup
+                for qualname, use in self._uses(function, lines):
+                    if qualname != obj.qualname and not (
+                        obj.kind == "instance" and qualname.startswith(obj.qualname + ".")
+                    ):
+                        continue
+                    use.changes = use.changes or self._calls_changing_method(obj, qualname)
+                    if use.changes and (at_startup or _registers(function)):
+                        # set up before any request: start-up state (or a decorator that
+                        # fills a registry at import), which a worker gets its own way
+                        continue
+                    if job_changes or use.changes:
+                        verb = "changes" if use.changes else "reads"
+                        rel_path = relpath(function.info.path, root)
+                        return f"`{function.display}` ({rel_path}:{use.line}) {verb} too"
+        return None
+
+    @staticmethod
+    def _calls_changing_method(obj: _Object, qualname: str) -> bool:
+        return obj.kind == "instance" and qualname.rpartition(".")[2] in obj.methods
+
+    def _spelling(self, word: str) -> list[str]:
+        pattern = re.compile(rb"\b" + re.escape(word.encode()) + rb"\b")
+        out = []
+        for rel, _ in self.files:
+            data = self._data.get(rel)
+            if data is None:
+                try:
+                    data = (self.resolver.index.root / rel).read_bytes()
+                except OSError:
+                    data = b""
+                self._data[rel] = data
+            if word.encode() in data and pattern.search(data):
+                out.append(rel)
+        return out
+
+
+_LAST: SharedMemory | None = None
+
+
+def _changed(node: ast.AST) -> Iterator[ast.expr]:
+    """The root names that a statement or call changes in place: `x[k] = v`, `x.a = v`,
+    `del x[k]`, `x[k] += 1`, `x.append(v)`, `x[k].update(...)`."""
+    targets: list[ast.expr] = []
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+        targets = [node.target]
+    elif isinstance(node, ast.Delete):
+        targets = node.targets
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MUTATORS
+    ):
+        targets = [node.func]
+    for target in targets:
+        if isinstance(target, ast.Tuple | ast.List):
+            for element in target.elts:
+                yield from _changed_root(element)
+        else:
+            yield from _changed_root(target)
+
+
+def _changed_root(target: ast.expr) -> Iterator[ast.expr]:
+    """The name at the root of a changed expression, and the attribute right above it (so
+    that `module.NAME[k] = v` changes `module.NAME`)."""
+    if isinstance(target, ast.Name):
+        return
+    above: ast.expr | None = None
+    expr = target
+    while isinstance(expr, ast.Attribute | ast.Subscript):
+        above, expr = expr, expr.value
+    if isinstance(expr, ast.Name):
+        yield expr
+        if isinstance(above, ast.Attribute):
+            yield above
+
+
+def _globals(info: ModuleInfo) -> frozenset[str]:
+    """The names the module's functions declare `global` (and so may rebind)."""
+    if "global " not in info.source:
+        return frozenset()
+    return frozenset(
+        name for node in ast.walk(info.tree) if isinstance(node, ast.Global) for name in node.names
+    )
+
+
+def _changing_methods(cls: ast.ClassDef) -> frozenset[str]:
+    """The methods (but for `__init__` and kin) that change the instance's containers in place,
+    or add to its counters: `self.items.append(x)`, `self.cache[k] = v`, `self.count += 1`.
+    Rebinding an attribute (`self.client = make()`, a lazy initialiser) does not count."""
+    out: set[str] = set()
+    for stmt in scope_statements(cls.body):
+        if not isinstance(stmt, FunctionNode) or stmt.name in (
+            "__init__",
+            "__post_init__",
+            "__new__",
+            "__init_subclass__",
+        ):
+            continue
+        if any(_changes_self(node) for node in ast.walk(stmt)):
+            out.add(stmt.name)
+    return frozenset(out)
+
+
+def _changes_self(node: ast.AST) -> bool:
+    targets: list[ast.expr]
+    if isinstance(node, ast.AugAssign):
+        targets = [node.target]
+    elif isinstance(node, ast.Assign | ast.Delete):
+        targets = [t for t in node.targets if isinstance(t, ast.Subscript)]
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MUTATORS
+    ):
+        targets = [node.func.value]
+    else:
+        return False
+    for target in targets:
+        expr: ast.expr = target
+        while isinstance(expr, ast.Attribute | ast.Subscript):
+            expr = expr.value
+        if isinstance(expr, ast.Name) and expr.id == "self" and expr is not target:
+            return True
+    return False
+
+
+def _registers(function: Function) -> bool:
+    """A registering decorator (`def register(fn): REGISTRY[...] = fn; return fn`): it fills
+    its registry when modules are imported, in a worker too."""
+    args = function.node.args.posonlyargs + function.node.args.args
+    if not args:
+        return False
+    first = args[0].arg
+    return any(
+        isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and node.value.id == first
+        for node in body_nodes(function.node)
+    )
