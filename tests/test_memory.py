@@ -1,0 +1,222 @@
+"""Jobs that share the web process's memory (`memory.py`): refused as `needs-startup` with a hint
+of their own, while constants, a job's own memo, registries filled at import, lazy initialisers
+and start-up state (the needs-startup check's business) let a job migrate."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import codemod.memory
+from tests.golden import run_cli
+
+CELERY = 'from celery import Celery\n\ncelery_app = Celery("app")\n'
+HEADER = """\
+import asyncio
+
+from fastapi import APIRouter
+
+router = APIRouter()
+"""
+
+
+def check(root: Path, endpoint: str, **modules: str) -> list[str]:
+    files = {
+        "app/__init__.py": "",
+        "app/api/__init__.py": "",
+        "app/celery_app.py": CELERY,
+        "app/api/jobs.py": HEADER + textwrap.dedent(endpoint),
+        **{f"app/{name}.py": textwrap.dedent(text) for name, text in modules.items()},
+    }
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    result = run_cli(root, "check", ".")
+    return [line for line in result.stdout.splitlines() if " CCM00" in line]
+
+
+def codes(lines: list[str]) -> list[str]:
+    return [line.split()[1] for line in lines]
+
+
+SHARED = [
+    pytest.param(
+        """
+        STATUS = {}
+
+        async def job(key: str) -> None:
+            STATUS[key] = "done"
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            asyncio.create_task(job(key))
+
+        @router.get("/")
+        async def status(key: str) -> str:
+            return STATUS.get(key, "")
+        """,
+        "`job` changes the module-level `STATUS` (app/api/jobs.py:7), which `status` "
+        "(app/api/jobs.py:18) reads too in the web process",
+        id="a status dict a handler reads",
+    ),
+    pytest.param(
+        """
+        from collections import deque
+
+        EVENTS = deque(maxlen=10)
+
+        async def job(key: str) -> None:
+            print(list(EVENTS))
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            EVENTS.append(key)
+            asyncio.create_task(job(key))
+        """,
+        "`job` reads the module-level `EVENTS` (app/api/jobs.py:9), which `start` "
+        "(app/api/jobs.py:16) changes too in the web process",
+        id="a container the handler changes, the job reads",
+    ),
+    pytest.param(
+        """
+        from app import state
+
+        async def job(key: str) -> None:
+            state.SEEN[key] = True
+
+        @router.get("/")
+        async def seen() -> int:
+            return len(state.SEEN)
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            asyncio.create_task(job(key))
+        """,
+        "`job` changes the module-level `SEEN` (app/state.py:1), which `seen` "
+        "(app/api/jobs.py:14) reads too in the web process",
+        id="through the module's name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "detail"), SHARED)
+def test_a_job_that_shares_state_with_the_web_side_is_refused(
+    tmp_path: Path, endpoint: str, detail: str
+) -> None:
+    lines = check(tmp_path, endpoint, state="SEEN: dict[str, bool] = {}\n")
+    assert codes(lines) == ["CCM002"], lines
+    assert f"(needs-startup: {detail}); {codemod.memory.HINT}" in lines[0]
+
+
+MIGRATES = [
+    pytest.param(
+        """
+        LIMITS = {"a": 1}
+
+        async def job(key: str) -> None:
+            print(LIMITS[key])
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            print(LIMITS)
+            asyncio.create_task(job(key))
+        """,
+        id="a constant both read",
+    ),
+    pytest.param(
+        """
+        _memo = {}
+
+        def cached(key: str) -> int:
+            if key not in _memo:
+                _memo[key] = len(key)
+            return _memo[key]
+
+        async def job(key: str) -> None:
+            cached(key)
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            cached(key)
+            asyncio.create_task(job(key))
+        """,
+        id="a memo that only the job's own calls touch",
+    ),
+    pytest.param(
+        """
+        import httpx
+
+        client = httpx.AsyncClient()
+
+        async def job(key: str) -> None:
+            await client.get(key)
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            await client.get(key)
+            asyncio.create_task(job(key))
+        """,
+        id="a library client",
+    ),
+]
+
+
+@pytest.mark.parametrize("endpoint", MIGRATES)
+def test_state_that_is_not_shared_lets_the_job_migrate(tmp_path: Path, endpoint: str) -> None:
+    lines = check(tmp_path, endpoint)
+    assert codes(lines) == ["CCM001"], lines
+
+
+def test_a_name_spelled_in_too_many_modules_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codemod.memory, "MAX_FILES", 0)
+    lines = check(
+        tmp_path,
+        """
+        SEEN = set()
+
+        async def job(key: str) -> None:
+            SEEN.add(key)
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            asyncio.create_task(job(key))
+        """,
+    )
+    assert codes(lines) == ["CCM002"], lines
+    assert "whose name more than 0 modules spell: its other users were not checked" in lines[0]
+
+
+def test_state_the_start_up_sets_is_left_to_the_needs_startup_check(tmp_path: Path) -> None:
+    """A global that a start-up handler rebinds: needs-startup names the start-up; with that
+    start-up in `worker-startup`, the job migrates (the handler's change is no request's)."""
+    endpoint = """
+        from fastapi import FastAPI
+
+        from app import settings
+
+        app = FastAPI(on_startup=[settings.load])
+
+        async def job(key: str) -> None:
+            print(settings.SERVER, key)
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            asyncio.create_task(job(key))
+        """
+    config = """
+        SERVER = None
+
+        def load() -> None:
+            global SERVER
+            SERVER = "smtp.example.com"
+        """
+    lines = check(tmp_path, endpoint, settings=config)
+    assert codes(lines) == ["CCM002"] and "set by" in lines[0], lines
+    with (tmp_path / "pyproject.toml").open("w", encoding="utf-8") as out:
+        out.write('[tool.celery-codemod]\nworker-startup = ["app.settings:load"]\n')
+    assert codes(check(tmp_path, endpoint, settings=config)) == ["CCM001"]
