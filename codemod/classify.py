@@ -18,9 +18,13 @@ from codemod.detect import (
     parent_map,
     qualify,
 )
+from codemod.disk import HINT as DISK_HINT
+from codemod.disk import SharedDisk
 from codemod.endless import never_ends
 from codemod.fieldsset import mark_fields_set
 from codemod.hostpath import host_path
+from codemod.importable import HINT as IMPORT_HINT
+from codemod.importable import sub_root_import
 from codemod.index import (
     FunctionNode,
     ModuleInfo,
@@ -157,6 +161,8 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
                 checked = _check_arguments(inner, signature, candidate, ctx)
                 _check_needs_startup(signature, ctx)
                 _check_shared_memory(signature, ctx)
+                _check_shared_disk(signature, ctx)
+                _check_importable(signature, ctx)
             except Skip:
                 if not silenced:
                     raise
@@ -580,6 +586,28 @@ def _check_shared_memory(signature: Signature | None, ctx: Context) -> None:
     why = shared.shared(function)
     if why is not None:
         raise Skip(Reason.NEEDS_STARTUP, why, MEMORY_HINT)
+
+
+def _check_shared_disk(signature: Signature | None, ctx: Context) -> None:
+    """A job that writes files the web side reads or serves (or reads what it wrote) needs the
+    web host's disk: `host-path`, with a hint of its own, unless `shared-filesystem` says web
+    and workers share one."""
+    if signature is None or ctx.config.shared_filesystem:
+        return
+    function = ctx.resolver.target(signature.dotted)
+    if not isinstance(function, Function):
+        return
+    why = SharedDisk.of(ctx.resolver, ctx.reach.files).shared(function)
+    if why is not None:
+        raise Skip(Reason.HOST_PATH, why, DISK_HINT)
+
+
+def _check_importable(signature: Signature | None, ctx: Context) -> None:
+    """The job's module must import from the project root, as the worker imports it."""
+    info = ctx.index.module(signature.module) if signature is not None else None
+    why = sub_root_import(info, ctx.index.root) if info is not None else None
+    if why is not None:
+        raise Skip(Reason.NOT_IMPORTABLE, why, IMPORT_HINT)
 
 
 def _check_star_args(inner: ast.Call) -> None:

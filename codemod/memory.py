@@ -152,7 +152,7 @@ class SharedMemory:
         return self.answers[job.key]
 
     def _shared(self, job: Function) -> str | None:
-        walk = self._walk(job)
+        walk = job_walk(job, self.resolver)
         keys = {f.key for f in walk}
         used: dict[str, tuple[_Object, _Use]] = {}
         for function in walk:
@@ -187,23 +187,6 @@ class SharedMemory:
         return None
 
     # --- the job's side -------------------------------------------------------------------
-
-    def _walk(self, job: Function) -> list[Function]:
-        from codemod.reach import callees  # reach imports state, which this module sits beside
-
-        seen = {job.key}
-        order = [job]
-        layer = [job]
-        for _ in range(DEPTH):
-            following: list[Function] = []
-            for function in layer:
-                for called in callees(function, self.resolver):
-                    if called.key not in seen and len(order) < BUDGET:
-                        seen.add(called.key)
-                        order.append(called)
-                        following.append(called)
-            layer = following
-        return order
 
     # --- uses of module-level names -------------------------------------------------------
 
@@ -336,6 +319,26 @@ class SharedMemory:
 
 
 _LAST: SharedMemory | None = None
+
+
+def job_walk(job: Function, resolver: Resolver) -> list[Function]:
+    """The job and the repository functions it calls (or hands on), breadth first, DEPTH calls
+    deep and BUDGET functions in all."""
+    from codemod.reach import callees  # reach imports state, which this module sits beside
+
+    seen = {job.key}
+    order = [job]
+    layer = [job]
+    for _ in range(DEPTH):
+        following: list[Function] = []
+        for function in layer:
+            for called in callees(function, resolver):
+                if called.key not in seen and len(order) < BUDGET:
+                    seen.add(called.key)
+                    order.append(called)
+                    following.append(called)
+        layer = following
+    return order
 
 
 def _changed(node: ast.AST) -> Iterator[ast.expr]:
