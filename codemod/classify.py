@@ -161,7 +161,9 @@ def classify(candidate: Candidate, ctx: Context) -> Site:
                 checked = _check_arguments(inner, signature, candidate, ctx)
                 _check_needs_startup(signature, ctx)
                 _check_shared_memory(signature, ctx)
-                _check_shared_disk(signature, ctx)
+                shared_disk = _check_shared_disk(signature, ctx)
+                if shared_disk and not checked.shared_path:
+                    checked = replace(checked, shared_path=shared_disk)
                 _check_importable(signature, ctx)
             except Skip:
                 if not silenced:
@@ -588,18 +590,19 @@ def _check_shared_memory(signature: Signature | None, ctx: Context) -> None:
         raise Skip(Reason.NEEDS_STARTUP, why, MEMORY_HINT)
 
 
-def _check_shared_disk(signature: Signature | None, ctx: Context) -> None:
+def _check_shared_disk(signature: Signature | None, ctx: Context) -> str | None:
     """A job that writes files the web side reads or serves (or reads what it wrote) needs the
     web host's disk: `host-path`, with a hint of its own, unless `shared-filesystem` says web
-    and workers share one."""
-    if signature is None or ctx.config.shared_filesystem:
-        return
+    and workers share one (then why, for the report's Next Steps)."""
+    if signature is None:
+        return None
     function = ctx.resolver.target(signature.dotted)
     if not isinstance(function, Function):
-        return
+        return None
     why = SharedDisk.of(ctx.resolver, ctx.reach.files).shared(function)
-    if why is not None:
+    if why is not None and not ctx.config.shared_filesystem:
         raise Skip(Reason.HOST_PATH, why, DISK_HINT)
+    return why
 
 
 def _check_importable(signature: Signature | None, ctx: Context) -> None:

@@ -4,12 +4,10 @@ sub-folder on `sys.path` (`from utils import x` for `backend/utils.py`) cannot b
 from __future__ import annotations
 
 import ast
-import functools
-import sys
 from pathlib import Path
 
-from codemod.discover import module_path, relpath
-from codemod.index import ModuleInfo
+from codemod.discover import relpath
+from codemod.index import ModuleInfo, sub_root_folder
 
 HINT = (
     "the worker imports the job by its dotted name from the project root: run celery-codemod "
@@ -20,10 +18,9 @@ HINT = (
 def sub_root_import(info: ModuleInfo, root: Path) -> str | None:
     """Why the module cannot be imported from `root`: one of its absolute imports names a
     module that does not exist from the root, but does beside one of the module's own folders
-    ("`from utils import ...` (line 33) means backend/utils.py"); None when there is none."""
-    folders = _folders(info, root)
-    if not folders:
-        return None
+    ("`from utils import ...` (line 33) means backend/utils.py"), and the module does not put
+    a folder on `sys.path` itself before it; None when there is none."""
+    tweaked = _path_tweaked_at(info)
     for node in ast.walk(info.tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -31,42 +28,36 @@ def sub_root_import(info: ModuleInfo, root: Path) -> str | None:
             names = [node.module]
         else:
             continue
+        if tweaked is not None and tweaked < node.lineno:
+            continue  # the module puts the folder it needs on sys.path first (gpt-researcher)
         for name in names:
-            top = name.split(".")[0]
-            if top in sys.stdlib_module_names or _exists(top, root):
-                continue  # the standard library's wins over a local file of the same name
-            for folder in folders:
-                found = _module_in(top, folder)
-                if found is not None:
-                    what = "import" if isinstance(node, ast.Import) else f"from {name} import"
-                    return (
-                        f"its module {info.module} does `{what} ...` (line {node.lineno}), which "
-                        f"means {relpath(found, root)}: it runs with "
-                        f"{relpath(folder, root)}/ on sys.path, and a worker importing "
-                        f"{info.module} from the project root fails; run celery-codemod with "
-                        f"`--root {relpath(folder, root)}`"
-                    )
+            folder = sub_root_folder(name.split(".")[0], info.path, root)
+            if folder is None:
+                continue
+            found = relpath(folder, root)
+            what = "import" if isinstance(node, ast.Import) else f"from {name} import"
+            return (
+                f"its module {info.module} does `{what} ...` (line {node.lineno}) for "
+                f"{found}/{name.split('.')[0]}: it runs with {found}/ on sys.path, and a worker "
+                f"importing {info.module} from the project root fails; run celery-codemod with "
+                f"`--root {found}`"
+            )
     return None
 
 
-def _folders(info: ModuleInfo, root: Path) -> list[Path]:
-    """The module's folders below the root, innermost first."""
-    out: list[Path] = []
-    folder = info.path.parent
-    while folder != root and root in folder.parents:
-        out.append(folder)
-        folder = folder.parent
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _exists(top: str, root: Path) -> bool:
-    return module_path(top, root) is not None or (root / top).is_dir()
-
-
-@functools.lru_cache(maxsize=4096)
-def _module_in(top: str, folder: Path) -> Path | None:
-    for candidate in (folder / f"{top}.py", folder / top / "__init__.py"):
-        if candidate.is_file():
-            return candidate
+def _path_tweaked_at(info: ModuleInfo) -> int | None:
+    """The first line where the module's top level changes `sys.path` (`sys.path.insert(...)`,
+    `.append(...)`), if it does."""
+    for stmt in info.tree.body:
+        for node in ast.walk(stmt):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("insert", "append", "extend")
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "path"
+                and isinstance(node.func.value.value, ast.Name)
+                and node.func.value.value.id == "sys"
+            ):
+                return stmt.lineno
     return None

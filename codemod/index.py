@@ -9,12 +9,13 @@ import functools
 import gc
 import io
 import re
+import sys
 import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemod.discover import module_path
+from codemod.discover import module_name, module_path, relpath
 from codemod.models import Param, Signature
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -270,6 +271,45 @@ def source_segment(lines: list[str], node: ast.AST) -> str | None:
     return "".join([head, *lines[first + 1 : last], tail])
 
 
+def rebase_imports(info: ModuleInfo, root: Path) -> None:
+    """Module-level imports written for a sub-folder on `sys.path` (`from utils import f` in
+    backend/server/app.py, for backend/utils.py) name what Python would import there: the
+    binding's target becomes `backend.utils.f`. Only names that no module of the root and no
+    standard library module has are looked for, beside each of the module's own folders."""
+    for name, binding in list(info.bindings.items()):
+        if binding.kind != "import":
+            continue
+        top = binding.target.partition(".")[0]
+        folder = sub_root_folder(top, info.path, root)
+        if folder is not None:
+            prefix = module_name(relpath(folder / "__init__.py", root))
+            target = f"{prefix}.{binding.target}" if prefix else binding.target
+            info.bindings[name] = Binding("import", target, binding.line, binding.node)
+
+
+def sub_root_folder(top: str, path: Path, root: Path) -> Path | None:
+    """The folder above `path` (below `root`) that has a module `top`, when neither the root
+    nor the standard library has one: what `import top` means with that folder on sys.path."""
+    if top in sys.stdlib_module_names or _at_root(top, root):
+        return None
+    folder = path.parent
+    while folder != root and root in folder.parents:
+        if _has_module(top, folder):
+            return folder
+        folder = folder.parent
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _at_root(top: str, root: Path) -> bool:
+    return module_path(top, root) is not None or (root / top).is_dir()
+
+
+@functools.lru_cache(maxsize=8192)
+def _has_module(top: str, folder: Path) -> bool:
+    return (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()
+
+
 class RepoIndex:
     """Modules of the repository under root, parsed lazily and cached."""
 
@@ -281,6 +321,7 @@ class RepoIndex:
 
     def add(self, info: ModuleInfo) -> None:
         """A module parsed for its own analysis (which `release` ends)."""
+        rebase_imports(info, self.root)
         self._modules[info.module] = info
         self._analysing = info.module
 
@@ -305,9 +346,11 @@ class RepoIndex:
         if path is None:
             return None
         try:
-            return ModuleInfo.parse(name, path, decode_source(path.read_bytes()))
+            info = ModuleInfo.parse(name, path, decode_source(path.read_bytes()))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             return None
+        rebase_imports(info, self.root)
+        return info
 
     def parsed(self, name: str, path: Path, source: str) -> ModuleInfo | None:
         """The module's tree if it is parsed already, from this very file and text."""
