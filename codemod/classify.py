@@ -599,7 +599,8 @@ def _check_shared_disk(signature: Signature | None, ctx: Context) -> str | None:
     function = ctx.resolver.target(signature.dotted)
     if not isinstance(function, Function):
         return None
-    why = SharedDisk.of(ctx.resolver, ctx.reach.files).shared(function)
+    disk = SharedDisk.of(ctx.resolver, ctx.reach.files, ctx.reach.state.code)
+    why = disk.shared(function)
     if why is not None and not ctx.config.shared_filesystem:
         raise Skip(Reason.HOST_PATH, why, DISK_HINT)
     return why

@@ -11,6 +11,7 @@ from codemod.calls import Function, Resolver, body_nodes
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo
 from codemod.memory import job_walk
+from codemod.webside import WebSide
 
 # A folder (or file) named the same way on both sides: a literal path ("", ("outputs",)), a
 # module-level name or attribute and what is joined to it ("app.config.UPLOAD_DIR", ("pdf",)).
@@ -88,18 +89,35 @@ class _Use:
 class SharedDisk:
     """The folders a job shares with the web side, per process (jobs are asked once)."""
 
-    def __init__(self, resolver: Resolver, files: tuple[tuple[str, str], ...]) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        files: tuple[tuple[str, str], ...],
+        startup: frozenset[str] = frozenset(),
+    ) -> None:
         self.resolver = resolver
         self.files = files
+        self.startup = startup
         self._data: dict[str, bytes] = {}
         self.answers: dict[str, str | None] = {}
+        self.web = WebSide(resolver, self._spelling, startup)
 
     @classmethod
-    def of(cls, resolver: Resolver, files: tuple[tuple[str, str], ...]) -> SharedDisk:
+    def of(
+        cls,
+        resolver: Resolver,
+        files: tuple[tuple[str, str], ...],
+        startup: frozenset[str] = frozenset(),
+    ) -> SharedDisk:
         """The one of this process for this run (each file's analysis asks again)."""
         global _LAST
-        if _LAST is None or _LAST.resolver.index is not resolver.index or _LAST.files != files:
-            _LAST = cls(resolver, files)
+        if (
+            _LAST is None
+            or _LAST.resolver.index is not resolver.index
+            or _LAST.files != files
+            or _LAST.startup != startup
+        ):
+            _LAST = cls(resolver, files, startup)
         return _LAST
 
     def shared(self, job: Function) -> str | None:
@@ -146,7 +164,8 @@ class SharedDisk:
             scopes += [f for f in self.resolver.functions(info).values() if f.key not in walk]
             for scope in scopes:
                 for found, text, writes, line in _disk_uses(info, scope, self.resolver):
-                    if _same(found, folder) and (job_writes or writes):
+                    web = scope is None or self.web.runs(scope)
+                    if _same(found, folder) and (job_writes or writes) and web:
                         name = f"`{scope.display}`" if scope else "the module level"
                         verb = "writes to" if writes else "reads"
                         return _Use(name, relpath(info.path, root), line, f"{verb} `{text}`")
@@ -190,7 +209,9 @@ def _disk_uses(
     for node in paths.nodes():
         if not isinstance(node, ast.Call):
             continue
-        for expr, writes in _path_arguments(node, info):
+        for expr, writes, receiver in _path_arguments(node, info):
+            if receiver and not paths.pathish(expr, 0):
+                continue  # `gzip.open(...)`, `storage.open(...)`: no path of this disk
             for folder in paths.folders(expr, 0):
                 if folder not in SCRATCH:
                     yield folder, _spelled(folder), writes, node.lineno
@@ -202,8 +223,9 @@ def _spelled(folder: Folder) -> str:
     return ("/" if base == "/" else "") + "/".join(head + list(parts)) + "/..."
 
 
-def _path_arguments(call: ast.Call, info: ModuleInfo) -> list[tuple[ast.expr, bool]]:
-    """The path arguments of a call that touches the disk, each with whether it writes there."""
+def _path_arguments(call: ast.Call, info: ModuleInfo) -> list[tuple[ast.expr, bool, bool]]:
+    """The path arguments of a call that touches the disk, each with whether it writes there
+    and whether it is the object a method is called on (`path.write_text(...)`)."""
     func = call.func
     name = (info.qualify_expr(func) if isinstance(func, ast.Name | ast.Attribute) else None) or ""
 
@@ -212,19 +234,19 @@ def _path_arguments(call: ast.Call, info: ModuleInfo) -> list[tuple[ast.expr, bo
         return out + [k.value for k in call.keywords if k.arg in spots]
 
     if name in OPENERS:
-        return [(e, _writes(call, 1)) for e in at(OPENERS[name])]
-    found = [(e, False) for e in at(READS.get(name, ()))]
-    found += [(e, True) for e in at(WRITES.get(name, ()))]
+        return [(e, _writes(call, 1), False) for e in at(OPENERS[name])]
+    found = [(e, False, False) for e in at(READS.get(name, ()))]
+    found += [(e, True, False) for e in at(WRITES.get(name, ()))]
     if found or not isinstance(func, ast.Attribute):
         return found
     if func.attr in PATH_READS:
-        return [(func.value, False)]
+        return [(func.value, False, True)]
     if func.attr in PATH_WRITES:
-        return [(func.value, True)]
+        return [(func.value, True, True)]
     if func.attr == "open":
-        return [(func.value, _writes(call, 0))]
+        return [(func.value, _writes(call, 0), True)]
     if func.attr in SAVERS and call.args:
-        return [(call.args[0], True)]
+        return [(call.args[0], True, False)]
     return []
 
 
@@ -317,6 +339,33 @@ class _Paths:
             return self._module_level(expr, depth)
         return []
 
+    def pathish(self, expr: ast.expr, depth: int) -> bool:
+        """Whether an expression is evidently a path: a literal, `Path(...)`, `a / b`, `.parent`
+        of one, or a name bound to one."""
+        if depth > LOCAL_DEPTH:
+            return False
+        if isinstance(expr, ast.Constant | ast.JoinedStr) or (
+            isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Div)
+        ):
+            return True
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            named = isinstance(func, ast.Name | ast.Attribute)
+            if named and self.info.qualify_expr(func) in JOINERS:
+                return True
+            return isinstance(func, ast.Attribute) and func.attr in ("joinpath", "resolve")
+        if isinstance(expr, ast.Attribute) and expr.attr == "parent":
+            return True
+        if isinstance(expr, ast.Name) and expr.id in self.local():
+            return self.pathish(self.local()[expr.id], depth + 1)
+        if isinstance(expr, ast.Name):
+            qualname = self.info.qualify(expr.id)
+            found = self.resolver.index.resolve(qualname) if qualname else None
+            value = getattr(found[1].node, "value", None) if found else None
+            if found is not None and found[1].kind == "assign" and isinstance(value, ast.expr):
+                return _Paths(found[0], None, self.resolver).pathish(value, depth + 1)
+        return False
+
     def _module_level(self, expr: ast.Name | ast.Attribute, depth: int) -> list[Folder]:
         if isinstance(expr, ast.Name) and self.function is not None:
             params = self.resolver.local_bindings(self.function).get(expr.id)
@@ -325,6 +374,13 @@ class _Paths:
         qualname = self.info.qualify_expr(expr)
         if qualname is None or qualname.startswith("builtins."):
             return []
+        root: ast.expr = expr
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        base = self.info.qualify(root.id) if isinstance(root, ast.Name) else None
+        index = self.resolver.index
+        if base is None or (index.resolve(base) is None and not index.exists(base)):
+            return []  # a library's name (`gzip`, `tempfile`): no folder of the app's
         out: list[Folder] = [(qualname, ())]
         found = self.resolver.index.resolve(qualname)
         if found is not None:

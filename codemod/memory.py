@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from codemod.calls import Function, Resolver, body_nodes, class_named_by
 from codemod.discover import module_name, relpath
 from codemod.index import FunctionNode, ModuleInfo, scope_statements, spans_line, word_lines
+from codemod.webside import WebSide
 
 # How far the job's side is followed: calls deep, and functions in all.
 DEPTH = 4
@@ -96,7 +97,7 @@ class _Object:
     name: str
     info: ModuleInfo
     line: int
-    kind: str  # "container", "instance", "global"
+    kind: str  # "container", "instance", "class", "global"
     methods: frozenset[str] = frozenset()  # an instance's methods that change it
 
 
@@ -105,6 +106,14 @@ class _Use:
     function: Function
     line: int
     changes: bool
+    by_call: bool = False  # only through a method of the object (`x.update(...)`)
+
+    def changes_object(self, obj: _Object, qualname: str) -> bool:
+        """Whether this use changes the object: a method call on an instance or a class of
+        the repository counts only for a method that changes it."""
+        if obj.kind in ("instance", "class") and self.by_call:
+            return qualname.rpartition(".")[2] in obj.methods
+        return self.changes or qualname.rpartition(".")[2] in obj.methods
 
 
 class SharedMemory:
@@ -121,6 +130,7 @@ class SharedMemory:
         # The functions the start-up (or `worker-startup`) runs: what they set is start-up
         # state (the needs-startup check's business), not state shared with requests.
         self.startup = startup
+        self.web = WebSide(resolver, self._spelling, startup)
         self._data: dict[str, bytes] = {}
         self._objects: dict[str, _Object | None] = {}
         self._globals: dict[str, frozenset[str]] = {}
@@ -160,10 +170,10 @@ class SharedMemory:
                 obj = self._object(qualname)
                 if obj is None:
                     owner = self._object(qualname.rpartition(".")[0]) if "." in qualname else None
-                    if owner is None or owner.kind != "instance":
+                    if owner is None or owner.kind not in ("instance", "class"):
                         continue
                     obj = owner
-                    use.changes = use.changes or self._calls_changing_method(owner, qualname)
+                use.changes = use.changes_object(obj, qualname)
                 known = used.get(qualname)
                 if known is None or (use.changes and not known[1].changes):
                     used[qualname] = (obj, use)
@@ -200,10 +210,10 @@ class SharedMemory:
             if isinstance(node, ast.Global)
             for n in node.names
         }
-        changed: set[int] = set()
+        changed: dict[int, bool] = {}  # node -> changed only by a method call on it
         for node in body_nodes(function.node, lines):
-            for target in _changed(node):
-                changed.add(id(target))
+            for target, by_call in _changed(node):
+                changed[id(target)] = changed.get(id(target), True) and by_call
         for node in body_nodes(function.node, lines):
             if isinstance(node, ast.Name):
                 if node.id in local and node.id not in declared:
@@ -225,7 +235,8 @@ class SharedMemory:
             if qualname is None or qualname.startswith("builtins."):
                 continue
             line = getattr(node, "lineno", function.node.lineno)
-            yield qualname, _Use(function, line, rebinds or id(node) in changed)
+            changes = rebinds or id(node) in changed
+            yield qualname, _Use(function, line, changes, changes and changed.get(id(node), False))
 
     def _object(self, qualname: str) -> _Object | None:
         if qualname not in self._objects:
@@ -237,9 +248,14 @@ class SharedMemory:
         if found is None:
             return None
         info, binding = found
-        if binding.kind != "assign" or info.module == "" or "." in binding.target:
+        if info.module == "" or "." in binding.target:
             return None
         name = binding.target
+        if binding.kind == "class" and isinstance(binding.node, ast.ClassDef):
+            # its class-level attributes, changed by functions (`ApiBG.running = True`)
+            return _Object(f"{info.module}.{name}", name, info, binding.line, "class")
+        if binding.kind != "assign":
+            return None
         if info.module not in self._globals:
             self._globals[info.module] = _globals(info)
         if name in self._globals[info.module]:
@@ -284,23 +300,20 @@ class SharedMemory:
                 at_startup = function.key in self.startup
                 for qualname, use in self._uses(function, lines):
                     if qualname != obj.qualname and not (
-                        obj.kind == "instance" and qualname.startswith(obj.qualname + ".")
+                        obj.kind in ("instance", "class")
+                        and qualname.startswith(obj.qualname + ".")
                     ):
                         continue
-                    use.changes = use.changes or self._calls_changing_method(obj, qualname)
+                    use.changes = use.changes_object(obj, qualname)
                     if use.changes and (at_startup or _registers(function)):
                         # set up before any request: start-up state (or a decorator that
                         # fills a registry at import), which a worker gets its own way
                         continue
-                    if job_changes or use.changes:
+                    if (job_changes or use.changes) and self.web.runs(function):
                         verb = "changes" if use.changes else "reads"
                         rel_path = relpath(function.info.path, root)
                         return f"`{function.display}` ({rel_path}:{use.line}) {verb} too"
         return None
-
-    @staticmethod
-    def _calls_changing_method(obj: _Object, qualname: str) -> bool:
-        return obj.kind == "instance" and qualname.rpartition(".")[2] in obj.methods
 
     def _spelling(self, word: str) -> list[str]:
         pattern = re.compile(rb"\b" + re.escape(word.encode()) + rb"\b")
@@ -341,10 +354,13 @@ def job_walk(job: Function, resolver: Resolver) -> list[Function]:
     return order
 
 
-def _changed(node: ast.AST) -> Iterator[ast.expr]:
+def _changed(node: ast.AST) -> Iterator[tuple[ast.expr, bool]]:
     """The root names that a statement or call changes in place: `x[k] = v`, `x.a = v`,
-    `del x[k]`, `x[k] += 1`, `x.append(v)`, `x[k].update(...)`."""
+    `del x[k]`, `x[k] += 1`, `x.append(v)`, `x[k].update(...)`; each with whether it is a
+    method of the root itself that is called (`x.update(...)`: for an object of a class of the
+    repository, a method that may change nothing)."""
     targets: list[ast.expr] = []
+    by_call = False
     if isinstance(node, ast.Assign):
         targets = node.targets
     elif isinstance(node, ast.AugAssign | ast.AnnAssign):
@@ -357,12 +373,12 @@ def _changed(node: ast.AST) -> Iterator[ast.expr]:
         and node.func.attr in MUTATORS
     ):
         targets = [node.func]
+        by_call = isinstance(node.func.value, ast.Name)
     for target in targets:
-        if isinstance(target, ast.Tuple | ast.List):
-            for element in target.elts:
-                yield from _changed_root(element)
-        else:
-            yield from _changed_root(target)
+        elements = target.elts if isinstance(target, ast.Tuple | ast.List) else [target]
+        for element in elements:
+            for root in _changed_root(element):
+                yield root, by_call
 
 
 def _changed_root(target: ast.expr) -> Iterator[ast.expr]:

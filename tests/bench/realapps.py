@@ -47,6 +47,12 @@ APPS = (
     App("MODSetter/SurfSense", "031dc055da6310be4663409c54150ba4f4721b83", "surfsense_backend"),
     # SQLModel app: dependencies whose values are data (issue 14)
     App("ProjectTech4DevAI/kaapi-backend", "448a85176ea88896f803f5ef369c7a2685fdb6d9", "backend"),
+    # its report job writes the files that the app serves (the web host's disk), and its
+    # modules import each other as if backend/ were on sys.path (it puts it there itself)
+    App("assafelovic/gpt-researcher", "5d84d2f5553e70a2765a8ff3a0d2672d60437ce8"),
+    # its backtest and pairlist jobs keep their state in a class (`ApiBG`) that the status
+    # endpoints read: the web process's memory
+    App("freqtrade/freqtrade", "c9ae5e1e9ff25bb55dd61f5e5519f7c479291edb"),
 )
 PROBE = 'import celery\n\ncelery_app = celery.Celery("probe")\n'
 

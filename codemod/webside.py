@@ -1,0 +1,112 @@
+"""Whether a function runs in the web process itself: a route handler, the app's start-up, or
+what they call (what they only start as background work, another job, does not count)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+
+from codemod.calls import Function, Resolver, body_nodes, last_name
+from codemod.discover import module_name
+from codemod.index import spans_line, word_lines
+
+# Calls that start their argument as background work rather than run it.
+STARTERS = frozenset(
+    {
+        "create_task",
+        "ensure_future",
+        "add_task",
+        "run_in_executor",
+        "to_thread",
+        "submit",
+        "start_soon",
+        "spawn",
+        "run_coroutine_threadsafe",
+        "Thread",
+        "Process",
+        "delay",
+        "apply_async",
+    }
+)
+DEPTH = 3  # how many calls above a function a handler or the start-up is looked for
+MAX_FILES = 60  # a name spelled in more files than this: its callers are not searched
+
+
+class WebSide:
+    """Route handlers (and their closures), start-up code and what they call, found backwards
+    from the function asked about, per process."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        spelling: Callable[[str], list[str]],
+        startup: frozenset[str] = frozenset(),
+    ) -> None:
+        self.resolver = resolver
+        self.spelling = spelling  # root-relative paths of the files that spell a word
+        self.startup = startup  # keys of the functions the start-up runs
+        self._handlers: dict[str, frozenset[str]] = {}
+        self._answers: dict[str, bool] = {}
+
+    def runs(self, function: Function) -> bool:
+        if function.key not in self._answers:
+            self._answers[function.key] = self._runs(function, 0, {function.key})
+        return self._answers[function.key]
+
+    def _runs(self, function: Function, depth: int, seen: set[str]) -> bool:
+        if function.key in self.startup or self._is_handler(function):
+            return True
+        if depth >= DEPTH:
+            return False
+        for caller in self._callers(function):
+            if caller.key in seen:
+                continue
+            seen.add(caller.key)
+            if self._runs(caller, depth + 1, seen):
+                return True
+        return False
+
+    def _is_handler(self, function: Function) -> bool:
+        from codemod.reach import _ModuleScan  # reach imports the analyses beside this one
+
+        info = function.info
+        if info.module not in self._handlers:
+            scan = _ModuleScan(info, self.resolver)
+            self._handlers[info.module] = frozenset(f.key for f in scan.handlers())
+        handlers = self._handlers[info.module]
+        key = function.key
+        # a closure of a handler runs when the handler calls it
+        return key in handlers or any(key.startswith(h + ".") for h in handlers)
+
+    def _callers(self, target: Function) -> list[Function]:
+        name = target.node.name
+        rels = self.spelling(name)
+        if len(rels) > MAX_FILES:
+            return []
+        out: list[Function] = []
+        for rel in rels:
+            info = self.resolver.index.module(module_name(rel))
+            if info is None:
+                continue
+            lines = word_lines(info.source, [name])
+            for function in self.resolver.functions(info).values():
+                if spans_line(function.node, lines) and self._calls(function, target, lines):
+                    out.append(function)
+        return out
+
+    def _calls(self, function: Function, target: Function, lines: list[int]) -> bool:
+        """Whether `function` calls `target` itself (not as background work it starts)."""
+        started: set[int] = set()
+        for node in body_nodes(function.node, lines):
+            if isinstance(node, ast.Call) and last_name(node.func) in STARTERS:
+                for arg in (*node.args, *(k.value for k in node.keywords)):
+                    started.update(id(n) for n in ast.walk(arg))
+        for node in body_nodes(function.node, lines):
+            if not isinstance(node, ast.Call) or id(node) in started:
+                continue
+            if last_name(node.func) != target.node.name:
+                continue
+            found = self.resolver.callee(node.func, function, function.info)
+            if found is not None and found.key == target.key:
+                return True
+        return False
