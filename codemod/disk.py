@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ from codemod.calls import Function, Resolver, body_nodes
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo
 from codemod.memory import job_walk
-from codemod.webside import WebSide
+from codemod.webside import Spelling, WebSide
 
 # A folder (or file) named the same way on both sides: a literal path ("", ("outputs",)), a
 # module-level name or attribute and what is joined to it ("app.config.UPLOAD_DIR", ("pdf",)).
@@ -98,8 +97,8 @@ class SharedDisk:
         self.resolver = resolver
         self.files = files
         self.startup = startup
-        self._data: dict[str, bytes] = {}
         self.answers: dict[str, str | None] = {}
+        self._spelling = Spelling.of(resolver.index.root, files)
         self.web = WebSide(resolver, self._spelling, startup)
 
     @classmethod
@@ -170,22 +169,6 @@ class SharedDisk:
                         verb = "writes to" if writes else "reads"
                         return _Use(name, relpath(info.path, root), line, f"{verb} `{text}`")
         return None
-
-    def _spelling(self, word: str) -> list[str]:
-        needle = word.encode()
-        pattern = re.compile(rb"\b" + re.escape(needle) + rb"\b")
-        out = []
-        for rel, _ in self.files:
-            data = self._data.get(rel)
-            if data is None:
-                try:
-                    data = (self.resolver.index.root / rel).read_bytes()
-                except OSError:
-                    data = b""
-                self._data[rel] = data
-            if needle in data and pattern.search(data):
-                out.append(rel)
-        return out
 
 
 _LAST: SharedDisk | None = None

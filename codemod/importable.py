@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 from codemod.discover import relpath
-from codemod.index import ModuleInfo, sub_root_folder
+from codemod.index import ModuleInfo, scope_statements, sub_root_folder
 
 HINT = (
     "the worker imports the job by its dotted name from the project root: run celery-codemod "
@@ -21,7 +21,7 @@ def sub_root_import(info: ModuleInfo, root: Path) -> str | None:
     ("`from utils import ...` (line 33) means backend/utils.py"), and the module does not put
     a folder on `sys.path` itself before it; None when there is none."""
     tweaked = _path_tweaked_at(info)
-    for node in ast.walk(info.tree):
+    for node in scope_statements(info.tree.body):  # what runs when a worker imports it
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -48,7 +48,11 @@ def sub_root_import(info: ModuleInfo, root: Path) -> str | None:
 def _path_tweaked_at(info: ModuleInfo) -> int | None:
     """The first line where the module's top level changes `sys.path` (`sys.path.insert(...)`,
     `.append(...)`), if it does."""
+    if "sys.path" not in info.source:
+        return None
     for stmt in info.tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
         for node in ast.walk(stmt):
             if (
                 isinstance(node, ast.Call)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from codemod.calls import Function, Resolver, body_nodes, class_named_by
 from codemod.discover import module_name, relpath
 from codemod.index import FunctionNode, ModuleInfo, scope_statements, spans_line, word_lines
-from codemod.webside import WebSide
+from codemod.webside import Spelling, WebSide
 
 # How far the job's side is followed: calls deep, and functions in all.
 DEPTH = 4
@@ -97,7 +97,7 @@ class _Object:
     name: str
     info: ModuleInfo
     line: int
-    kind: str  # "container", "instance", "class", "global"
+    kind: str  # "container", "instance", "class", "global", "contextvar"
     methods: frozenset[str] = frozenset()  # an instance's methods that change it
 
 
@@ -130,8 +130,8 @@ class SharedMemory:
         # The functions the start-up (or `worker-startup`) runs: what they set is start-up
         # state (the needs-startup check's business), not state shared with requests.
         self.startup = startup
+        self._spelling = Spelling.of(resolver.index.root, files)
         self.web = WebSide(resolver, self._spelling, startup)
-        self._data: dict[str, bytes] = {}
         self._objects: dict[str, _Object | None] = {}
         self._globals: dict[str, frozenset[str]] = {}
         self.answers: dict[str, str | None] = {}
@@ -204,12 +204,16 @@ class SharedMemory:
         """(qualified name, use) of each module-level name the function uses (on `lines`)."""
         info = function.info
         local = self.resolver.local_bindings(function)
-        declared = {
-            n
-            for node in body_nodes(function.node)
-            if isinstance(node, ast.Global)
-            for n in node.names
-        }
+        declared = (
+            {
+                n
+                for node in body_nodes(function.node)
+                if isinstance(node, ast.Global)
+                for n in node.names
+            }
+            if "global " in info.source
+            else set()
+        )
         changed: dict[int, bool] = {}  # node -> changed only by a method call on it
         for node in body_nodes(function.node, lines):
             for target, by_call in _changed(node):
@@ -269,6 +273,8 @@ class SharedMemory:
         if not isinstance(value, ast.Call):
             return None
         constructor = info.qualify_expr(value.func)
+        if constructor == "contextvars.ContextVar":
+            return _Object(f"{info.module}.{name}", name, info, binding.line, "contextvar")
         if constructor in CONTAINERS:
             return _Object(f"{info.module}.{name}", name, info, binding.line, "container")
         cls = self.resolver.instance_class(info, node) if class_named_by(info, node) else None
@@ -286,6 +292,9 @@ class SharedMemory:
         reads it"), when the object is state: one side changes it; "" when too many modules
         spell its name to tell; None when nothing outside the walk uses it so."""
         rels = self._spelling(obj.name)
+        if not job_changes:  # then the web side must change it: only files that may do so
+            pattern = _change_pattern(obj)
+            rels = [rel for rel in rels if pattern.search(self._spelling.data(rel))]
         if len(rels) > MAX_FILES:
             return ""
         root = self.resolver.index.root
@@ -309,26 +318,16 @@ class SharedMemory:
                         # set up before any request: start-up state (or a decorator that
                         # fills a registry at import), which a worker gets its own way
                         continue
-                    if (job_changes or use.changes) and self.web.runs(function):
-                        verb = "changes" if use.changes else "reads"
-                        rel_path = relpath(function.info.path, root)
-                        return f"`{function.display}` ({rel_path}:{use.line}) {verb} too"
+                    if obj.kind == "contextvar":
+                        # set per request (a middleware, a dependency): a worker's is unset
+                        if not use.changes:
+                            continue
+                    elif not (job_changes or use.changes) or not self.web.runs(function):
+                        continue
+                    verb = "changes" if use.changes else "reads"
+                    rel_path = relpath(function.info.path, root)
+                    return f"`{function.display}` ({rel_path}:{use.line}) {verb} too"
         return None
-
-    def _spelling(self, word: str) -> list[str]:
-        pattern = re.compile(rb"\b" + re.escape(word.encode()) + rb"\b")
-        out = []
-        for rel, _ in self.files:
-            data = self._data.get(rel)
-            if data is None:
-                try:
-                    data = (self.resolver.index.root / rel).read_bytes()
-                except OSError:
-                    data = b""
-                self._data[rel] = data
-            if word.encode() in data and pattern.search(data):
-                out.append(rel)
-        return out
 
 
 _LAST: SharedMemory | None = None
@@ -352,6 +351,28 @@ def job_walk(job: Function, resolver: Resolver) -> list[Function]:
                     following.append(called)
         layer = following
     return order
+
+
+def _change_pattern(obj: _Object) -> re.Pattern[bytes]:
+    """A byte test that a file may change the object: `NAME[...] = `, `NAME.a += `,
+    `NAME.x.append(`, `del NAME[`, `global NAME`, a changing method of an instance, `.set(`
+    of a context variable. A test that passes says nothing; one that fails rules the file out."""
+    name = re.escape(obj.name.encode())
+    methods = sorted(MUTATORS | obj.methods)
+    calls = b"|".join(re.escape(m.encode()) for m in methods)
+    path = rb"(?:\s*\.\s*\w+|\s*\[[^\]\n]*\])*"
+    return re.compile(
+        rb"\b"
+        + name
+        + path
+        + rb"\s*(?:(?://|<<|>>|\*\*|[-+*/%|&^@])?=(?!=)|\.\s*(?:"
+        + calls
+        + rb")\s*\()|\bdel\b[^\n]*\b"
+        + name
+        + rb"\b|\bglobal\b[^\n]*\b"
+        + name
+        + rb"\b"
+    )
 
 
 def _changed(node: ast.AST) -> Iterator[tuple[ast.expr, bool]]:

@@ -4,7 +4,9 @@ what they call (what they only start as background work, another job, does not c
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 from codemod.calls import Function, Resolver, body_nodes, last_name
 from codemod.discover import module_name
@@ -30,6 +32,53 @@ STARTERS = frozenset(
 )
 DEPTH = 3  # how many calls above a function a handler or the start-up is looked for
 MAX_FILES = 60  # a name spelled in more files than this: its callers are not searched
+
+
+class Spelling:
+    """Which files of the run spell a word (as a whole word), their bytes read once per
+    process and shared by the analyses that search by name."""
+
+    def __init__(self, root: Path, files: tuple[tuple[str, str], ...]) -> None:
+        self.root = root
+        self.files = files
+        self._data: dict[str, bytes] = {}
+        self._found: dict[str, list[str]] = {}
+
+    @classmethod
+    def of(cls, root: Path, files: tuple[tuple[str, str], ...]) -> Spelling:
+        global _SPELLING
+        if _SPELLING is None or _SPELLING.root != root or _SPELLING.files != files:
+            _SPELLING = cls(root, files)
+        return _SPELLING
+
+    def __call__(self, word: str) -> list[str]:
+        """The root-relative paths of the files that spell `word`."""
+        if word not in self._found:
+            needle = word.encode()
+            pattern = re.compile(rb"\b" + re.escape(needle) + rb"\b")
+            self._found[word] = [
+                rel
+                for rel, _ in self.files
+                if needle in self._bytes(rel) and pattern.search(self._bytes(rel))
+            ]
+        return self._found[word]
+
+    def data(self, rel: str) -> bytes:
+        """The bytes of a file of the run (empty if it cannot be read)."""
+        return self._bytes(rel)
+
+    def _bytes(self, rel: str) -> bytes:
+        data = self._data.get(rel)
+        if data is None:
+            try:
+                data = (self.root / rel).read_bytes()
+            except OSError:
+                data = b""
+            self._data[rel] = data
+        return data
+
+
+_SPELLING: Spelling | None = None
 
 
 class WebSide:

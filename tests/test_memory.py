@@ -128,6 +128,33 @@ SHARED.append(
 )
 
 
+SHARED.append(
+    pytest.param(
+        """
+        from contextvars import ContextVar
+
+        from fastapi import Request
+
+        tenant: ContextVar[str] = ContextVar("tenant", default="")
+
+        async def job(key: str) -> None:
+            print(tenant.get(), key)
+
+        async def tenant_middleware(request: Request, call_next):
+            tenant.set(request.headers.get("x-tenant", ""))
+            return await call_next(request)
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            asyncio.create_task(job(key))
+        """,
+        "`job` reads the module-level `tenant` (app/api/jobs.py:11), which `tenant_middleware` "
+        "(app/api/jobs.py:17) changes too in the web process",
+        id="a context variable a middleware sets per request",
+    )
+)
+
+
 @pytest.mark.parametrize(("endpoint", "detail"), SHARED)
 def test_a_job_that_shares_state_with_the_web_side_is_refused(
     tmp_path: Path, endpoint: str, detail: str
