@@ -10,7 +10,7 @@ from codemod.calls import Function, Resolver, body_nodes
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo
 from codemod.memory import job_walk
-from codemod.webside import Spelling, WebSide
+from codemod.webside import JobCheck
 
 # A folder (or file) named the same way on both sides: a literal path ("", ("outputs",)), a
 # module-level name or attribute and what is joined to it ("app.config.UPLOAD_DIR", ("pdf",)).
@@ -85,46 +85,8 @@ class _Use:
     what: str  # "writes `outputs/...`"
 
 
-class SharedDisk:
+class SharedDisk(JobCheck):
     """The folders a job shares with the web side, per process (jobs are asked once)."""
-
-    def __init__(
-        self,
-        resolver: Resolver,
-        files: tuple[tuple[str, str], ...],
-        startup: frozenset[str] = frozenset(),
-    ) -> None:
-        self.resolver = resolver
-        self.files = files
-        self.startup = startup
-        self.answers: dict[str, str | None] = {}
-        self._spelling = Spelling.of(resolver.index.root, files)
-        self.web = WebSide(resolver, self._spelling, startup)
-
-    @classmethod
-    def of(
-        cls,
-        resolver: Resolver,
-        files: tuple[tuple[str, str], ...],
-        startup: frozenset[str] = frozenset(),
-    ) -> SharedDisk:
-        """The one of this process for this run (each file's analysis asks again)."""
-        global _LAST
-        if (
-            _LAST is None
-            or _LAST.resolver.index is not resolver.index
-            or _LAST.files != files
-            or _LAST.startup != startup
-        ):
-            _LAST = cls(resolver, files, startup)
-        return _LAST
-
-    def shared(self, job: Function) -> str | None:
-        """Why the job needs the web host's disk ("`write_report` writes `outputs/...`, a
-        folder that the module level of app.py serves"), or None."""
-        if job.key not in self.answers:
-            self.answers[job.key] = self._shared(job)
-        return self.answers[job.key]
 
     def _shared(self, job: Function) -> str | None:
         walk = job_walk(job, self.resolver)
@@ -169,9 +131,6 @@ class SharedDisk:
                         verb = "writes to" if writes else "reads"
                         return _Use(name, relpath(info.path, root), line, f"{verb} `{text}`")
         return None
-
-
-_LAST: SharedDisk | None = None
 
 
 def _same(a: Folder, b: Folder) -> bool:

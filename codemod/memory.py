@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from codemod.calls import Function, Resolver, body_nodes, class_named_by
 from codemod.discover import module_name, relpath
 from codemod.index import FunctionNode, ModuleInfo, scope_statements, spans_line, word_lines
-from codemod.webside import Spelling, WebSide
+from codemod.webside import JobCheck
 
 # How far the job's side is followed: calls deep, and functions in all.
 DEPTH = 4
@@ -116,50 +116,12 @@ class _Use:
         return self.changes or qualname.rpartition(".")[2] in obj.methods
 
 
-class SharedMemory:
+class SharedMemory(JobCheck):
     """The in-memory state a job shares with the web side, per process (jobs are asked once)."""
 
-    def __init__(
-        self,
-        resolver: Resolver,
-        files: tuple[tuple[str, str], ...],
-        startup: frozenset[str] = frozenset(),
-    ) -> None:
-        self.resolver = resolver
-        self.files = files  # (root-relative path, module) of every file of the run
-        # The functions the start-up (or `worker-startup`) runs: what they set is start-up
-        # state (the needs-startup check's business), not state shared with requests.
-        self.startup = startup
-        self._spelling = Spelling.of(resolver.index.root, files)
-        self.web = WebSide(resolver, self._spelling, startup)
+    def setup(self) -> None:
         self._objects: dict[str, _Object | None] = {}
         self._globals: dict[str, frozenset[str]] = {}
-        self.answers: dict[str, str | None] = {}
-
-    @classmethod
-    def of(
-        cls,
-        resolver: Resolver,
-        files: tuple[tuple[str, str], ...],
-        startup: frozenset[str] = frozenset(),
-    ) -> SharedMemory:
-        """The one of this process for this run (each file's analysis asks again)."""
-        global _LAST
-        if (
-            _LAST is None
-            or _LAST.resolver.index is not resolver.index
-            or _LAST.files != files
-            or _LAST.startup != startup
-        ):
-            _LAST = cls(resolver, files, startup)
-        return _LAST
-
-    def shared(self, job: Function) -> str | None:
-        """Why the job shares state with the web side ("`parse` changes `JOB_STATUS` ..."), or
-        None when it evidently does not."""
-        if job.key not in self.answers:
-            self.answers[job.key] = self._shared(job)
-        return self.answers[job.key]
 
     def _shared(self, job: Function) -> str | None:
         walk = job_walk(job, self.resolver)
@@ -328,9 +290,6 @@ class SharedMemory:
                     rel_path = relpath(function.info.path, root)
                     return f"`{function.display}` ({rel_path}:{use.line}) {verb} too"
         return None
-
-
-_LAST: SharedMemory | None = None
 
 
 def job_walk(job: Function, resolver: Resolver) -> list[Function]:

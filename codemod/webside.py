@@ -7,6 +7,7 @@ import ast
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar, Self, cast
 
 from codemod.calls import Function, Resolver, body_nodes, last_name
 from codemod.discover import module_name
@@ -79,6 +80,57 @@ class Spelling:
 
 
 _SPELLING: Spelling | None = None
+
+
+class JobCheck:
+    """A check of jobs against what the web process runs itself, one per process and run: its
+    answers are kept by job (each file's analysis asks again)."""
+
+    _last: ClassVar[dict[type, Any]] = {}
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        files: tuple[tuple[str, str], ...],
+        startup: frozenset[str] = frozenset(),
+    ) -> None:
+        self.resolver = resolver
+        self.files = files  # (root-relative path, module) of every file of the run
+        # The functions the start-up (or `worker-startup`) runs.
+        self.startup = startup
+        self.answers: dict[str, str | None] = {}
+        self._spelling = Spelling.of(resolver.index.root, files)
+        self.web = WebSide(resolver, self._spelling, startup)
+        self.setup()
+
+    def setup(self) -> None:
+        """What a check keeps besides its answers, made afresh for each run."""
+
+    @classmethod
+    def of(
+        cls,
+        resolver: Resolver,
+        files: tuple[tuple[str, str], ...],
+        startup: frozenset[str] = frozenset(),
+    ) -> Self:
+        last = JobCheck._last.get(cls)
+        if (
+            last is None
+            or last.resolver.index is not resolver.index
+            or last.files != files
+            or last.startup != startup
+        ):
+            last = JobCheck._last[cls] = cls(resolver, files, startup)
+        return cast(Self, last)
+
+    def shared(self, job: Function) -> str | None:
+        """Why the job needs what only the web process has, or None when it evidently does not."""
+        if job.key not in self.answers:
+            self.answers[job.key] = self._shared(job)
+        return self.answers[job.key]
+
+    def _shared(self, job: Function) -> str | None:
+        raise NotImplementedError
 
 
 class WebSide:
