@@ -185,6 +185,18 @@ def _state_sets(
         layer = following
 
 
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    test = stmt.test if isinstance(stmt, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
 class _Scope:
     """One function (or a module's top level) of the repository, read for what it sets and reads
     at module level."""
@@ -194,6 +206,7 @@ class _Scope:
         self.function = function
         self.resolver = resolver
         self._globals: set[str] | None = None
+        self._main: set[int] | None = None
 
     def nodes(self) -> Iterator[ast.AST]:
         if self.function is not None:
@@ -209,6 +222,17 @@ class _Scope:
             yield current
             if not isinstance(current, FunctionNode | ast.ClassDef | ast.Lambda):
                 stack.extend(reversed(list(ast.iter_child_nodes(current))))
+
+    def main_block(self) -> set[int]:
+        """The nodes under the module's `if __name__ == "__main__":` blocks."""
+        if self._main is None:
+            self._main = {
+                id(node)
+                for stmt in self.info.tree.body
+                if _is_main_guard(stmt)
+                for node in ast.walk(stmt)
+            }
+        return self._main
 
     def globals(self) -> set[str]:
         if self._globals is None:
@@ -318,7 +342,11 @@ class _Scope:
             yield from self._target(target.value, module_level, node)
             return
         if isinstance(target, ast.Name):
-            if not module_level and target.id in self.globals():
+            if (not module_level and target.id in self.globals()) or (
+                module_level and id(node) in self.main_block()
+            ):
+                # a global a function rebinds, or a name bound under `if __name__ ==
+                # "__main__":`, which a worker importing the module never runs
                 yield f"{self.info.module}.{target.id}", target.id, node
             return
         if isinstance(target, ast.Attribute):

@@ -319,3 +319,30 @@ def test_state_the_start_up_sets_is_left_to_the_needs_startup_check(tmp_path: Pa
     with (tmp_path / "pyproject.toml").open("w", encoding="utf-8") as out:
         out.write('[tool.celery-codemod]\nworker-startup = ["app.settings:load"]\n')
     assert codes(check(tmp_path, endpoint, settings=config)) == ["CCM001"]
+
+
+def test_a_name_bound_under_the_main_guard_is_start_up_state(tmp_path: Path) -> None:
+    """FastChat's multi-model worker: `args, workers = create_workers()` under `if __name__ ==
+    "__main__":` fills what the job reads; a worker importing the module never runs it."""
+    endpoint = """
+        from fastapi import FastAPI
+
+        app = FastAPI()
+        workers = []
+
+        def release() -> None:
+            workers[0].release()
+
+        def create_workers() -> list:
+            return [object()]
+
+        @app.post("/")
+        async def start(background_tasks: BackgroundTasks) -> None:
+            background_tasks.add_task(release)
+
+        if __name__ == "__main__":
+            workers = create_workers()
+        """
+    lines = check(tmp_path, endpoint.replace("FastAPI\n", "FastAPI, BackgroundTasks\n", 1))
+    assert codes(lines) == ["CCM002"], lines
+    assert "(needs-startup: `release` reads `workers`, set by the module level of" in lines[0]
