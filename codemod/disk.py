@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -64,6 +65,8 @@ PATH_WRITES = frozenset({"write_text", "write_bytes", "unlink", "touch", "rmdir"
 SAVERS = frozenset(
     {"save", "savefig", "to_csv", "to_excel", "to_parquet", "to_json", "write_pdf", "save_as"}
 )
+# A field or keyword that holds a path to a file (`file_location`, `audio_path`, `output_dir`).
+PATH_FIELD = re.compile(r"(?:^|_)(?:path|file|filepath|filename|location|dir|folder)(?:_|$)")
 JOINERS = frozenset({"os.path.join", "pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath"})
 ENV = frozenset({"os.getenv", "os.environ.get"})
 # Folders that many unrelated jobs use for scratch files: sharing them means nothing.
@@ -93,7 +96,8 @@ class SharedDisk(JobCheck):
         keys = {f.key for f in walk}
         root = self.resolver.index.root
         for function in walk:
-            for folder, text, writes, _ in _disk_uses(function.info, function, self.resolver):
+            uses = [*_disk_uses(function.info, function, self.resolver), *_path_records(function)]
+            for folder, text, writes, _ in uses:
                 web = self._web_use(folder, keys, writes)
                 if web is None:
                     continue
@@ -104,6 +108,8 @@ class SharedDisk(JobCheck):
                     )
                 where = f"{web.path}:{web.line}"
                 verb = "writes to" if writes else "reads"
+                if folder[0].startswith(".") and text.endswith("=..."):
+                    verb = "records the path"
                 return (
                     f"`{function.display}` ({relpath(function.info.path, root)}) {verb} "
                     f"`{text}`, which {web.function} ({where}) {web.what} too in the web process"
@@ -113,6 +119,8 @@ class SharedDisk(JobCheck):
     def _web_use(self, folder: Folder, walk: set[str], job_writes: bool) -> _Use | None:
         base, parts = folder
         word = parts[0] if base in ("", "/") else base.rpartition(".")[2]
+        if base.startswith("."):
+            word = base[1:]
         rels = self._spelling(word)
         if len(rels) > MAX_FILES:
             return _Use("", "", 0, "")
@@ -129,6 +137,8 @@ class SharedDisk(JobCheck):
                     if _same(found, folder) and (job_writes or writes) and web:
                         name = f"`{scope.display}`" if scope else "the module level"
                         verb = "writes to" if writes else "reads"
+                        if base.startswith("."):
+                            verb = "opens the file at"
                         return _Use(name, relpath(info.path, root), line, f"{verb} `{text}`")
         return None
 
@@ -159,8 +169,24 @@ def _disk_uses(
                     yield folder, _spelled(folder), writes, node.lineno
 
 
+def _path_records(function: Function) -> Iterator[tuple[Folder, str, bool, int]]:
+    """Where a job records a path as data for others to open (`Podcast(file_location=path)`,
+    `row.file_path = path`): a field named as a path, which the web side may read from disk."""
+    for node in body_nodes(function.node):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg and PATH_FIELD.search(keyword.arg):
+                    yield (f".{keyword.arg}", ()), f"{keyword.arg}=...", True, node.lineno
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and PATH_FIELD.search(target.attr):
+                    yield (f".{target.attr}", ()), f".{target.attr} = ...", True, node.lineno
+
+
 def _spelled(folder: Folder) -> str:
     base, parts = folder
+    if base.startswith("."):
+        return f"<record>{base}"
     head = [] if base in ("", "/") else [base.rpartition(".")[2]]
     return ("/" if base == "/" else "") + "/".join(head + list(parts)) + "/..."
 
@@ -313,6 +339,14 @@ class _Paths:
             params = self.resolver.local_bindings(self.function).get(expr.id)
             if params is not None:
                 return []  # a parameter or a local bound more than once: not followed
+        if (
+            isinstance(expr, ast.Attribute)
+            and isinstance(expr.value, ast.Name)
+            and self.function is not None
+            and expr.value.id in self.resolver.local_bindings(self.function)
+            and PATH_FIELD.search(expr.attr)
+        ):
+            return [(f".{expr.attr}", ())]  # `podcast.file_location`: a path kept as data
         qualname = self.info.qualify_expr(expr)
         if qualname is None or qualname.startswith("builtins."):
             return []
