@@ -104,7 +104,8 @@ def test_a_wrapper_without_the_carrier_its_job_needs_is_drift(app: Path) -> None
     tasks = app / TASKS
     text = tasks.read_text(encoding="utf-8")
     older = re.sub(
-        r"def audit_event_task\(\n    self, event_in: dict, \*, event_in_fields_set: dict \| None = None\n\)",
+        r"def audit_event_task\(\n    self, event_in: dict, \*, "
+        r"event_in_fields_set: dict \| None = None\n\)",
         "def audit_event_task(self, event_in: dict)",
         text,
     )
