@@ -53,6 +53,9 @@ APPS = (
     # its backtest and pairlist jobs keep their state in a class (`ApiBG`) that the status
     # endpoints read: the web process's memory
     App("freqtrade/freqtrade", "c9ae5e1e9ff25bb55dd61f5e5519f7c479291edb"),
+    # model workers whose jobs release a semaphore of the web process (module-level objects
+    # that `if __name__ == "__main__":` fills)
+    App("lm-sys/FastChat", "0e6d3e4beaab66f4d3f93db72541a4abab8af28d"),
 )
 PROBE = 'import celery\n\ncelery_app = celery.Celery("probe")\n'
 
