@@ -478,3 +478,23 @@ def test_a_sqlmodel_that_is_no_table_travels_as_data(tmp_path: Path) -> None:
 def test_a_sqlmodel_table_row_does_not(tmp_path: Path) -> None:
     src = SQLMODEL_HEADER + "async def h(row: Row):\n    asyncio.create_task(with_row(row))\n"
     assert statuses(src, tmp_path) == ["skipped/unserializable-args"]
+
+
+def test_a_model_with_a_field_excluded_from_its_dump_is_refused(tmp_path: Path) -> None:
+    """`model_dump` leaves out `Field(exclude=True)`: the worker's model would lack it."""
+    src = """\
+from pydantic import BaseModel, Field
+
+class Base(BaseModel):
+    secret: str = Field(default="", exclude=True)
+
+class Signup(Base):
+    email: str
+
+async def welcome(body: Signup) -> None:
+    print(body.secret)
+
+async def h(body: Signup):
+    asyncio.create_task(welcome(body))
+"""
+    assert statuses(src, tmp_path) == ["skipped/unserializable-args"]
