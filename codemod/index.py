@@ -293,6 +293,10 @@ def sub_root_folder(top: str, path: Path, root: Path) -> Path | None:
     if top in sys.stdlib_module_names or _at_root(top, root):
         return None
     folder = path.parent
+    if (folder / "__init__.py").is_file():
+        # a package's own siblings are not importable by their bare name (`import redis` in
+        # app/services/cache.py means the library even beside app/services/redis.py)
+        folder = folder.parent
     while folder != root and root in folder.parents:
         if _has_module(top, folder):
             return folder

@@ -176,3 +176,13 @@ def test_imports_that_work_from_the_root(tmp_path: Path, source: str) -> None:
     module(tmp_path, "backend/json.py", "")
     info = module(tmp_path, "backend/app.py", source)
     assert sub_root_import(info, tmp_path) is None
+
+
+def test_a_sibling_of_a_package_module_is_not_its_bare_import(tmp_path: Path) -> None:
+    """`import redis` in app/services/cache.py is the library, even beside
+    app/services/redis.py (a package's modules are not on sys.path by their bare names)."""
+    module(tmp_path, "app/__init__.py", "")
+    module(tmp_path, "app/services/__init__.py", "")
+    module(tmp_path, "app/services/redis.py", "import redis\n")
+    info = module(tmp_path, "app/services/cache.py", "import redis\n")
+    assert sub_root_import(info, tmp_path) is None
