@@ -49,7 +49,7 @@ from codemod.models import (
 )
 from codemod.noqa import suppressed
 from codemod.reach import Reach, function_key
-from codemod.schemas import V1, annotation_model, with_models, with_params
+from codemod.schemas import V1, annotation_model, round_trip_problem, with_models, with_params
 from codemod.state import Lookups, needs_startup
 
 WAITERS = frozenset(
@@ -653,13 +653,11 @@ def _check_arguments(
     injected: list[tuple[int | str, str, str]] = []
     for key, expr, param in pairs:
         if param is not None and param.model is not None:
-            excluded = _excluded_field(param.model, ctx)
-            if excluded:
+            problem = round_trip_problem(param.model, ctx.index)
+            if problem:
                 raise Skip(
                     Reason.UNSERIALIZABLE_ARGS,
-                    f"parameter `{param.name}` is a Pydantic model whose field `{excluded}` is "
-                    "declared `Field(exclude=True)`: `model_dump` leaves it out, so it would not "
-                    "reach the worker; pass it as an argument of its own",
+                    f"parameter `{param.name}` is a Pydantic model {problem}",
                 )
             if param.fields_set:
                 fields_set.append((key, fields_set_name(param, signature.params)))
@@ -822,34 +820,6 @@ def _is_data(dependency: Dependency, ctx: Context) -> bool:
     return annotation_safety(value, dependency.info, ctx.index) == SAFE or (
         model is not None and model[1] != V1
     )
-
-
-def _excluded_field(model: str, ctx: Context, depth: int = 0) -> str | None:
-    """A field of the model class (or of its repository bases) declared `Field(exclude=True)`."""
-    found = ctx.resolver.class_of(model)
-    if found is None or depth > 5:
-        return None
-    info, cls = found
-    for stmt in cls.body:
-        if not isinstance(stmt, ast.AnnAssign | ast.Assign):
-            continue
-        value = stmt.value
-        if (
-            isinstance(value, ast.Call)
-            and last_name(value.func) == "Field"
-            and any(
-                k.arg == "exclude" and isinstance(k.value, ast.Constant) and k.value.value is True
-                for k in value.keywords
-            )
-        ):
-            target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0]
-            return ast.unparse(target)
-    for base in cls.bases:
-        qualname = info.qualify_expr(base)
-        inner = _excluded_field(qualname, ctx, depth + 1) if qualname else None
-        if inner:
-            return inner
-    return None
 
 
 def _is_member(expr: ast.expr, enum: str, candidate: Candidate, ctx: Context) -> bool:

@@ -147,3 +147,105 @@ def with_params(signature: Signature, params: tuple[Param, ...]) -> Signature:
         if re.search(rf"\b{re.escape(spec[2] or spec[1] or spec[0])}\b", texts)
     )
     return replace(signature, params=params, imports=imports)
+
+
+def round_trip_problem(model: str, index: RepoIndex) -> str | None:
+    """Why a model would not come back from `Model.model_validate(model.model_dump(mode="json"))`
+    as it left, judged from its class and the repository classes it derives from: a field
+    declared `Field(exclude=True)` (left out of the dump), aliases without population by name
+    (the dump has the names, validation wants the aliases), or a computed field (in the dump) on
+    a model that forbids extra fields. None when nothing of the kind is declared."""
+    facts = _Facts()
+    _gather(model, index, facts, 0)
+    if facts.excluded:
+        return (
+            f"whose field `{facts.excluded}` is declared `Field(exclude=True)`: `model_dump` "
+            "leaves it out, so it would not reach the worker; pass it as an argument of its own"
+        )
+    if facts.alias and not facts.by_name:
+        return (
+            f"with aliased fields ({facts.alias}) that it does not populate by name: the "
+            "wrapper's `model_validate` of its `model_dump` would fail; set "
+            "`populate_by_name=True` in its `model_config`"
+        )
+    if facts.forbid and facts.computed:
+        return (
+            f"that forbids extra fields and has the computed field `{facts.computed}`, which "
+            "`model_dump` includes: the wrapper's `model_validate` of it would fail"
+        )
+    return None
+
+
+class _Facts:
+    def __init__(self) -> None:
+        self.excluded: str | None = None
+        self.alias: str | None = None
+        self.by_name = False
+        self.forbid = False
+        self.computed: str | None = None
+
+
+def _gather(qualname: str, index: RepoIndex, facts: _Facts, depth: int) -> None:
+    resolved = index.resolve(qualname) if depth <= 10 else None
+    if resolved is None:
+        return
+    info, binding = resolved
+    cls = binding.node
+    if binding.kind != "class" or not isinstance(cls, ast.ClassDef):
+        return
+    _config(cls.keywords, facts)
+    for stmt in cls.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            if any(_last(d) == "computed_field" for d in stmt.decorator_list):
+                facts.computed = facts.computed or stmt.name
+            continue
+        if not isinstance(stmt, ast.AnnAssign | ast.Assign):
+            continue
+        target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0]
+        name = target.id if isinstance(target, ast.Name) else ""
+        value = stmt.value
+        if name == "model_config":
+            if isinstance(value, ast.Call):
+                _config(value.keywords, facts)
+            elif isinstance(value, ast.Dict):
+                pairs = zip(value.keys, value.values, strict=True)
+                keys = [(k.value, v) for k, v in pairs if isinstance(k, ast.Constant)]
+                _config([ast.keyword(k, v) for k, v in keys if isinstance(k, str)], facts)
+            continue
+        if isinstance(value, ast.Call) and _last(value.func) == "Field":
+            for keyword in value.keywords:
+                if keyword.arg == "exclude" and _is_true(keyword.value):
+                    facts.excluded = facts.excluded or name
+                if keyword.arg in ("alias", "validation_alias") and not _is_none(keyword.value):
+                    facts.alias = facts.alias or f"`{name}`"
+    for base in cls.bases:
+        base_name = info.qualify_expr(base)
+        if base_name:
+            _gather(base_name, index, facts, depth + 1)
+
+
+def _config(keywords: list[ast.keyword], facts: _Facts) -> None:
+    for keyword in keywords:
+        if keyword.arg == "alias_generator" and not _is_none(keyword.value):
+            facts.alias = facts.alias or "an `alias_generator`"
+        elif keyword.arg in ("populate_by_name", "validate_by_name") and _is_true(keyword.value):
+            facts.by_name = True
+        elif keyword.arg == "extra":
+            value = keyword.value
+            text = value.value if isinstance(value, ast.Constant) else getattr(value, "attr", "")
+            facts.forbid = facts.forbid or text == "forbid"
+
+
+def _last(expr: ast.expr) -> str:
+    target = expr.func if isinstance(expr, ast.Call) else expr
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return target.id if isinstance(target, ast.Name) else ""
+
+
+def _is_true(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is True
+
+
+def _is_none(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is None
