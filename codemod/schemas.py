@@ -154,9 +154,31 @@ def round_trip_problem(model: str, index: RepoIndex) -> str | None:
     as it left, judged from its class and the repository classes it derives from: a field
     declared `Field(exclude=True)` (left out of the dump), aliases without population by name
     (the dump has the names, validation wants the aliases), or a computed field (in the dump) on
-    a model that forbids extra fields. None when nothing of the kind is declared."""
+    a model that forbids extra fields; also for the models its fields hold (`tags: list[Tag]`).
+    None when nothing of the kind is declared."""
+    return _round_trip(model, index, set())
+
+
+def _round_trip(model: str, index: RepoIndex, seen: set[str]) -> str | None:
+    if model in seen or len(seen) > 20:
+        return None
+    seen.add(model)
     facts = _Facts()
     _gather(model, index, facts, 0)
+    own = _problem(facts)
+    if own is not None:
+        return own
+    for field, nested in facts.nested:
+        if class_style(nested, index) != V2:
+            continue
+        inner = _round_trip(nested, index, seen)
+        if inner is not None:
+            name = nested.rpartition(".")[2]
+            return f"whose field `{field}` holds a `{name}`, a model {inner}"
+    return None
+
+
+def _problem(facts: _Facts) -> str | None:
     if facts.excluded:
         return (
             f"whose field `{facts.excluded}` is declared `Field(exclude=True)`: `model_dump` "
@@ -178,6 +200,7 @@ def round_trip_problem(model: str, index: RepoIndex) -> str | None:
 
 class _Facts:
     def __init__(self) -> None:
+        self.nested: list[tuple[str, str]] = []  # (field, a class its annotation names)
         self.excluded: str | None = None
         self.alias: str | None = None
         self.by_name = False
@@ -212,6 +235,13 @@ def _gather(qualname: str, index: RepoIndex, facts: _Facts, depth: int) -> None:
                 keys = [(k.value, v) for k, v in pairs if isinstance(k, ast.Constant)]
                 _config([ast.keyword(k, v) for k, v in keys if isinstance(k, str)], facts)
             continue
+        if isinstance(stmt, ast.AnnAssign) and name:
+            for node in ast.walk(stmt.annotation):
+                named = (
+                    info.qualify_expr(node) if isinstance(node, ast.Name | ast.Attribute) else None
+                )
+                if named and not named.startswith(("builtins.", "typing.")):
+                    facts.nested.append((name, named))
         if isinstance(value, ast.Call) and _last(value.func) == "Field":
             for keyword in value.keywords:
                 if keyword.arg == "exclude" and _is_true(keyword.value):

@@ -505,6 +505,12 @@ ROUND_TRIP = [
         id="a computed field on a model that forbids extras",
     ),
     pytest.param(
+        "class Tag(BaseModel):\n    tag_name: str = Field(alias='tagName')\n\n"
+        "class Body(BaseModel):\n    tags: list[Tag] = []\n",
+        "whose field `tags` holds a `Tag`, a model with aliased fields (`tag_name`)",
+        id="a nested model with an alias",
+    ),
+    pytest.param(
         "class Body(BaseModel):\n    model_config = {'alias_generator': to_camel, "
         "'populate_by_name': True}\n    user_id: int\n",
         None,
