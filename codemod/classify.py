@@ -18,6 +18,7 @@ from codemod.detect import (
     parent_map,
     qualify,
 )
+from codemod.discover import relpath
 from codemod.disk import HINT as DISK_HINT
 from codemod.disk import SharedDisk
 from codemod.endless import never_ends
@@ -512,6 +513,13 @@ def _implementation(
         raise Skip(Reason.NOT_IMPORTABLE, f"`{qualname}` is not an application function")
     resolved = ctx.index.resolve(qualname)
     if resolved is None:
+        method = ctx.resolver.target(qualname)
+        if isinstance(method, Function) and method.owner is not None:
+            raise Skip(
+                Reason.NOT_IMPORTABLE,
+                f"`{ast.unparse(func)}` is the method `{method.display}` "
+                f"({relpath(method.info.path, ctx.index.root)}), not a module-level function",
+            )
         raise Skip(Reason.NOT_IMPORTABLE, f"`{qualname}` is not defined in this repository")
     info, binding = resolved
     if binding.kind != "def" or not isinstance(binding.node, FunctionNode):

@@ -538,3 +538,26 @@ def test_a_model_that_would_not_survive_its_own_dump_is_refused(
     if detail:
         [site] = analyse_file(endpoint, Config(root=tmp_path, paths=(tmp_path,))).sites
         assert site.detail.startswith(f"parameter `body` is a Pydantic model {detail}")
+
+
+def test_a_method_of_a_module_level_instance_is_named_as_such(tmp_path: Path) -> None:
+    service = tmp_path / "app" / "log_service.py"
+    service.parent.mkdir(parents=True)
+    service.write_text(
+        "class LogService:\n    async def create(self, entry: str) -> None:\n"
+        "        print(entry)\n\nlog_service = LogService()\n",
+        encoding="utf-8",
+    )
+    src = """\
+from app.log_service import log_service
+
+async def h(entry: str):
+    asyncio.create_task(log_service.create(entry))
+"""
+    assert statuses(src, tmp_path) == ["skipped/not-importable"]
+    endpoint = tmp_path / "app" / "api" / "endpoints.py"
+    [site] = analyse_file(endpoint, Config(root=tmp_path, paths=(tmp_path,))).sites
+    assert site.detail == (
+        "`log_service.create` is the method `LogService.create` (app/log_service.py), not a "
+        "module-level function"
+    )
