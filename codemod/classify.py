@@ -549,20 +549,22 @@ def _check_started_at_startup(candidate: Candidate, ctx: Context) -> None:
         )
 
 
+def _job(signature: Signature | None, ctx: Context) -> Function | None:
+    """The job's function, as the checks of what it does read it."""
+    found = ctx.resolver.target(signature.dotted) if signature is not None else None
+    return found if isinstance(found, Function) else None
+
+
 def _check_never_ends(signature: Signature | None, ctx: Context) -> None:
-    if signature is None:
-        return
-    function = ctx.resolver.target(signature.dotted)
-    why = never_ends(function, ctx.resolver) if isinstance(function, Function) else None
-    if why is not None:
+    function = _job(signature, ctx)
+    why = never_ends(function, ctx.resolver) if function is not None else None
+    if why is not None and signature is not None:
         raise Skip(Reason.NEVER_ENDS, f"`{signature.name}` never finishes: {why}")
 
 
 def _check_needs_startup(signature: Signature | None, ctx: Context) -> None:
-    if signature is None or not ctx.reach.state:
-        return
-    function = ctx.resolver.target(signature.dotted)
-    if not isinstance(function, Function):
+    function = _job(signature, ctx) if ctx.reach.state else None
+    if function is None or signature is None:
         return
     state = ctx.reach.state
     lookups = Lookups.of(state, ctx.index, ctx.reach.files)
@@ -587,10 +589,8 @@ def _check_shared_memory(signature: Signature | None, ctx: Context) -> None:
     """A job that shares module-level state with the web side (a status dict a handler reads,
     a connection manager a websocket handler fills) would see a copy of its own in a worker.
     Reported as `needs-startup` (state only the web process has), with a hint of its own."""
-    if signature is None:
-        return
-    function = ctx.resolver.target(signature.dotted)
-    if not isinstance(function, Function):
+    function = _job(signature, ctx)
+    if function is None:
         return
     shared = SharedMemory.of(ctx.resolver, ctx.reach.files, ctx.reach.state.code)
     why = shared.shared(function)
@@ -602,10 +602,8 @@ def _check_shared_disk(signature: Signature | None, ctx: Context) -> str | None:
     """A job that writes files the web side reads or serves (or reads what it wrote) needs the
     web host's disk: `host-path`, with a hint of its own, unless `shared-filesystem` says web
     and workers share one (then why, for the report's Next Steps)."""
-    if signature is None:
-        return None
-    function = ctx.resolver.target(signature.dotted)
-    if not isinstance(function, Function):
+    function = _job(signature, ctx)
+    if function is None:
         return None
     disk = SharedDisk.of(ctx.resolver, ctx.reach.files, ctx.reach.state.code)
     why = disk.shared(function)

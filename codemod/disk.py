@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from codemod.calls import Function, Resolver, body_nodes
 from codemod.discover import module_name, relpath
 from codemod.index import ModuleInfo
-from codemod.memory import job_walk
 from codemod.webside import JobCheck
 
 # A folder (or file) named the same way on both sides: a literal path ("", ("outputs",)), a
@@ -92,7 +91,7 @@ class SharedDisk(JobCheck):
     """The folders a job shares with the web side, per process (jobs are asked once)."""
 
     def _shared(self, job: Function) -> str | None:
-        walk = job_walk(job, self.resolver)
+        walk = self.walk(job)
         keys = {f.key for f in walk}
         root = self.resolver.index.root
         for function in walk:

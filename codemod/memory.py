@@ -7,14 +7,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.calls import Function, Resolver, body_nodes, class_named_by
+from codemod.calls import Function, body_nodes, class_named_by
 from codemod.discover import module_name, relpath
 from codemod.index import FunctionNode, ModuleInfo, scope_statements, spans_line, word_lines
 from codemod.webside import JobCheck
 
-# How far the job's side is followed: calls deep, and functions in all.
-DEPTH = 4
-BUDGET = 120
 # A name spelled in more modules than this is not searched: the job is refused (precision first).
 MAX_FILES = 150
 
@@ -124,7 +121,7 @@ class SharedMemory(JobCheck):
         self._globals: dict[str, frozenset[str]] = {}
 
     def _shared(self, job: Function) -> str | None:
-        walk = job_walk(job, self.resolver)
+        walk = self.walk(job)
         keys = {f.key for f in walk}
         used: dict[str, tuple[_Object, _Use]] = {}
         for function in walk:
@@ -157,8 +154,6 @@ class SharedMemory(JobCheck):
                 f"which {web} in the web process"
             )
         return None
-
-    # --- the job's side -------------------------------------------------------------------
 
     # --- uses of module-level names -------------------------------------------------------
 
@@ -290,26 +285,6 @@ class SharedMemory(JobCheck):
                     rel_path = relpath(function.info.path, root)
                     return f"`{function.display}` ({rel_path}:{use.line}) {verb} too"
         return None
-
-
-def job_walk(job: Function, resolver: Resolver) -> list[Function]:
-    """The job and the repository functions it calls (or hands on), breadth first, DEPTH calls
-    deep and BUDGET functions in all."""
-    from codemod.reach import callees  # reach imports state, which this module sits beside
-
-    seen = {job.key}
-    order = [job]
-    layer = [job]
-    for _ in range(DEPTH):
-        following: list[Function] = []
-        for function in layer:
-            for called in callees(function, resolver):
-                if called.key not in seen and len(order) < BUDGET:
-                    seen.add(called.key)
-                    order.append(called)
-                    following.append(called)
-        layer = following
-    return order
 
 
 def _change_pattern(obj: _Object) -> re.Pattern[bytes]:

@@ -152,11 +152,11 @@ def find_reach(
     # What handlers call directly: the modules that hold request work (discovery, part c), of
     # which only those that may hold a call site matter (and packages, for their re-exports).
     reached = (
-        _reach(((h, "") for h in handlers), Resolver(index, sources.wanted()), depth=1)
+        reached_from(((h, "") for h in handlers), Resolver(index, sources.wanted()), depth=1)
         if handlers
         else {}
     )
-    at_startup = _reach(roots, resolver, depth=MAX_DEPTH)
+    at_startup = reached_from(roots, resolver, depth=MAX_DEPTH)
     # Start-up work that holds a background call, and that no handler reaches (looked for
     # backwards from it: far fewer modules to parse than all that every handler reaches).
     search = _Callers(sources, resolver, frozenset(reached), frozenset(f.key for f, _ in roots))
@@ -191,11 +191,15 @@ def starts_background_work(function: Function) -> bool:
     )
 
 
-def _reach(
-    roots: Iterable[tuple[Function, str]], resolver: Resolver, depth: int
+def reached_from(
+    roots: Iterable[tuple[Function, str]],
+    resolver: Resolver,
+    depth: int,
+    budget: int | None = None,
 ) -> dict[str, tuple[Function, str]]:
     """Every function reached from the roots by calls (and functions passed as arguments),
-    breadth first and at most `depth` calls deep: key -> (function, the root's description)."""
+    breadth first, at most `depth` calls deep and `budget` functions in all: key -> (function,
+    the root's description), in the order reached."""
     seen: dict[str, tuple[Function, str]] = {}
     layer: list[tuple[Function, str]] = []
     for function, why in roots:
@@ -206,7 +210,7 @@ def _reach(
         following: list[tuple[Function, str]] = []
         for function, why in layer:
             for called in callees(function, resolver):
-                if called.key not in seen:
+                if called.key not in seen and (budget is None or len(seen) < budget):
                     seen[called.key] = (called, why)
                     following.append((called, why))
         if not following:

@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 
 from codemod.aliases import alias_of
+from codemod.calls import last_name
 from codemod.enums import enum_value_type
 from codemod.index import ModuleInfo, RepoIndex, parse_expression
 from codemod.models import Param, Signature
@@ -219,7 +220,10 @@ def _gather(qualname: str, index: RepoIndex, facts: _Facts, depth: int) -> None:
     _config(cls.keywords, facts)
     for stmt in cls.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            if any(_last(d) == "computed_field" for d in stmt.decorator_list):
+            if any(
+                last_name(d.func if isinstance(d, ast.Call) else d) == "computed_field"
+                for d in stmt.decorator_list
+            ):
                 facts.computed = facts.computed or stmt.name
             continue
         if not isinstance(stmt, ast.AnnAssign | ast.Assign):
@@ -242,7 +246,7 @@ def _gather(qualname: str, index: RepoIndex, facts: _Facts, depth: int) -> None:
                 )
                 if named and not named.startswith(("builtins.", "typing.")):
                     facts.nested.append((name, named))
-        if isinstance(value, ast.Call) and _last(value.func) == "Field":
+        if isinstance(value, ast.Call) and last_name(value.func) == "Field":
             for keyword in value.keywords:
                 if keyword.arg == "exclude" and _is_true(keyword.value):
                     facts.excluded = facts.excluded or name
@@ -264,13 +268,6 @@ def _config(keywords: list[ast.keyword], facts: _Facts) -> None:
             value = keyword.value
             text = value.value if isinstance(value, ast.Constant) else getattr(value, "attr", "")
             facts.forbid = facts.forbid or text == "forbid"
-
-
-def _last(expr: ast.expr) -> str:
-    target = expr.func if isinstance(expr, ast.Call) else expr
-    if isinstance(target, ast.Attribute):
-        return target.attr
-    return target.id if isinstance(target, ast.Name) else ""
 
 
 def _is_true(expr: ast.expr) -> bool:

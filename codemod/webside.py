@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Self, cast
 
 from codemod.calls import Function, Resolver, body_nodes, last_name
 from codemod.discover import module_name
-from codemod.index import spans_line, word_lines
+from codemod.index import RepoIndex, spans_line, word_lines
 
 # Calls that start their argument as background work rather than run it.
 STARTERS = frozenset(
@@ -32,6 +32,9 @@ STARTERS = frozenset(
     }
 )
 DEPTH = 3  # how many calls above a function a handler or the start-up is looked for
+# How far a job's own side is followed: calls deep, and functions in all.
+JOB_DEPTH = 4
+JOB_BUDGET = 120
 MAX_FILES = 60  # a name spelled in more files than this: its callers are not searched
 
 
@@ -80,6 +83,7 @@ class Spelling:
 
 
 _SPELLING: Spelling | None = None
+_WALKS: tuple[RepoIndex, dict[str, list[Function]]] | None = None
 
 
 class JobCheck:
@@ -122,6 +126,21 @@ class JobCheck:
         ):
             last = JobCheck._last[cls] = cls(resolver, files, startup)
         return cast(Self, last)
+
+    def walk(self, job: Function) -> list[Function]:
+        """The job and the repository functions it calls (or hands on), breadth first,
+        JOB_DEPTH calls deep and JOB_BUDGET functions in all; made once per job for every check
+        of the process."""
+        from codemod.reach import reached_from  # reach imports what imports this module
+
+        global _WALKS
+        if _WALKS is None or _WALKS[0] is not self.resolver.index:
+            _WALKS = (self.resolver.index, {})
+        walks = _WALKS[1]
+        if job.key not in walks:
+            found = reached_from([(job, "")], self.resolver, JOB_DEPTH, JOB_BUDGET)
+            walks[job.key] = [function for function, _ in found.values()]
+        return walks[job.key]
 
     def shared(self, job: Function) -> str | None:
         """Why the job needs what only the web process has, or None when it evidently does not."""
