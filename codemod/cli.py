@@ -12,11 +12,11 @@ import click
 
 from codemod import __version__
 from codemod.config import Config, ConfigError, load_config
-from codemod.diagnostics import FORMATS
 from codemod.models import FileError, MigrationPlan, Outcome, Status
+from codemod.output.diagnostics import FORMATS
 
 if TYPE_CHECKING:
-    from codemod.index import RepoIndex
+    from codemod.model.index import RepoIndex
 
 # The pipeline is imported inside the commands, and LibCST and black only by `migrate` (through
 # apply, report and write): `--version`, `--help` and a clean `check` stay light.
@@ -89,7 +89,7 @@ def _error(message: str) -> None:
 
 def _display(rel: str, *, config: Config) -> str:
     """A root-relative path as the user sees it."""
-    from codemod.discover import shown
+    from codemod.model.files import shown
 
     return shown(config.root / rel)
 
@@ -101,11 +101,11 @@ REWRITE_PROGRESS_THRESHOLD = 30
 
 
 def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan, RepoIndex]:
-    from codemod.analyse import analyse_all, tune_interpreter
-    from codemod.discover import endpoint_modules, inventory
-    from codemod.index import RepoIndex
+    from codemod.analysis.analyse import analyse_all
+    from codemod.analysis.reach import find_reach
+    from codemod.model.files import endpoint_modules, inventory
+    from codemod.model.index import RepoIndex, tune_interpreter
     from codemod.plan import build_plan
-    from codemod.reach import find_reach
 
     tune_interpreter()
     every = inventory(config)
@@ -113,7 +113,7 @@ def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan
     whole = [p for p, _ in every] if {p.resolve() for p in config.paths} == {config.root} else None
     index = RepoIndex(config.root)
     reach = find_reach(every, index, config.worker_startup)
-    files = endpoint_modules(config, every, reach)
+    files = endpoint_modules(config, every, reach.handler_modules)
     if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
         with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:
             analyses = analyse_all(files, config, bar.update, reach, index)
@@ -135,8 +135,8 @@ def main() -> None:
 @click.option("--report", help="Write the summary: FILE.md, FILE.json, or - for stdout.")
 def migrate(**params: Any) -> None:
     """Migrate every migratable background call site under PATH (default: .)."""
-    from codemod.apply import apply, render, render_count
-    from codemod.write import unified_diff
+    from codemod.emit.apply import apply, render, render_count
+    from codemod.emit.diff import unified_diff
 
     dry = params["check"] or params["diff"]
     try:
@@ -173,8 +173,8 @@ def migrate(**params: Any) -> None:
 def _write_report(
     plan: MigrationPlan, outcome: Outcome, config: Config, dry: bool
 ) -> list[FileError]:
-    from codemod.report import render_report
-    from codemod.write import atomic_write
+    from codemod.model.source import atomic_write
+    from codemod.output.report import render_report
 
     target = config.report
     if not target:
@@ -203,7 +203,7 @@ def _summary_line(
             reason = f" ({site.reason.value}: {site.detail})" if site.reason else ""
             where = f"{_display(site.path, config=config)}:{site.line}:{site.column}"
             click.echo(f"{where}: {site.status.value}{reason}", err=True)
-    from codemod.apply import migrated_count
+    from codemod.emit.apply import migrated_count
 
     migrated = migrated_count(plan, outcome)
     skipped = sum(1 for s in plan.sites if s.status is Status.SKIPPED)
@@ -240,7 +240,7 @@ def check(**params: Any) -> None:
     except ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_USAGE)
-    from codemod.diagnostics import Selection, diagnostics, statistics
+    from codemod.output.diagnostics import Selection, diagnostics, statistics
 
     selection = Selection(config.select, config.ignore, tuple(config.per_file_ignores.items()))
     found = diagnostics(plan, selection)
@@ -263,7 +263,7 @@ def check(**params: Any) -> None:
 def _add_noqa(found: list[Any], config: Config, show: Callable[[str], str]) -> int:
     """`check --add-noqa`: every problem's line gets its code; CCM900 (no parse, no comment
     to trust) and CCM100 (the noqa is the problem) are left out."""
-    from codemod.noqa import add_noqa
+    from codemod.output.noqa import add_noqa
 
     wanted: dict[str, dict[int, list[str]]] = {}
     for d in found:

@@ -220,7 +220,7 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"--tasks-package {config.tasks_package!r} is not a dotted module name")
     if config.celery_app is not None and ":" not in config.celery_app:
         raise ConfigError(f"--celery-app {config.celery_app!r} must be MODULE:ATTR")
-    from codemod.diagnostics import unknown_selectors  # the codes live with the diagnostics
+    from codemod.models import unknown_selectors
 
     listed = [
         *config.select,

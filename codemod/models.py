@@ -13,6 +13,22 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+# The diagnostic codes of `check`, with their one-line descriptions.
+RULES = {
+    "CCM001": "migratable background call site in an endpoint module",
+    "CCM002": "background call site that cannot be migrated automatically",
+    "CCM003": "generated wrapper out of sync with its implementation",
+    "CCM004": "tasks module not registered with the Celery app",
+    "CCM100": "unused noqa directive",
+    "CCM900": "file could not be read or parsed",
+}
+
+
+def unknown_selectors(codes: list[str]) -> list[str]:
+    """The entries that select no code (neither a code nor a prefix of one)."""
+    return [c for c in codes if not any(rule.startswith(c.upper()) for rule in RULES) or not c]
+
+
 # The kind of call of a FastAPI / Starlette `BackgroundTasks.add_task` site.
 ADD_TASK = "BackgroundTasks.add_task"
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
@@ -284,3 +300,6 @@ class Outcome:
     changes: dict[str, tuple[bytes | None, bytes]] = field(default_factory=dict)
     errors: list[FileError] = field(default_factory=list)
     failed_sites: set[tuple[str, int]] = field(default_factory=set)
+    # The code of each wrapper the plan queues, by its dotted name, as this run generates it
+    # (the report shows it).
+    wrappers: dict[str, str] = field(default_factory=dict)

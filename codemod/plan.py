@@ -7,11 +7,12 @@ import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from codemod.calls import Resolver
+from codemod.analysis.fieldsset import mark_fields_set
+from codemod.analysis.schemas import with_models, with_params
 from codemod.config import Config, ConfigError
-from codemod.discover import module_name, new_module_path, python_files, relpath, shown
-from codemod.fieldsset import mark_fields_set
-from codemod.index import (
+from codemod.model.calls import Resolver
+from codemod.model.files import module_name, new_module_path, python_files, relpath, shown
+from codemod.model.index import (
     FunctionNode,
     ModuleInfo,
     RepoIndex,
@@ -34,7 +35,6 @@ from codemod.models import (
     Wrapper,
     fields_set_name,
 )
-from codemod.schemas import with_models, with_params
 
 IMPL_SUFFIXES = ("_async", "_background", "_bg", "_impl", "_job", "_worker")
 SOURCE_SUFFIXES = ("_service", "_endpoints", "_endpoint", "_router", "_routes", "_api", "_views")

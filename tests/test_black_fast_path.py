@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from codemod import rewrite
 from codemod.config import Config
-from codemod.generate import format_code, wrapper_code
+from codemod.emit import rewrite
+from codemod.emit.generate import format_code, wrapper_code
 from codemod.models import Param, Signature, Wrapper
 from tests.golden import run_cli
 from tests.test_check import project

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 from click.testing import Result
 
-from codemod.diagnostics import Diagnostic, as_github
+from codemod.output.diagnostics import Diagnostic, as_github
 from tests.golden import FIXTURES, Case, all_cases, copy_before, run_cli, tree
 
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-2.1.0-rtm.5.schema.json"

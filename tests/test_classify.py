@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.analyse import analyse_file
+from codemod.analysis.analyse import analyse_file
 from codemod.config import Config
 
 HEADER = """\

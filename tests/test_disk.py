@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from codemod.importable import sub_root_import
-from codemod.index import ModuleInfo
+from codemod.analysis.importable import sub_root_import
+from codemod.model.index import ModuleInfo
 from tests.test_memory import check, codes
 
 REFUSED = [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from codemod.enums import enum_value_type
-from codemod.index import RepoIndex
+from codemod.analysis.enums import enum_value_type
+from codemod.model.index import RepoIndex
 
 ENUMS = """
 import enum

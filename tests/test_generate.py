@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from codemod.config import Config
-from codemod.generate import format_code, new_tasks_module, wrapper_code
+from codemod.emit.generate import format_code, new_tasks_module, wrapper_code
 from codemod.models import CeleryApp, Param, Signature, TasksModulePlan, Wrapper
 
 JOB = Signature("app.jobs", "_sync_job", True, (Param("job_id", "normal", "int", None),))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from codemod import apply
-from codemod.guard import check_rewrite
-from codemod.rewrite import SiteEdit
+from codemod.emit import apply
+from codemod.emit.guard import check_rewrite
+from codemod.emit.rewrite import SiteEdit
 from tests.golden import run_cli
 from tests.test_check import project
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codemod.analyse import analyse_file
+from codemod.analysis.analyse import analyse_file
 from codemod.config import load_config
-from codemod.index import RepoIndex
+from codemod.model.index import RepoIndex
 
 JOBS = "async def job(n: int) -> None:\n    pass\n"
 ENDPOINT = (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import codemod.memory
+import codemod.analysis.memory
 from tests.golden import run_cli
 
 CELERY = 'from celery import Celery\n\ncelery_app = Celery("app")\n'
@@ -161,7 +161,7 @@ def test_a_job_that_shares_state_with_the_web_side_is_refused(
 ) -> None:
     lines = check(tmp_path, endpoint, state="SEEN: dict[str, bool] = {}\n")
     assert codes(lines) == ["CCM002"], lines
-    assert f"(needs-startup: {detail}); {codemod.memory.HINT}" in lines[0]
+    assert f"(needs-startup: {detail}); {codemod.analysis.memory.HINT}" in lines[0]
 
 
 MIGRATES = [
@@ -272,7 +272,7 @@ def test_state_that_is_not_shared_lets_the_job_migrate(tmp_path: Path, endpoint:
 def test_a_name_spelled_in_too_many_modules_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(codemod.memory, "MAX_FILES", 0)
+    monkeypatch.setattr(codemod.analysis.memory, "MAX_FILES", 0)
     lines = check(
         tmp_path,
         """

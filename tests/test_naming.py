@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from codemod.config import Config
-from codemod.discover import glob_match, module_name
+from codemod.model.files import glob_match, module_name
 from codemod.models import Site, Status
 from codemod.plan import task_name, tasks_module_for
 

@@ -16,7 +16,7 @@ import libcst as cst
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-import codemod.rewrite as rewrite
+import codemod.emit.rewrite as rewrite
 from tests.golden import run_cli, tree
 from tests.test_property import endpoint_modules
 

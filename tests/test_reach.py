@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from codemod.analyse import syntax_message
-from codemod.calls import Resolver
+from codemod.analysis.analyse import syntax_message
+from codemod.analysis.endless import never_ends
+from codemod.analysis.reach import Reach, find_reach
 from codemod.config import load_config
-from codemod.discover import inventory
-from codemod.endless import never_ends
-from codemod.index import RepoIndex
-from codemod.reach import Reach, find_reach
+from codemod.model.calls import Resolver
+from codemod.model.files import inventory
+from codemod.model.index import RepoIndex
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from codemod.analysis.hostpath import host_path
+from codemod.analysis.reach import find_reach
 from codemod.config import ConfigError, load_config
-from codemod.discover import inventory
-from codemod.hostpath import host_path
-from codemod.index import RepoIndex
-from codemod.reach import find_reach
+from codemod.model.files import inventory
+from codemod.model.index import RepoIndex
 from tests.golden import FIXTURES, run_cli
 
 CELERY = 'from celery import Celery\n\ncelery_app = Celery("app", include=[])\n'

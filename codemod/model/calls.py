@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.index import (
+from codemod.model.index import (
     Binding,
     FunctionNode,
     ModuleInfo,

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemod.calls import Function, Resolver, body_nodes, last_name, module_functions
-from codemod.discover import relpath
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
+from codemod.model.calls import Function, Resolver, body_nodes, last_name, module_functions
+from codemod.model.files import relpath
+from codemod.model.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
 
 # Methods that fill a container (or register into a registry) in place.
 FILL_METHODS = frozenset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from codemod.calls import Function, Resolver, body_nodes, last_name
+from codemod.model.calls import Function, Resolver, body_nodes, last_name
 from codemod.models import Signature
 
 # Which fields of a model were set: what a model rebuilt from its JSON form does not keep (it

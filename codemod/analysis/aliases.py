@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from codemod.index import ModuleInfo, RepoIndex
+from codemod.model.index import ModuleInfo, RepoIndex
 
 NEWTYPES = frozenset({"typing.NewType", "typing_extensions.NewType"})
 # How many aliases of aliases are followed.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from codemod.discover import relpath
-from codemod.index import ModuleInfo, scope_statements, sub_root_folder
+from codemod.model.files import relpath
+from codemod.model.index import ModuleInfo, scope_statements, sub_root_folder
 
 HINT = (
     "the worker imports the job by its dotted name from the project root: run celery-codemod "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from codemod.calls import Function, Resolver, body_nodes, last_name
-from codemod.index import FunctionNode
+from codemod.model.calls import Function, Resolver, body_nodes, last_name
+from codemod.model.index import FunctionNode
 
 # Decorators that re-run a function for ever (fastapi-utils, fastapi-utilities), by name.
 REPEATERS = frozenset({"repeat_every", "repeat_at"})

@@ -13,10 +13,10 @@ import ast
 import re
 from dataclasses import replace
 
-from codemod.aliases import alias_of
-from codemod.calls import last_name
-from codemod.enums import enum_value_type
-from codemod.index import ModuleInfo, RepoIndex, parse_expression
+from codemod.analysis.aliases import alias_of
+from codemod.analysis.enums import enum_value_type
+from codemod.model.calls import last_name
+from codemod.model.index import ModuleInfo, RepoIndex, parse_expression
 from codemod.models import Param, Signature
 
 V2 = "v2"

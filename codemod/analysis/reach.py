@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemod.calls import Function, Resolver, body_nodes, class_named_by, last_name
-from codemod.detect import MARKERS, markers
-from codemod.discover import module_name
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex, spans_line, word_lines
-from codemod.state import StartupState, collect_state
+from codemod.analysis.detect import MARKERS, markers
+from codemod.analysis.state import StartupState, collect_state
+from codemod.model.calls import Function, Resolver, body_nodes, class_named_by, last_name
+from codemod.model.files import module_name
+from codemod.model.index import FunctionNode, ModuleInfo, RepoIndex, spans_line, word_lines
 
 ROUTE_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket", "route"}

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from codemod.classify import Context, classify, classify_queued
+from codemod.analysis.classify import Context, classify, classify_queued
+from codemod.analysis.detect import find_sites, may_have_sites
+from codemod.analysis.reach import Reach
 from codemod.config import Config
-from codemod.detect import find_sites, may_have_sites
-from codemod.discover import module_name, relpath
-from codemod.index import ModuleInfo, RepoIndex, decode_source
+from codemod.model.files import module_name, relpath
+from codemod.model.index import ModuleInfo, RepoIndex, decode_source, tune_interpreter
+from codemod.model.noqa import noqa_codes
 from codemod.models import FileAnalysis, FileError, Status
-from codemod.noqa import noqa_codes
-from codemod.reach import Reach
 
 # Analysing and rewriting take about 50 s a megabyte (a 10 MB module: ten minutes and gigabytes
 # of memory, in LibCST), and no hand-written endpoint module comes near this size: a bigger file
@@ -185,13 +184,3 @@ def _analyse_todo(
                 results.update(zip(chunk, analyses, strict=True))
                 if progress:
                     progress(len(analyses))
-
-
-def tune_interpreter() -> None:
-    """For a run over many modules, in the main process and in each worker process."""
-    # LibCST and ast need deep recursion on deeply nested expressions (stdlib pydoc_data).
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    # Syntax trees are millions of small objects and free of cycles: with the default thresholds
-    # the cyclic collector rescans them every 700 allocations, which made parsing 3-4x slower
-    # (ast over the standard library: 8.6 s -> 2.4 s). Memory is still bounded: see the benchmark.
-    gc.set_threshold(200_000, 30, 30)

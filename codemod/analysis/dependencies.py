@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from codemod.aliases import MAX_ALIAS_DEPTH, alias_of
-from codemod.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
+from codemod.analysis.aliases import MAX_ALIAS_DEPTH, alias_of
+from codemod.model.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
 
 DEPENDS = frozenset({"Depends", "Security"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})

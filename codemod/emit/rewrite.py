@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from codemod.generate import fits, format_code
-from codemod.index import FunctionNode, first_line, split_lines
+from codemod.emit.generate import fits, format_code
+from codemod.model.index import FunctionNode, first_line, split_lines
 from codemod.models import ADD_TASK, FIELDS_SET_OF, GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)

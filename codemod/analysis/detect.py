@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.index import (
+from codemod.model.index import (
     BUILTIN_NAMES,
     Binding,
     FunctionNode,

@@ -7,17 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from codemod import __version__
-from codemod.models import MigrationPlan, Reason, Site, Status
-from codemod.noqa import suppressed
-
-RULES = {
-    "CCM001": "migratable background call site in an endpoint module",
-    "CCM002": "background call site that cannot be migrated automatically",
-    "CCM003": "generated wrapper out of sync with its implementation",
-    "CCM004": "tasks module not registered with the Celery app",
-    "CCM100": "unused noqa directive",
-    "CCM900": "file could not be read or parsed",
-}
+from codemod.model.noqa import suppressed
+from codemod.models import RULES, MigrationPlan, Reason, Site, Status
 
 
 @dataclass(frozen=True)
@@ -31,7 +22,7 @@ class Selection:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def reports(self, code: str, path: str) -> bool:
-        from codemod.discover import glob_match
+        from codemod.model.files import glob_match
 
         if self.select and not any(code.startswith(s) for s in self.select):
             return False
@@ -41,11 +32,6 @@ class Selection:
             glob_match(glob, path) and any(code.startswith(c) for c in codes)
             for glob, codes in self.per_file_ignores
         )
-
-
-def unknown_selectors(codes: list[str]) -> list[str]:
-    """The entries that select no code (neither a code nor a prefix of one)."""
-    return [c for c in codes if not any(rule.startswith(c.upper()) for rule in RULES) or not c]
 
 
 @dataclass(frozen=True)
@@ -115,7 +101,7 @@ class _Lines:
         if path not in self._files:
             from pathlib import Path
 
-            from codemod.index import decode_source, split_lines
+            from codemod.model.index import decode_source, split_lines
 
             try:
                 self._files[path] = split_lines(

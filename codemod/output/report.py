@@ -8,8 +8,8 @@ import textwrap
 from typing import Any
 
 from codemod.config import Config
+from codemod.model.source import SourceFile
 from codemod.models import MigrationPlan, Outcome, Site, Status, Wrapper
-from codemod.write import SourceFile
 
 
 def reported_sites(plan: MigrationPlan, outcome: Outcome) -> list[Site]:
@@ -158,8 +158,6 @@ def _changes(plan: MigrationPlan, outcome: Outcome) -> list[str]:
 
 
 def _pattern(plan: MigrationPlan, outcome: Outcome, config: Config) -> list[str]:
-    from codemod.generate import wrapper_code  # LibCST: `check` renders hints, never this
-
     out = ["## Pattern Implementation", ""]
     countdowns = ", ".join(f"{config.retry_backoff * 2**n} s" for n in range(config.max_retries))
     options = (
@@ -191,7 +189,7 @@ def _pattern(plan: MigrationPlan, outcome: Outcome, config: Config) -> list[str]
             shown["re-created dependency"] = found
     for site, wrapper, code in shown.values():
         out += [f"A Celery task wrapper (`{wrapper.dotted}`):", "", "```python"]
-        out += wrapper_code(wrapper, config, plan.celery_app.attr).strip("\n").splitlines()
+        out += outcome.wrappers[wrapper.dotted].strip("\n").splitlines()
         out += ["```", "", f"Its call site in `{site.path}` (`{site.call}`):", "", "```python"]
         out += [*code.splitlines(), "```", ""]
     return out

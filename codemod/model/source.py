@@ -1,11 +1,10 @@
-"""Source files as bytes <-> text (encoding, BOM, newlines), compile check, atomic write, diff."""
+"""Source files as bytes <-> text (encoding, BOM, newlines), compile check, atomic write."""
 
 from __future__ import annotations
 
 import ast
 import codecs
 import contextlib
-import difflib
 import errno
 import os
 import stat
@@ -13,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemod.index import decode_source
+from codemod.model.index import decode_source
 
 
 @dataclass(frozen=True)
@@ -76,17 +75,3 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def unified_diff(rel: str, before: bytes | None, after: bytes) -> str:
-    def lines(data: bytes | None) -> list[str]:
-        if data is None:
-            return []
-        return SourceFile.from_bytes(data).text.splitlines(keepends=True)
-
-    old, new = lines(before), lines(after)
-    diff = difflib.unified_diff(old, new, "/dev/null" if before is None else f"a/{rel}", f"b/{rel}")
-    out = []
-    for line in diff:
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    return "".join(out)

@@ -6,11 +6,14 @@ import ast
 import contextlib
 from dataclasses import dataclass, field, replace
 
-from codemod.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
-from codemod.calls import Function, Resolver, last_name
-from codemod.config import Config
-from codemod.dependencies import Dependency, dependency_of, needs_the_request, provider_spec
-from codemod.detect import (
+from codemod.analysis.aliases import MAX_ALIAS_DEPTH, NotAnAlias, alias_of
+from codemod.analysis.dependencies import (
+    Dependency,
+    dependency_of,
+    needs_the_request,
+    provider_spec,
+)
+from codemod.analysis.detect import (
     Candidate,
     Scope,
     guarded_task,
@@ -18,15 +21,28 @@ from codemod.detect import (
     parent_map,
     qualify,
 )
-from codemod.discover import relpath
-from codemod.disk import HINT as DISK_HINT
-from codemod.disk import SharedDisk
-from codemod.endless import never_ends
-from codemod.fieldsset import mark_fields_set
-from codemod.hostpath import host_path
-from codemod.importable import HINT as IMPORT_HINT
-from codemod.importable import sub_root_import
-from codemod.index import (
+from codemod.analysis.disk import HINT as DISK_HINT
+from codemod.analysis.disk import SharedDisk
+from codemod.analysis.endless import never_ends
+from codemod.analysis.fieldsset import mark_fields_set
+from codemod.analysis.hostpath import host_path
+from codemod.analysis.importable import HINT as IMPORT_HINT
+from codemod.analysis.importable import sub_root_import
+from codemod.analysis.memory import HINT as MEMORY_HINT
+from codemod.analysis.memory import SharedMemory
+from codemod.analysis.reach import Reach, function_key
+from codemod.analysis.schemas import (
+    V1,
+    annotation_model,
+    round_trip_problem,
+    with_models,
+    with_params,
+)
+from codemod.analysis.state import Lookups, needs_startup
+from codemod.config import Config
+from codemod.model.calls import Function, Resolver, last_name
+from codemod.model.files import relpath
+from codemod.model.index import (
     FunctionNode,
     ModuleInfo,
     RepoIndex,
@@ -36,8 +52,7 @@ from codemod.index import (
     word_lines,
     wrapped_implementation,
 )
-from codemod.memory import HINT as MEMORY_HINT
-from codemod.memory import SharedMemory
+from codemod.model.noqa import suppressed
 from codemod.models import (
     ADD_TASK,
     PUBLISH_OR_RUN,
@@ -48,10 +63,6 @@ from codemod.models import (
     Status,
     fields_set_name,
 )
-from codemod.noqa import suppressed
-from codemod.reach import Reach, function_key
-from codemod.schemas import V1, annotation_model, round_trip_problem, with_models, with_params
-from codemod.state import Lookups, needs_startup
 
 WAITERS = frozenset(
     f"asyncio.{n}" for n in ("gather", "wait", "wait_for", "shield", "as_completed", "timeout")

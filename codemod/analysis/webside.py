@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self, cast
 
-from codemod.calls import Function, Resolver, body_nodes, last_name
-from codemod.discover import module_name
-from codemod.index import RepoIndex, spans_line, word_lines
+from codemod.model.calls import Function, Resolver, body_nodes, last_name
+from codemod.model.files import module_name
+from codemod.model.index import RepoIndex, spans_line, word_lines
 
 # Calls that start their argument as background work rather than run it.
 STARTERS = frozenset(
@@ -131,7 +131,7 @@ class JobCheck:
         """The job and the repository functions it calls (or hands on), breadth first,
         JOB_DEPTH calls deep and JOB_BUDGET functions in all; made once per job for every check
         of the process."""
-        from codemod.reach import reached_from  # reach imports what imports this module
+        from codemod.analysis.reach import reached_from  # reach imports what imports this module
 
         global _WALKS
         if _WALKS is None or _WALKS[0] is not self.resolver.index:
@@ -187,7 +187,7 @@ class WebSide:
         return False
 
     def _is_handler(self, function: Function) -> bool:
-        from codemod.reach import _ModuleScan  # reach imports the analyses beside this one
+        from codemod.analysis.reach import _ModuleScan  # reach imports the analyses beside this one
 
         info = function.info
         if info.module not in self._handlers:

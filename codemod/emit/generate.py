@@ -12,7 +12,7 @@ from dataclasses import replace
 import libcst as cst
 
 from codemod.config import Config
-from codemod.index import ModuleInfo
+from codemod.model.index import ModuleInfo
 from codemod.models import (
     RUN_WITH_DEPENDENCIES,
     WITH_FIELDS_SET,

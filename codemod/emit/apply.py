@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from codemod.analyse import tune_interpreter
 from codemod.config import Config
-from codemod.generate import (
+from codemod.emit.generate import (
     GENERATED_BY,
     format_code,
     new_tasks_module,
@@ -21,9 +20,12 @@ from codemod.generate import (
     register_in_init,
     runner_source,
     update_tasks_module,
+    wrapper_code,
 )
-from codemod.guard import check_rewrite
-from codemod.index import ModuleInfo, RepoIndex
+from codemod.emit.guard import check_rewrite
+from codemod.emit.rewrite import ModuleNames, SiteEdit, rewrite_module
+from codemod.model.index import ModuleInfo, RepoIndex, tune_interpreter
+from codemod.model.source import SourceFile, atomic_write, check_compiles
 from codemod.models import (
     FIELDS_SET_OF,
     GUARDED_DELAY,
@@ -38,8 +40,6 @@ from codemod.models import (
     TasksModulePlan,
 )
 from codemod.plan import RUNNER
-from codemod.rewrite import ModuleNames, SiteEdit, rewrite_module
-from codemod.write import SourceFile, atomic_write, check_compiles
 
 Changes = dict[str, tuple[bytes | None, bytes]]
 
@@ -383,7 +383,9 @@ def render(plan: MigrationPlan, config: Config, index: RepoIndex) -> Outcome:
     renderer = _Renderer(plan, config, index)
     failed = renderer.support()
     undone = renderer.endpoints(failed)
-    return Outcome(renderer.changes, list(plan.errors) + renderer.errors, undone)
+    return Outcome(
+        renderer.changes, list(plan.errors) + renderer.errors, undone, _wrapper_codes(plan, config)
+    )
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -447,7 +449,17 @@ def apply(
         except OSError as exc:
             renderer.errors.append(FileError(rel, f"cannot write: {exc.strerror or exc}"))
             undone |= {(s.path, s.line) for s, _ in plan.site_tasks if s.path == rel}
-    return Outcome(written, list(plan.errors) + renderer.errors, undone)
+    return Outcome(
+        written, list(plan.errors) + renderer.errors, undone, _wrapper_codes(plan, config)
+    )
+
+
+def _wrapper_codes(plan: MigrationPlan, config: Config) -> dict[str, str]:
+    """The code of each wrapper the plan queues, for the report (nothing when none is asked for)."""
+    if not config.report or plan.celery_app is None:
+        return {}
+    app = plan.celery_app.attr
+    return {w.dotted: wrapper_code(w, config, app) for _, w in plan.site_tasks}
 
 
 def migrated_count(plan: MigrationPlan, outcome: Outcome) -> int:

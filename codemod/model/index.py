@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemod.discover import module_name, module_path, relpath
+from codemod.model.files import module_name, module_path, relpath
 from codemod.models import Param, Signature
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -487,3 +487,13 @@ def wrapped_implementation(node: FunctionNode) -> str | None:
         if isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
             return f"{sub.module}.{sub.names[0].name}"
     return None
+
+
+def tune_interpreter() -> None:
+    """For a run over many modules, in the main process and in each worker process."""
+    # LibCST and ast need deep recursion on deeply nested expressions (stdlib pydoc_data).
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    # Syntax trees are millions of small objects and free of cycles: with the default thresholds
+    # the cyclic collector rescans them every 700 allocations, which made parsing 3-4x slower
+    # (ast over the standard library: 8.6 s -> 2.4 s). Memory is still bounded: see the benchmark.
+    gc.set_threshold(200_000, 30, 30)

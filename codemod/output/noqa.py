@@ -1,4 +1,4 @@
-"""`# noqa` and `# noqa: CODE, ...` comments, read from the comment only (never from a string)."""
+"""`check --add-noqa`: `# noqa: CODE` written on the lines of current problems."""
 
 from __future__ import annotations
 
@@ -7,59 +7,15 @@ import re
 import tokenize
 from pathlib import Path
 
-NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
-
-
-def _comment(line: str) -> str | None:
-    """The comment that ends a source line, found by the tokenizer so that a `#` inside a
-    string does not count; the line may open brackets it does not close."""
-    if "#" not in line:
-        return None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(line.lstrip() + "\n").readline):
-            if token.type == tokenize.COMMENT:
-                return token.string
-    except (tokenize.TokenError, SyntaxError):
-        pass  # an unclosed bracket or string: the tokens before it were seen
-    return None
-
-
-def suppressed(line: str, code: str) -> bool:
-    """True if the line's `# noqa` is bare or names the code."""
-    comment = _comment(line)
-    match = NOQA.search(comment) if comment else None
-    if match is None:
-        return False
-    codes = match.group("codes")
-    return codes is None or code in re.split(r"[\s,]+", codes.upper())
-
-
-def noqa_codes(data: bytes) -> tuple[tuple[int, tuple[str, ...]], ...]:
-    """The lines (1-based) whose `# noqa: ...` names CCM codes, with those codes: what CCM100
-    checks. Most files spell neither word: two byte scans."""
-    if b"noqa" not in data or b"CCM" not in data:
-        return ()
-    from codemod.index import split_lines
-
-    text = data.decode("utf-8", errors="replace")
-    out: list[tuple[int, tuple[str, ...]]] = []
-    for number, line in enumerate(split_lines(text), start=1):
-        if "CCM" not in line or "noqa" not in line.lower():
-            continue
-        comment = _comment(line)
-        match = NOQA.search(comment) if comment else None
-        codes = match.group("codes") if match else None
-        if codes:
-            ours = tuple(c for c in re.split(r"[\s,]+", codes.upper()) if c.startswith("CCM"))
-            if ours:
-                out.append((number, ours))
-    return tuple(out)
+from codemod.model.index import split_lines
+from codemod.model.noqa import NOQA, comment_of, suppressed
+from codemod.model.source import SourceFile, atomic_write
 
 
 def with_noqa(line: str, codes: list[str]) -> str | None:
     """The line (without its line break) with `# noqa: CODES` added, merged into a `# noqa:`
     comment it has; None when nothing is to add (a bare `# noqa` covers every code)."""
-    comment = _comment(line)
+    comment = comment_of(line)
     match = NOQA.search(comment) if comment else None
     if comment is not None and match is not None:
         have = match.group("codes")
@@ -80,8 +36,6 @@ def add_noqa(root: Path, wanted: dict[str, dict[int, list[str]]]) -> tuple[int, 
     file through the atomic writer with its encoding, BOM and line endings kept: how many lines
     changed, and one message per file that could not be written. A line that ends inside a
     string or with a backslash cannot take a comment: it is left as it is."""
-    from codemod.index import split_lines
-    from codemod.write import SourceFile, atomic_write
 
     added = 0
     problems: list[str] = []
@@ -94,7 +48,7 @@ def add_noqa(root: Path, wanted: dict[str, dict[int, list[str]]]) -> tuple[int, 
             problems.append(f"{rel}: cannot read: {exc}")
             continue
         lines = split_lines(source.text)
-        closed = _lines_that_can_end_in_a_comment(source.text)
+        closed = _lines_that_can_end_in_acomment_of(source.text)
         changed = 0
         for number, codes in sorted(numbers.items()):
             if not (0 < number <= len(lines)) or number not in closed:
@@ -118,7 +72,7 @@ def add_noqa(root: Path, wanted: dict[str, dict[int, list[str]]]) -> tuple[int, 
     return added, problems
 
 
-def _lines_that_can_end_in_a_comment(text: str) -> set[int]:
+def _lines_that_can_end_in_acomment_of(text: str) -> set[int]:
     """The lines whose end is not inside a string (nor the file unreadable to the tokenizer)."""
     inside: set[int] = set()
     try:

@@ -7,12 +7,8 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from codemod.config import Config
-
-if TYPE_CHECKING:
-    from codemod.reach import Reach
 
 
 @functools.lru_cache(maxsize=256)
@@ -206,11 +202,14 @@ def inventory(config: Config, paths: Iterable[Path] | None = None) -> list[tuple
 
 
 def endpoint_modules(
-    config: Config, files: list[tuple[Path, str]] | None = None, reach: Reach | None = None
+    config: Config,
+    files: list[tuple[Path, str]] | None = None,
+    handler_modules: frozenset[str] = frozenset(),
 ) -> list[Path]:
     """The endpoint modules among `files` (the PATHs' inventory when not given): those the
-    globs match and, with route discovery, those that declare routes or that handlers call."""
-    found = reach.handler_modules if reach is not None and config.route_discovery else frozenset()
+    globs match and, with route discovery, `handler_modules` (those that declare routes or
+    that handlers call)."""
+    found = handler_modules if config.route_discovery else frozenset()
     return [
         path
         for path, rel in (inventory(config) if files is None else files)

@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.calls import Function, Resolver, body_nodes
-from codemod.discover import module_name, relpath
-from codemod.index import ModuleInfo
-from codemod.webside import JobCheck
+from codemod.analysis.webside import JobCheck
+from codemod.model.calls import Function, Resolver, body_nodes
+from codemod.model.files import module_name, relpath
+from codemod.model.index import ModuleInfo
 
 # A folder (or file) named the same way on both sides: a literal path ("", ("outputs",)), a
 # module-level name or attribute and what is joined to it ("app.config.UPLOAD_DIR", ("pdf",)).
