@@ -51,6 +51,8 @@ class Reason(StrEnum):
     NEVER_ENDS = "never-ends"
     NEEDS_STARTUP = "needs-startup"
     HOST_PATH = "host-path"
+    SHARED_HELPER = "shared-helper"
+    SPAWNS_PROCESSES = "spawns-processes"
 
 
 # What to do about a skipped site, by reason: in the report and in `check`'s CCM002 lines.
@@ -72,6 +74,10 @@ HINTS = {
     "with `# noqa: CCM002`",
     Reason.HOST_PATH: "a worker on another host cannot read that file: pass its contents or upload "
     "it to shared storage first; or set `shared-filesystem = true` if web and workers share a disk",
+    Reason.SHARED_HELPER: "move the job to the request-path callers of the helper, or keep it here "
+    "with `# noqa: CCM002`",
+    Reason.SPAWNS_PROCESSES: "route its task (`queues`) to a queue that `pools` serves with a "
+    "`threads` or `solo` worker, or keep it here with `# noqa: CCM002`",
 }
 
 
