@@ -104,7 +104,8 @@ def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan
     from codemod.analysis.analyse import analyse_all
     from codemod.analysis.reach import find_reach
     from codemod.model.files import endpoint_modules, inventory
-    from codemod.model.index import RepoIndex, tune_interpreter
+    from codemod.model.index import RepoIndex
+    from codemod.model.syntax import tune_interpreter
     from codemod.plan import build_plan
 
     tune_interpreter()

@@ -12,15 +12,8 @@ from codemod.analysis.schemas import with_models, with_params
 from codemod.config import Config, ConfigError
 from codemod.model.calls import Resolver
 from codemod.model.files import module_name, new_module_path, python_files, relpath, shown
-from codemod.model.index import (
-    FunctionNode,
-    ModuleInfo,
-    RepoIndex,
-    first_line,
-    import_bindings,
-    signature_of,
-    wrapped_implementation,
-)
+from codemod.model.index import ModuleInfo, RepoIndex, signature_of, wrapped_implementation
+from codemod.model.syntax import FunctionNode, first_line, import_bindings
 from codemod.models import (
     RUN_WITH_DEPENDENCIES,
     CeleryApp,

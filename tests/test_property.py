@@ -28,7 +28,7 @@ import hypothesmith
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codemod.model.index import tune_interpreter
+from codemod.model.syntax import tune_interpreter
 from tests.golden import run_cli, tree
 
 tune_interpreter()  # as the CLI does, before hypothesis records the limit

@@ -12,8 +12,9 @@ from codemod.analysis.detect import find_sites, may_have_sites
 from codemod.analysis.reach import Reach
 from codemod.config import Config
 from codemod.model.files import module_name, relpath
-from codemod.model.index import ModuleInfo, RepoIndex, decode_source, tune_interpreter
+from codemod.model.index import ModuleInfo, RepoIndex
 from codemod.model.noqa import noqa_codes
+from codemod.model.syntax import decode_source, tune_interpreter
 from codemod.models import FileAnalysis, FileError, Status
 
 # Analysing and rewriting take about 50 s a megabyte (a 10 MB module: ten minutes and gigabytes

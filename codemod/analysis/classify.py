@@ -42,17 +42,9 @@ from codemod.analysis.state import Lookups, needs_startup
 from codemod.config import Config
 from codemod.model.calls import Function, Resolver, last_name
 from codemod.model.files import relpath
-from codemod.model.index import (
-    FunctionNode,
-    ModuleInfo,
-    RepoIndex,
-    parse_expression,
-    signature_of,
-    walk_lines,
-    word_lines,
-    wrapped_implementation,
-)
+from codemod.model.index import ModuleInfo, RepoIndex, signature_of, wrapped_implementation
 from codemod.model.noqa import suppressed
+from codemod.model.syntax import FunctionNode, parse_expression, walk_lines, word_lines
 from codemod.models import (
     ADD_TASK,
     PUBLISH_OR_RUN,

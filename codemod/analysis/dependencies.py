@@ -6,7 +6,8 @@ import ast
 from dataclasses import dataclass
 
 from codemod.analysis.aliases import MAX_ALIAS_DEPTH, alias_of
-from codemod.model.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
+from codemod.model.index import ModuleInfo, RepoIndex, defaults_of
+from codemod.model.syntax import FunctionNode
 
 DEPENDS = frozenset({"Depends", "Security"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})

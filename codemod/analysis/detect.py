@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.model.index import (
+from codemod.model.index import ModuleInfo
+from codemod.model.syntax import (
     BUILTIN_NAMES,
     Binding,
     FunctionNode,
-    ModuleInfo,
     parse_expression,
     scope_bindings,
     spans_line,

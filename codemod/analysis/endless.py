@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from codemod.model.calls import Function, Resolver, body_nodes, last_name
-from codemod.model.index import FunctionNode
+from codemod.model.syntax import FunctionNode
 
 # Decorators that re-run a function for ever (fastapi-utils, fastapi-utilities), by name.
 REPEATERS = frozenset({"repeat_every", "repeat_at"})

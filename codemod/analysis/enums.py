@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from codemod.model.index import ModuleInfo, RepoIndex, parse_expression
+from codemod.model.index import ModuleInfo, RepoIndex
+from codemod.model.syntax import parse_expression
 
 # The enum bases, and the type `auto()` gives under each (Flag and IntFlag are left out: a
 # combination of flags is no member of the class).

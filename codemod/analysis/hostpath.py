@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from codemod.model.index import FunctionNode
+from codemod.model.syntax import FunctionNode
 
 # tempfile's functions and classes whose result is (or holds) a path on this host.
 TEMP_PATHS = frozenset({"tempfile.mkdtemp", "tempfile.gettempdir", "tempfile.gettempdirb"})

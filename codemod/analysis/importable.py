@@ -7,7 +7,8 @@ import ast
 from pathlib import Path
 
 from codemod.model.files import relpath
-from codemod.model.index import ModuleInfo, scope_statements, sub_root_folder
+from codemod.model.index import ModuleInfo, sub_root_folder
+from codemod.model.syntax import scope_statements
 
 HINT = (
     "the worker imports the job by its dotted name from the project root: run celery-codemod "

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from codemod.analysis.webside import JobCheck
 from codemod.model.calls import Function, body_nodes, class_named_by
 from codemod.model.files import module_name, relpath
-from codemod.model.index import FunctionNode, ModuleInfo, scope_statements, spans_line, word_lines
+from codemod.model.index import ModuleInfo
+from codemod.model.syntax import FunctionNode, scope_statements, spans_line, word_lines
 
 # A name spelled in more modules than this is not searched: the job is refused (precision first).
 MAX_FILES = 150

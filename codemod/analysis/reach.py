@@ -12,7 +12,8 @@ from codemod.analysis.detect import MARKERS, markers
 from codemod.analysis.state import StartupState, collect_state
 from codemod.model.calls import Function, Resolver, body_nodes, class_named_by, last_name
 from codemod.model.files import module_name
-from codemod.model.index import FunctionNode, ModuleInfo, RepoIndex, spans_line, word_lines
+from codemod.model.index import ModuleInfo, RepoIndex
+from codemod.model.syntax import FunctionNode, spans_line, word_lines
 
 ROUTE_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket", "route"}

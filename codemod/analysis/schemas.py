@@ -16,7 +16,8 @@ from dataclasses import replace
 from codemod.analysis.aliases import alias_of
 from codemod.analysis.enums import enum_value_type
 from codemod.model.calls import last_name
-from codemod.model.index import ModuleInfo, RepoIndex, parse_expression
+from codemod.model.index import ModuleInfo, RepoIndex
+from codemod.model.syntax import parse_expression
 from codemod.models import Param, Signature
 
 V2 = "v2"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from codemod.model.calls import Function, Resolver, body_nodes, last_name, module_functions
 from codemod.model.files import relpath
-from codemod.model.index import FunctionNode, ModuleInfo, RepoIndex, defaults_of
+from codemod.model.index import ModuleInfo, RepoIndex, defaults_of
+from codemod.model.syntax import FunctionNode
 
 # Methods that fill a container (or register into a registry) in place.
 FILL_METHODS = frozenset(

@@ -11,7 +11,8 @@ from typing import Any, ClassVar, Self, cast
 
 from codemod.model.calls import Function, Resolver, body_nodes, last_name
 from codemod.model.files import module_name
-from codemod.model.index import RepoIndex, spans_line, word_lines
+from codemod.model.index import RepoIndex
+from codemod.model.syntax import spans_line, word_lines
 
 # Calls that start their argument as background work rather than run it.
 STARTERS = frozenset(

@@ -24,8 +24,9 @@ from codemod.emit.generate import (
 )
 from codemod.emit.guard import check_rewrite
 from codemod.emit.rewrite import ModuleNames, SiteEdit, rewrite_module
-from codemod.model.index import ModuleInfo, RepoIndex, tune_interpreter
+from codemod.model.index import ModuleInfo, RepoIndex
 from codemod.model.source import SourceFile, atomic_write, check_compiles
+from codemod.model.syntax import tune_interpreter
 from codemod.models import (
     FIELDS_SET_OF,
     GUARDED_DELAY,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from codemod.model.index import source_segment, spans_line, split_lines, word_lines
+from codemod.model.syntax import source_segment, spans_line, split_lines, word_lines
 from codemod.models import GUARDED_DELAY
 
 _MARK = "__celery_codemod_site__"

@@ -12,7 +12,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.emit.generate import fits, format_code
-from codemod.model.index import FunctionNode, first_line, split_lines
+from codemod.model.syntax import FunctionNode, first_line, split_lines
 from codemod.models import ADD_TASK, FIELDS_SET_OF, GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
 
 STDLIB = frozenset(sys.stdlib_module_names)

@@ -6,11 +6,10 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemod.model.index import (
+from codemod.model.index import ModuleInfo, RepoIndex
+from codemod.model.syntax import (
     Binding,
     FunctionNode,
-    ModuleInfo,
-    RepoIndex,
     parse_expression,
     resolve_relative,
     scope_bindings,

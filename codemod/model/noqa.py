@@ -38,7 +38,7 @@ def noqa_codes(data: bytes) -> tuple[tuple[int, tuple[str, ...]], ...]:
     checks. Most files spell neither word: two byte scans."""
     if b"noqa" not in data or b"CCM" not in data:
         return ()
-    from codemod.model.index import split_lines
+    from codemod.model.syntax import split_lines
 
     text = data.decode("utf-8", errors="replace")
     out: list[tuple[int, tuple[str, ...]]] = []

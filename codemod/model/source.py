@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemod.model.index import decode_source
+from codemod.model.syntax import decode_source
 
 
 @dataclass(frozen=True)

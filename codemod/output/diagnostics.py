@@ -101,7 +101,7 @@ class _Lines:
         if path not in self._files:
             from pathlib import Path
 
-            from codemod.model.index import decode_source, split_lines
+            from codemod.model.syntax import decode_source, split_lines
 
             try:
                 self._files[path] = split_lines(

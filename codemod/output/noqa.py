@@ -7,9 +7,9 @@ import re
 import tokenize
 from pathlib import Path
 
-from codemod.model.index import split_lines
 from codemod.model.noqa import NOQA, comment_of, suppressed
 from codemod.model.source import SourceFile, atomic_write
+from codemod.model.syntax import split_lines
 
 
 def with_noqa(line: str, codes: list[str]) -> str | None:
