@@ -16,6 +16,7 @@ from codemod.models import FileError, MigrationPlan, Outcome, Status
 from codemod.output.diagnostics import FORMATS
 
 if TYPE_CHECKING:
+    from codemod.model.cache import Cache
     from codemod.model.index import RepoIndex
 
 # The pipeline is imported inside the commands, and LibCST and black only by `migrate` (through
@@ -47,6 +48,14 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(["at-least-once", "at-most-once"]),
             help="When a message is acknowledged [at-least-once: after the job].",
         ),
+        click.option(
+            "--no-cache", is_flag=True, default=None, help="Neither read nor write the cache."
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path),
+            help="Where the analysis cache lives [.celery-codemod-cache under root].",
+        ),
         click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel workers."),
         click.option("-q", "--quiet", count=True, help="Less output."),
         click.option("-v", "--verbose", count=True, help="More output."),
@@ -74,6 +83,8 @@ def _config(params: dict[str, Any]) -> Config:
         "delivery": params.get("delivery"),
         "select": _codes(params.get("select", ())),
         "ignore": _codes(params.get("ignore", ())),
+        "no_cache": params.get("no_cache"),
+        "cache_dir_given": params.get("cache_dir"),
     }
     return load_config(tuple(params["paths"]), params["root"], overrides)
 
@@ -101,26 +112,42 @@ REWRITE_PROGRESS_THRESHOLD = 30
 
 
 def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan, RepoIndex]:
-    from codemod.analysis.analyse import analyse_all
-    from codemod.analysis.reach import find_reach
+    """The program model of the whole project, and the plan for the sites of the PATHs' files:
+    the PATHs choose which sites are reported and rewritten, never what the model holds."""
+    from codemod.analysis.analyse import Project
     from codemod.model.files import endpoint_modules, inventory
     from codemod.model.index import RepoIndex
     from codemod.model.syntax import tune_interpreter
     from codemod.plan import build_plan
 
     tune_interpreter()
-    every = inventory(config)
-    # The Celery app is looked for in the whole root: one walk serves both when PATH is the root.
-    whole = [p for p, _ in every] if {p.resolve() for p in config.paths} == {config.root} else None
-    index = RepoIndex(config.root)
-    reach = find_reach(every, index, config.worker_startup)
-    files = endpoint_modules(config, every, reach.handler_modules)
-    if show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty():
-        with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:
-            analyses = analyse_all(files, config, bar.update, reach, index)
-    else:
-        analyses = analyse_all(files, config, reach=reach, index=index)
-    return build_plan(analyses, config, index, whole, reach.startup_code), index
+    project = Project.of(config, _cache(config))
+    try:
+        every = project.sources.files
+        whole = {p.resolve() for p in config.paths} == {config.root}
+        selected = every if whole else inventory(config)
+        files = endpoint_modules(config, selected, project.reach.handler_modules)
+        show = show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty()
+        if show:
+            with click.progressbar(length=len(files), label="Analysing", file=sys.stderr) as bar:
+                analyses = project.analyse(files, config, bar.update)
+        else:
+            analyses = project.analyse(files, config)
+        index = RepoIndex(config.root)
+        paths = [p for p, _ in every]
+        startup_code = project.reach.startup_code
+        plan = build_plan(analyses, config, index, project.resolver, paths, startup_code)
+    finally:
+        project.close()
+    return plan, index
+
+
+def _cache(config: Config) -> Cache | None:
+    from codemod.model.cache import Cache, cache_dir
+
+    if config.no_cache:
+        return None
+    return Cache(cache_dir(config.root, config.cache_dir, config.cache_dir_given))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -204,6 +231,8 @@ def _summary_line(
             reason = f" ({site.reason.value}: {site.detail})" if site.reason else ""
             where = f"{_display(site.path, config=config)}:{site.line}:{site.column}"
             click.echo(f"{where}: {site.status.value}{reason}", err=True)
+            for note in site.notes:
+                click.echo(f"{where}: note: {note}", err=True)
     from codemod.emit.apply import migrated_count
 
     migrated = migrated_count(plan, outcome)
@@ -276,3 +305,30 @@ def _add_noqa(found: list[Any], config: Config, show: Callable[[str], str]) -> i
     noun = "directive" if added == 1 else "directives"
     sys.stdout.write(f"Added {added} noqa {noun}.\n")
     return EXIT_ERRORS if problems else EXIT_OK
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="The cache to remove.")
+def clean(path: Path | None, cache_dir: Path | None) -> None:
+    """Remove the analysis cache of the project at PATH (default: .)."""
+    from codemod.model.cache import cache_dir as find_cache_dir
+    from codemod.model.cache import clean as remove
+
+    try:
+        config = load_config((path,) if path else (), None, {})
+    except ConfigError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_USAGE)
+    folder = find_cache_dir(config.root, config.cache_dir, cache_dir)
+    if remove(folder):
+        click.echo(f"Removed the cache at {_display_path(folder)}.", err=True)
+    else:
+        click.echo(f"No cache at {_display_path(folder)}.", err=True)
+    sys.exit(EXIT_OK)
+
+
+def _display_path(path: Path) -> str:
+    from codemod.model.files import shown
+
+    return shown(path)

@@ -45,6 +45,7 @@ DEFAULT_EXCLUDE = (
     "**/node_modules/**",
     "**/.git/**",
     "**/__pycache__/**",
+    "**/.celery-codemod-cache/**",
 )
 
 
@@ -80,6 +81,9 @@ class Config:
     delivery: str = "at-least-once"  # or "at-most-once": Celery's early acknowledgement
     # FastAPI dependency provider -> the provider a worker calls instead ("module:function")
     dependencies: dict[str, str] = field(default_factory=dict)
+    cache_dir: str | None = None  # `cache-dir`, relative to the root
+    cache_dir_given: Path | None = None  # `--cache-dir`, relative to the working directory
+    no_cache: bool = False
 
     def queue_for(self, tasks_module: str, task: str) -> str | None:
         """The queue of a task by the `queues` table: the first glob that matches the task's
@@ -130,6 +134,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "queues": ("queues", dict),
     "delivery": ("delivery", str),
     "dependencies": ("dependencies", dict),
+    "cache-dir": ("cache_dir", str),
 }
 DELIVERY_MODES = ("at-least-once", "at-most-once")
 UNVERIFIED_MODES = ("guard", "skip", "allow")

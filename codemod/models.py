@@ -195,6 +195,9 @@ class Site:
     # Arguments whose types could not be proven JSON-safe: the call site publishes through the
     # runner's `guarded_delay`, which checks them at run time (`unverified-args = "guard"`).
     guarded: bool = False
+    # How the analysis reached its answer, where `-v` should say so (a name followed by its
+    # spelling alone, as the last resort).
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def advice(self) -> str:

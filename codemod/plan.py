@@ -8,11 +8,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from codemod.analysis.fieldsset import mark_fields_set
-from codemod.analysis.schemas import with_models, with_params
+from codemod.analysis.schemas import with_params
+from codemod.analysis.signatures import implementation
 from codemod.config import Config, ConfigError
-from codemod.model.calls import Resolver
 from codemod.model.files import module_name, new_module_path, python_files, relpath, shown
 from codemod.model.index import ModuleInfo, RepoIndex, signature_of, wrapped_implementation
+from codemod.model.resolve import Resolver
 from codemod.model.syntax import FunctionNode, first_line, import_bindings
 from codemod.models import (
     RUN_WITH_DEPENDENCIES,
@@ -266,7 +267,9 @@ def _tasks_modules_on_disk(config: Config, index: RepoIndex) -> list[ModuleInfo]
     return [info for info in infos if info is not None]
 
 
-def scan_wrappers(config: Config, index: RepoIndex) -> tuple[list[Drift], list[ModuleInfo]]:
+def scan_wrappers(
+    config: Config, index: RepoIndex, resolver: Resolver
+) -> tuple[list[Drift], list[ModuleInfo]]:
     """Generated wrappers that drifted from their implementation; tasks modules holding any."""
     drifts: list[Drift] = []
     holding: list[ModuleInfo] = []
@@ -279,16 +282,16 @@ def scan_wrappers(config: Config, index: RepoIndex) -> tuple[list[Drift], list[M
         if wrappers:
             holding.append(info)
         for node, impl in wrappers:
-            drift = _drift(info, node, impl, config, index)
+            drift = _drift(info, node, impl, config, resolver)
             if drift is not None:
                 drifts.append(drift)
     return drifts, holding
 
 
 def _drift(
-    info: ModuleInfo, node: FunctionNode, impl: str, config: Config, index: RepoIndex
+    info: ModuleInfo, node: FunctionNode, impl: str, config: Config, resolver: Resolver
 ) -> Drift | None:
-    resolved = index.resolve(impl)
+    found = implementation(impl, resolver)
     first = first_line(node)
     path = relpath(info.path, config.root)
 
@@ -307,9 +310,9 @@ def _drift(
             signature,
         )
 
-    if resolved is None or not isinstance(resolved[1].node, FunctionNode):
+    if found is None:
         return drift(f"its implementation `{impl}` is gone", None)
-    signature = with_models(signature_of(resolved[0], resolved[1].node), index)
+    signature = found
     providers = injected_providers(node)
     if providers:  # the parameters it re-creates are none of the wrapper's
         signature = with_params(
@@ -319,7 +322,7 @@ def _drift(
     params = signature_of(info, node).params[1:]  # after `self`
     # A carrier of a model's set fields stays once the wrapper has it: call sites migrated
     # earlier send it, whether or not the job still reads them.
-    signature = mark_fields_set(signature, Resolver(index))
+    signature = mark_fields_set(signature, resolver)
     on_disk = {p.name for p in params}
     signature = with_params(
         signature,
@@ -448,6 +451,7 @@ def build_plan(
     analyses: list[FileAnalysis],
     config: Config,
     index: RepoIndex,
+    resolver: Resolver,
     files: list[Path] | None = None,
     startup_code: tuple[str, ...] = (),
 ) -> MigrationPlan:
@@ -458,7 +462,7 @@ def build_plan(
     errors = tuple(a.error for a in analyses if a.error is not None)
     root = config.root
     todo = [s for s in sites if s.status is Status.MIGRATED]
-    drifts, holding = scan_wrappers(config, index)
+    drifts, holding = scan_wrappers(config, index, resolver)
     try:
         app: CeleryApp | None = find_celery_app(config, index, files)
     except ConfigError:

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from codemod.cli import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SKIP_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+SKIP_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".celery-codemod-cache"}
 
 
 @dataclass(frozen=True)

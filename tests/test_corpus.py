@@ -29,6 +29,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tests.golden import SKIP_NAMES
+
 REPO = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {"test", "tests", "idle_test", "lib2to3", "site-packages", "dist-packages"}
 SKIP_DIRS |= {"__pycache__", "ensurepip"}
@@ -79,7 +81,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {
         path.relative_to(root).as_posix(): path.read_bytes()
         for path in root.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
+        if path.is_file() and not SKIP_NAMES & set(path.parts)
     }
 
 

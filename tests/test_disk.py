@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codemod.analysis.importable import sub_root_import
-from codemod.model.index import ModuleInfo
+from codemod.model.program import Program
 from tests.test_memory import check, codes
 
 REFUSED = [
@@ -139,19 +139,18 @@ def test_folders_that_are_not_shared_let_the_job_migrate(tmp_path: Path, endpoin
     assert set(codes(check(tmp_path, endpoint))) == {"CCM001"}
 
 
-def module(root: Path, rel: str, source: str) -> ModuleInfo:
+def module(root: Path, rel: str, source: str) -> str:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(source, encoding="utf-8")
-    name = rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-    return ModuleInfo.parse(name, path, source)
+    return rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
 
 
 def test_a_module_written_for_a_sub_folder_on_sys_path_is_not_importable(tmp_path: Path) -> None:
     module(tmp_path, "backend/__init__.py", "")
     module(tmp_path, "backend/utils.py", "")
     info = module(tmp_path, "backend/server/app.py", "import json\n\nfrom utils import f\n")
-    why = sub_root_import(info, tmp_path)
+    why = sub_root_import(info, Program(tmp_path))
     assert why is not None
     assert why.startswith(
         "its module backend.server.app does `from utils import ...` (line 3) for "
@@ -175,7 +174,7 @@ def test_imports_that_work_from_the_root(tmp_path: Path, source: str) -> None:
     module(tmp_path, "backend/utils.py", "")
     module(tmp_path, "backend/json.py", "")
     info = module(tmp_path, "backend/app.py", source)
-    assert sub_root_import(info, tmp_path) is None
+    assert sub_root_import(info, Program(tmp_path)) is None
 
 
 def test_a_sibling_of_a_package_module_is_not_its_bare_import(tmp_path: Path) -> None:
@@ -185,4 +184,4 @@ def test_a_sibling_of_a_package_module_is_not_its_bare_import(tmp_path: Path) ->
     module(tmp_path, "app/services/__init__.py", "")
     module(tmp_path, "app/services/redis.py", "import redis\n")
     info = module(tmp_path, "app/services/cache.py", "import redis\n")
-    assert sub_root_import(info, tmp_path) is None
+    assert sub_root_import(info, Program(tmp_path)) is None

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from codemod.analysis.enums import enum_value_type
-from codemod.model.index import RepoIndex
+from codemod.model.program import Program
+from codemod.model.resolve import Resolver
 
 ENUMS = """
 import enum
@@ -74,10 +75,10 @@ def test_enum_value_types(tmp_path: Path, name: str, expected: str | None) -> No
     (tmp_path / "app" / "__init__.py").write_text("")
     (tmp_path / "app" / "kinds.py").write_text(textwrap.dedent(ENUMS), encoding="utf-8")
     (tmp_path / "app" / "jobs.py").write_text("from app.kinds import *\n", encoding="utf-8")
-    index = RepoIndex(tmp_path)
-    info = index.module("app.kinds")
-    assert info is not None
-    found = enum_value_type(name, info, index)
+    resolver = Resolver(Program(tmp_path))
+    summary = resolver.program.module("app.kinds")
+    assert summary is not None
+    found = enum_value_type(name, summary, resolver)
     assert (found[1] if found else None) == expected
     if found:
         assert found[0] == f"app.kinds.{name}"

@@ -1,13 +1,12 @@
-"""The analysis' module index: an endpoint module's tree is freed when its analysis is over, a
-module that another module's analysis looked up is kept, and results do not depend on either."""
+"""The program model: each module is summarised once per run, however many sites look it up,
+and a site's answer does not depend on which other sites the run analysed, nor in what order."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from codemod.analysis.analyse import analyse_file
+from codemod.analysis.analyse import Project, analyse_file
 from codemod.config import load_config
-from codemod.model.index import RepoIndex
 
 JOBS = "async def job(n: int) -> None:\n    pass\n"
 ENDPOINT = (
@@ -36,31 +35,32 @@ def _app(root: Path) -> None:
         (root / rel).write_text(text, encoding="utf-8")
 
 
-def test_analysed_modules_are_freed_looked_up_ones_kept(tmp_path: Path) -> None:
+def test_a_module_looked_up_by_several_sites_is_summarised_once(tmp_path: Path) -> None:
     _app(tmp_path)
     config = load_config((tmp_path,), tmp_path, {})
-    index = RepoIndex(tmp_path)
+    project = Project.of(config)
+    before = project.program.summarised
     results = [
-        analyse_file(tmp_path / "app/api" / name, config, index)
+        analyse_file(tmp_path / "app/api" / name, config, project)
         for name in ("a.py", "local.py", "b.py")
     ]
     assert [s.status for r in results for s in r.sites] == ["migrated"] * 3
-    kept = set(index._modules)
-    assert "app.services.jobs" in kept  # looked up by a and b: parsed once, kept
-    assert not kept & {"app.api.a", "app.api.b", "app.api.local"}
+    # the three endpoint modules and the jobs module they share, each once
+    assert project.program.summarised - before <= 4
+    again = project.program.summarised
+    analyse_file(tmp_path / "app/api/a.py", config, project)
+    assert project.program.summarised == again
 
 
-def test_a_freed_module_looked_up_later_is_parsed_again(tmp_path: Path) -> None:
+def test_answers_do_not_depend_on_what_else_the_run_analysed(tmp_path: Path) -> None:
     _app(tmp_path)
     (tmp_path / "app/api/c.py").write_text(
         ENDPOINT.replace("app.services.jobs", "app.api.local"), encoding="utf-8"
     )
     config = load_config((tmp_path,), tmp_path, {})
-    index = RepoIndex(tmp_path)
-    first = analyse_file(tmp_path / "app/api/local.py", config, index)
-    assert "app.api.local" not in index._modules
-    later = analyse_file(tmp_path / "app/api/c.py", config, index)
-    fresh = analyse_file(tmp_path / "app/api/c.py", config, RepoIndex(tmp_path))
+    project = Project.of(config)
+    first = analyse_file(tmp_path / "app/api/local.py", config, project)
+    later = analyse_file(tmp_path / "app/api/c.py", config, project)
+    fresh = analyse_file(tmp_path / "app/api/c.py", config)
     assert later == fresh
     assert [s.status for s in first.sites + later.sites] == ["migrated", "migrated"]
-    assert "app.api.local" in index._modules

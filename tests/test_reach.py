@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from codemod.analysis.analyse import syntax_message
+from codemod.analysis.analyse import Project
 from codemod.analysis.endless import never_ends
-from codemod.analysis.reach import Reach, find_reach
+from codemod.analysis.reach import Reach
 from codemod.config import load_config
-from codemod.model.calls import Resolver
-from codemod.model.files import inventory
-from codemod.model.index import RepoIndex
+from codemod.model.program import Program
+from codemod.model.resolve import Resolver
+from codemod.model.syntax import syntax_message
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -27,7 +27,7 @@ def write(root: Path, files: dict[str, str]) -> None:
 
 def reach_of(root: Path) -> Reach:
     config = load_config((root,), root, {})
-    return find_reach(inventory(config), RepoIndex(config.root))
+    return Project.of(config).reach
 
 
 def test_a_router_of_a_repository_subclass_declares_routes(tmp_path: Path) -> None:
@@ -253,10 +253,12 @@ NEVER_ENDS = {
 @pytest.mark.parametrize(("source", "expected"), NEVER_ENDS.values(), ids=NEVER_ENDS.keys())
 def test_never_ends(tmp_path: Path, source: str, expected: str | None) -> None:
     write(tmp_path, {"jobs.py": source})
-    resolver = Resolver(RepoIndex(tmp_path))
-    info = resolver.index.module("jobs")
-    assert info is not None
-    why = never_ends(resolver.functions(info)[("job",)], resolver)
+    resolver = Resolver(Program(tmp_path))
+    summary = resolver.program.module("jobs")
+    assert summary is not None
+    function = resolver.func(summary, ("job",))
+    assert function is not None
+    why = never_ends(function, resolver)
     if expected is None:
         assert why is None
     else:

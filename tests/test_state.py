@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from codemod.analysis.hostpath import host_path
-from codemod.analysis.reach import find_reach
+from codemod.analysis.analyse import Project
 from codemod.config import ConfigError, load_config
-from codemod.model.files import inventory
-from codemod.model.index import RepoIndex
+from codemod.model.hostpath import host_path
 from tests.golden import FIXTURES, run_cli
 
 CELERY = 'from celery import Celery\n\ncelery_app = Celery("app", include=[])\n'
@@ -37,8 +35,8 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 
 def state_keys(root: Path, worker_startup: tuple[str, ...] = ()) -> dict[str, str]:
-    config = load_config((root,), root, {})
-    reach = find_reach(inventory(config), RepoIndex(config.root), worker_startup)
+    config = load_config((root,), root, {"worker_startup": worker_startup})
+    reach = Project.of(config).reach
     return {key: setter.what for key, (_, setter) in reach.state.keys.items()}
 
 

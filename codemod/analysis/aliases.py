@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 
-from codemod.model.index import ModuleInfo, RepoIndex
+from codemod.model.resolve import Resolver
+from codemod.model.summary import ModuleSummary
+from codemod.model.syntax import parse_expression
 
 NEWTYPES = frozenset({"typing.NewType", "typing_extensions.NewType"})
 # How many aliases of aliases are followed.
@@ -18,29 +20,41 @@ class NotAnAlias:
 NOT_AN_ALIAS = NotAnAlias()
 
 
-def alias_of(qualname: str, index: RepoIndex) -> tuple[ast.expr, ModuleInfo] | NotAnAlias | None:
+def qualify_expr(summary: ModuleSummary, expr: ast.expr | None, resolver: Resolver) -> str | None:
+    """The qualified name a module-level name or dotted attribute refers to in `summary`."""
+    chain: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        chain.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return None
+    chain.append(expr.id)
+    return resolver.qualify_chain(summary, tuple(reversed(chain)))
+
+
+def alias_of(
+    qualname: str, resolver: Resolver
+) -> tuple[ast.expr, ModuleSummary] | NotAnAlias | None:
     """The type that a qualified name aliases, with the module that spells it (whose imports
     qualify it); NOT_AN_ALIAS for a variable that aliases no type; None when the name is no
-    module-level variable of the repository (a class, a function, a library's name).
+    module-level variable of the program (a class, a function, a library's name).
 
     `Annotated[T, ...]` is returned as it is: its metadata is the caller's business."""
-    resolved = index.resolve(qualname)
+    resolved = resolver.resolve(qualname)
     if resolved is None:
         return None
-    info, binding = resolved
+    summary, binding = resolved
     if binding.kind != "assign":
         return None
-    node = binding.node
-    value: ast.expr | None = None
-    if isinstance(node, ast.Assign) and len(node.targets) == 1:
-        value = node.value if isinstance(node.targets[0], ast.Name) else None
-    elif isinstance(node, ast.AnnAssign):
-        value = node.value
-    if value is None:
+    alias = binding.value.alias if binding.value is not None else None
+    if alias is None:
         return NOT_AN_ALIAS
-    if isinstance(value, ast.Call):
-        func = info.qualify_expr(value.func)
-        if func in NEWTYPES and len(value.args) >= 2:
-            return value.args[1], info
+    kind, text, second = alias
+    if kind == "call":
+        func = resolver.qualify_chain(summary, tuple(text.split("."))) if text else None
+        if func in NEWTYPES and second is not None:
+            parsed = parse_expression(second)
+            return (parsed, summary) if parsed is not None else NOT_AN_ALIAS
         return NOT_AN_ALIAS  # TypeVar("T"), an instance, a factory's result
-    return value, info
+    parsed = parse_expression(text) if text is not None else None
+    return (parsed, summary) if parsed is not None else NOT_AN_ALIAS

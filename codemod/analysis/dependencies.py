@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from codemod.analysis.aliases import MAX_ALIAS_DEPTH, alias_of
-from codemod.model.index import ModuleInfo, RepoIndex, defaults_of
-from codemod.model.syntax import FunctionNode
+from codemod.analysis.aliases import MAX_ALIAS_DEPTH, alias_of, qualify_expr
+from codemod.model.resolve import Resolver
+from codemod.model.summary import ModuleSummary
+from codemod.model.syntax import last_name, parse_expression
 
 DEPENDS = frozenset({"Depends", "Security"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
@@ -18,34 +19,34 @@ class Dependency:
     """`p: T = Depends(provider)`, `p: Annotated[T, Depends(provider)]` or an alias of that."""
 
     provider: str  # as spelled: "get_db"
-    value_type: ast.expr | None  # T, where `info` spells it
-    info: ModuleInfo
+    value_type: ast.expr | None  # T, where `summary` spells it
+    summary: ModuleSummary
 
 
 def dependency_of(
-    function: FunctionNode, arg: ast.arg, info: ModuleInfo, index: RepoIndex | None
+    depends: str | None, annotation: str | None, summary: ModuleSummary, resolver: Resolver
 ) -> Dependency | None:
-    """The dependency a handler's parameter is, if it is one."""
-    default = param_default(function, arg)
-    if is_depends(default):
-        assert isinstance(default, ast.Call)
-        return Dependency(_provider(default), arg.annotation, info)
-    annotation, where = arg.annotation, info
+    """The dependency a parameter is, from its `Depends(...)` default's provider (`depends`) or
+    its annotation (`Annotated[T, Depends(...)]`, or an alias of one), if it is one."""
+    parsed = parse_expression(annotation) if annotation else None
+    if depends is not None:
+        return Dependency(depends, parsed, summary)
+    where = summary
     for _ in range(MAX_ALIAS_DEPTH):
-        if isinstance(annotation, ast.Subscript):
-            if where.qualify_expr(annotation.value) not in ANNOTATED:
+        if isinstance(parsed, ast.Subscript):
+            if qualify_expr(where, parsed.value, resolver) not in ANNOTATED:
                 return None
-            items = annotation.slice
+            items = parsed.slice
             parts = list(items.elts) if isinstance(items, ast.Tuple) else [items]
             found = next((p for p in parts[1:] if is_depends(p)), None)
             if not isinstance(found, ast.Call):
                 return None
             return Dependency(_provider(found), parts[0], where)
-        qualname = where.qualify_expr(annotation) if annotation is not None else None
-        aliased = alias_of(qualname, index) if qualname and index is not None else None
+        qualname = qualify_expr(where, parsed, resolver) if parsed is not None else None
+        aliased = alias_of(qualname, resolver) if qualname else None
         if not isinstance(aliased, tuple):
             return None
-        annotation, where = aliased
+        parsed, where = aliased
     return None
 
 
@@ -58,16 +59,8 @@ def _provider(call: ast.Call) -> str:
     return ast.unparse(given) if given is not None else ""
 
 
-def param_default(function: FunctionNode, arg: ast.arg) -> ast.expr | None:
-    return next((default for a, default in defaults_of(function) if a is arg), None)
-
-
 def is_depends(expr: ast.expr | None) -> bool:
-    if not isinstance(expr, ast.Call):
-        return False
-    func = expr.func
-    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-    return name in DEPENDS
+    return isinstance(expr, ast.Call) and last_name(expr.func) in DEPENDS
 
 
 # What a provider may not take if a worker is to call it: the request and its connection.
@@ -85,34 +78,37 @@ REQUEST_TYPES = frozenset(
 )
 
 
-def provider_spec(dependency: Dependency, index: RepoIndex) -> str | None:
-    """The provider as `module:function`, if it is a module-level function of the repository."""
-    expr = dependency.info.qualify_expr(ast.parse(dependency.provider, mode="eval").body)
-    resolved = index.resolve(expr) if expr else None
-    if resolved is None:
+def provider_spec(dependency: Dependency, resolver: Resolver) -> str | None:
+    """The provider as `module:function`, if it is a module-level function of the program."""
+    parsed = parse_expression(dependency.provider)
+    expr = qualify_expr(dependency.summary, parsed, resolver) if parsed is not None else None
+    resolved = resolver.resolve(expr) if expr else None
+    if resolved is None or resolved[1].kind != "def":
         return None
-    info, binding = resolved
-    if binding.kind != "def" or not isinstance(binding.node, FunctionNode):
-        return None
-    return f"{info.module}:{binding.node.name}"
+    return f"{resolved[0].module}:{resolved[1].target}"
 
 
-def needs_the_request(provider: str, index: RepoIndex) -> str | None:
-    """Why a provider (`module:function` of the repository) cannot be called by a worker: a
+def needs_the_request(provider: str, resolver: Resolver) -> str | None:
+    """Why a provider (`module:function` of the program) cannot be called by a worker: a
     parameter without a default, one that is itself a dependency, or the request; None when it
     can (every parameter optional, none of those)."""
     module, _, name = provider.partition(":")
-    info = index.module(module)
-    binding = info.bindings.get(name) if info else None
-    node = binding.node if binding else None
-    if info is None or not isinstance(node, FunctionNode):
-        return "it is not a module-level function of the repository"
-    for arg, default in defaults_of(node):
-        annotation = info.qualify_expr(arg.annotation) if arg.annotation is not None else None
-        if annotation in REQUEST_TYPES or (arg.annotation is None and arg.arg == "request"):
-            return f"its parameter `{arg.arg}` is the request"
-        if is_depends(default) or dependency_of(node, arg, info, index) is not None:
-            return f"its parameter `{arg.arg}` is a dependency of its own"
-        if default is None:
-            return f"its parameter `{arg.arg}` has no default"
+    summary = resolver.program.module(module)
+    binding = summary.bindings.get(name) if summary else None
+    function = resolver.func(summary, (name,)) if summary and binding else None
+    if summary is None or binding is None or binding.kind != "def" or function is None:
+        return "it is not a module-level function of the program"
+    for param in function.fn.params:
+        if param.kind not in ("posonly", "normal", "kwonly"):
+            continue
+        parsed = parse_expression(param.annotation) if param.annotation else None
+        annotation = qualify_expr(summary, parsed, resolver) if parsed is not None else None
+        if annotation in REQUEST_TYPES or (param.annotation is None and param.name == "request"):
+            return f"its parameter `{param.name}` is the request"
+        if param.depends is not None or (
+            dependency_of(None, param.annotation, summary, resolver) is not None
+        ):
+            return f"its parameter `{param.name}` is a dependency of its own"
+        if param.default is None:
+            return f"its parameter `{param.name}` has no default"
     return None

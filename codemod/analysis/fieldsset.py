@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 from dataclasses import replace
 
-from codemod.model.calls import Function, Resolver, body_nodes, last_name
+from codemod.model.resolve import Func, Resolver
+from codemod.model.summary import Handed
 from codemod.models import Signature
 
-# Which fields of a model were set: what a model rebuilt from its JSON form does not keep (it
-# counts every field as set).
-FIELDS_SET = frozenset({"model_fields_set", "__fields_set__", "__pydantic_fields_set__"})
 DEPTH = 3  # how many calls deep a model handed on is followed
 WIDTH = 50  # how many (function, parameter) pairs one layer follows
 # Calls that take a model and cannot tell its set fields from its defaults: handing it to them
-# is no escape. Anything else outside the repository (a library's update helper, a method of an
+# is no escape. Anything else outside the program (a library's update helper, a method of an
 # object some service returned) may read them.
 HARMLESS = frozenset(
     {
@@ -44,7 +41,7 @@ def mark_fields_set(signature: Signature, resolver: Resolver) -> Signature:
     if not any(p.model for p in signature.params):
         return signature
     function = resolver.target(signature.dotted)
-    if not isinstance(function, Function):
+    if not isinstance(function, Func):
         return signature
     params = tuple(
         replace(p, fields_set=True)
@@ -55,27 +52,24 @@ def mark_fields_set(signature: Signature, resolver: Resolver) -> Signature:
     return replace(signature, params=params)
 
 
-def reads_fields_set(function: Function, name: str, resolver: Resolver) -> str:
+def reads_fields_set(function: Func, name: str, resolver: Resolver) -> str:
     """How the job may tell the set fields of its model parameter `name` from defaults: it reads
     `name.model_fields_set`, calls `name.model_dump(exclude_unset=True)` or any call with
     `exclude_unset=True` that it hands `name` to, or hands `name` to code the analysis cannot
-    see into; followed into the repository functions it hands `name` on to, a few calls deep.
-    "" when it evidently does not."""
+    see into; followed into the functions it hands `name` on to, a few calls deep. "" when it
+    evidently does not."""
     seen = {(function.key, name)}
     layer = [(function, name)]
     for _ in range(DEPTH):
-        following: list[tuple[Function, str]] = []
+        following: list[tuple[Func, str]] = []
         for current, param in layer:
-            for node in body_nodes(current.node):
-                if (
-                    isinstance(node, ast.Attribute)
-                    and node.attr in FIELDS_SET
-                    and root_name(node.value) == param
-                ):
-                    return f"`{current.display}` reads `{ast.unparse(node)}`"
-                if not isinstance(node, ast.Call):
+            for root, text in current.fn.fields_set_reads:
+                if root == param:
+                    return f"`{current.display}` reads `{text}`"
+            for handed in current.fn.handed:
+                if handed.param != param:
                     continue
-                why = _call_reads(node, param, current, resolver, following, seen)
+                why = _call_reads(handed, current, resolver, following, seen)
                 if why:
                     return why
         layer = following[:WIDTH]
@@ -84,73 +78,42 @@ def reads_fields_set(function: Function, name: str, resolver: Resolver) -> str:
 
 
 def _call_reads(
-    call: ast.Call,
-    param: str,
-    function: Function,
+    handed: Handed,
+    function: Func,
     resolver: Resolver,
-    following: list[tuple[Function, str]],
+    following: list[tuple[Func, str]],
     seen: set[tuple[str, str]],
 ) -> str:
-    func = call.func
-    text = ast.unparse(func)
-    unset = any(_sets_exclude_unset(k) for k in call.keywords)
-    if isinstance(func, ast.Attribute) and root_name(func.value) == param:
-        return f"`{function.display}` calls `{text}(exclude_unset=...)`" if unset else ""
-    handed = _handed(call, param)
-    if not handed:
-        return ""
-    if unset:
+    text = handed.text
+    param = handed.param
+    if handed.on_param:
+        return f"`{function.display}` calls `{text}(exclude_unset=...)`" if handed.unset else ""
+    if handed.unset:
         return f"`{function.display}` calls `{text}({param}, exclude_unset=...)`"
-    called = resolver.callee(func, function, function.info)
+    called = resolver.callee(handed.func, function, function.summary)
     if called is None:
-        if last_name(func) in HARMLESS:
+        if handed.func and handed.func[-1] in HARMLESS:
             return ""
         return f"`{function.display}` hands it to `{text}`"
-    for arrives_as in _arrives_as(call, param, called):
-        if (called.key, arrives_as) not in seen:
-            seen.add((called.key, arrives_as))
-            following.append((called, arrives_as))
+    arrives_as = _arrives_as(handed, called)
+    if arrives_as is not None and (called.key, arrives_as) not in seen:
+        seen.add((called.key, arrives_as))
+        following.append((called, arrives_as))
     return ""
 
 
-def _handed(call: ast.Call, name: str) -> bool:
-    """Whether a call is given `name` itself as an argument (`*name`, `**name` included)."""
-    values = [a.value if isinstance(a, ast.Starred) else a for a in call.args]
-    values += [k.value for k in call.keywords]
-    return any(isinstance(v, ast.Name) and v.id == name for v in values)
-
-
-def _arrives_as(call: ast.Call, name: str, called: Function) -> list[str]:
-    """The parameters of `called` that a call hands `name` to."""
-    args = called.node.args
-    positional = [*args.posonlyargs, *args.args]
-    if called.owner is not None and positional:
+def _arrives_as(handed: Handed, called: Func) -> str | None:
+    """The parameter of `called` that a call hands the model to."""
+    params = called.fn.params
+    positional = [p for p in params if p.kind in ("posonly", "normal")]
+    if called.fn.owner is not None and positional:
         positional = positional[1:]  # self
-    out: list[str] = []
-    for i, arg in enumerate(call.args):
-        if isinstance(arg, ast.Name) and arg.id == name:
-            if i < len(positional):
-                out.append(positional[i].arg)
-            elif args.vararg is not None:
-                out.append(args.vararg.arg)
-    for keyword in call.keywords:
-        if isinstance(keyword.value, ast.Name) and keyword.value.id == name and keyword.arg:
-            known = {a.arg for a in (*positional, *args.kwonlyargs)}
-            if keyword.arg in known:
-                out.append(keyword.arg)
-            elif args.kwarg is not None:
-                out.append(args.kwarg.arg)
-    return out
-
-
-def root_name(expr: ast.expr) -> str | None:
-    while isinstance(expr, ast.Attribute | ast.Subscript):
-        expr = expr.value
-    return expr.id if isinstance(expr, ast.Name) else None
-
-
-def _sets_exclude_unset(keyword: ast.keyword) -> bool:
-    value = keyword.value
-    return keyword.arg == "exclude_unset" and not (
-        isinstance(value, ast.Constant) and value.value is False
-    )
+    vararg = next((p.name for p in params if p.kind == "vararg"), None)
+    kwarg = next((p.name for p in params if p.kind == "kwarg"), None)
+    at = handed.at
+    if isinstance(at, int):
+        return positional[at].name if at < len(positional) else vararg
+    if isinstance(at, str):
+        known = {p.name for p in params if p.kind in ("posonly", "normal", "kwonly")}
+        return at if at in known else kwarg
+    return None

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from codemod.analysis.webside import JobCheck
-from codemod.model.calls import Function, body_nodes, class_named_by
-from codemod.model.files import module_name, relpath
-from codemod.model.index import ModuleInfo
-from codemod.model.syntax import FunctionNode, scope_statements, spans_line, word_lines
+from codemod.model.resolve import Func
+from codemod.model.scan import MUTATORS
+from codemod.model.summary import (
+    ATTR_BY_CALL,
+    CHANGED_ATTR,
+    CHANGED_NAME,
+    NAME_BY_CALL,
+    STORE,
+    ModuleSummary,
+)
+from codemod.model.syntax import CALL_ROOT, ITEM_ROOT, OTHER_ROOT
 
 # A name spelled in more modules than this is not searched: the job is refused (precision first).
 MAX_FILES = 150
@@ -48,38 +54,6 @@ CONTAINERS = frozenset(
         "cachetools.TLRUCache",
     }
 )
-CONTAINER_NODES = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
-# Methods that change a container in place.
-MUTATORS = frozenset(
-    {
-        "append",
-        "appendleft",
-        "extend",
-        "extendleft",
-        "insert",
-        "remove",
-        "pop",
-        "popleft",
-        "popitem",
-        "clear",
-        "update",
-        "setdefault",
-        "add",
-        "discard",
-        "put",
-        "put_nowait",
-        "get_nowait",
-        "set",
-        "sort",
-        "reverse",
-        "rotate",
-        "difference_update",
-        "intersection_update",
-        "symmetric_difference_update",
-        "__setitem__",
-        "__delitem__",
-    }
-)
 HINT = (
     "a worker has a copy of its own of that state, which the web process never sees: keep the "
     "job here with `# noqa: CCM002`, or first move the state where both reach it (Redis, the "
@@ -93,7 +67,7 @@ class _Object:
 
     qualname: str
     name: str
-    info: ModuleInfo
+    summary: ModuleSummary
     line: int
     kind: str  # "container", "instance", "class", "global", "contextvar"
     methods: frozenset[str] = frozenset()  # an instance's methods that change it
@@ -101,32 +75,34 @@ class _Object:
 
 @dataclass
 class _Use:
-    function: Function
+    function: Func
     line: int
     changes: bool
     by_call: bool = False  # only through a method of the object (`x.update(...)`)
 
     def changes_object(self, obj: _Object, qualname: str) -> bool:
         """Whether this use changes the object: a method call on an instance or a class of
-        the repository counts only for a method that changes it."""
+        the program counts only for a method that changes it."""
         if obj.kind in ("instance", "class") and self.by_call:
             return qualname.rpartition(".")[2] in obj.methods
         return self.changes or qualname.rpartition(".")[2] in obj.methods
 
 
+_NO_NAME = frozenset({CALL_ROOT, ITEM_ROOT, OTHER_ROOT})
+
+
 class SharedMemory(JobCheck):
-    """The in-memory state a job shares with the web side, per process (jobs are asked once)."""
+    """The in-memory state a job shares with the web side, per run (jobs are asked once)."""
 
     def setup(self) -> None:
         self._objects: dict[str, _Object | None] = {}
-        self._globals: dict[str, frozenset[str]] = {}
 
-    def _shared(self, job: Function) -> str | None:
+    def _shared(self, job: Func) -> str | None:
         walk = self.walk(job)
         keys = {f.key for f in walk}
         used: dict[str, tuple[_Object, _Use]] = {}
         for function in walk:
-            for qualname, use in self._uses(function, None):
+            for qualname, use in self._uses(function):
                 obj = self._object(qualname)
                 if obj is None:
                     owner = self._object(qualname.rpartition(".")[0]) if "." in qualname else None
@@ -137,12 +113,12 @@ class SharedMemory(JobCheck):
                 known = used.get(qualname)
                 if known is None or (use.changes and not known[1].changes):
                     used[qualname] = (obj, use)
+        program = self.resolver.program
         for obj, job_use in used.values():
             web = self._web_use(obj, keys, job_use.changes)
             if web is None:
                 continue
-            root = self.resolver.index.root
-            where = f"{relpath(obj.info.path, root)}:{obj.line}"
+            where = f"{program.rel(obj.summary.module)}:{obj.line}"
             verb = "changes" if job_use.changes else "reads"
             if web == "":
                 return (
@@ -158,47 +134,39 @@ class SharedMemory(JobCheck):
 
     # --- uses of module-level names -------------------------------------------------------
 
-    def _uses(self, function: Function, lines: list[int] | None) -> Iterator[tuple[str, _Use]]:
-        """(qualified name, use) of each module-level name the function uses (on `lines`)."""
-        info = function.info
-        local = self.resolver.local_bindings(function)
-        declared = (
-            {
-                n
-                for node in body_nodes(function.node)
-                if isinstance(node, ast.Global)
-                for n in node.names
-            }
-            if "global " in info.source
-            else set()
-        )
-        changed: dict[int, bool] = {}  # node -> changed only by a method call on it
-        for node in body_nodes(function.node, lines):
-            for target, by_call in _changed(node):
-                changed[id(target)] = changed.get(id(target), True) and by_call
-        for node in body_nodes(function.node, lines):
-            if isinstance(node, ast.Name):
-                if node.id in local and node.id not in declared:
-                    continue
-                qualname = info.qualify(node.id)
-                rebinds = isinstance(node.ctx, ast.Store | ast.Del)
-                if rebinds and node.id not in declared:
-                    continue
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                if node.value.id in local:
-                    continue
-                base = info.qualify(node.value.id)
-                if base is None:
-                    continue
-                qualname = f"{base}.{node.attr}"
-                rebinds = False
-            else:
+    def _uses(self, function: Func, name: str | None = None) -> Iterator[tuple[str, _Use]]:
+        """(qualified name, use) of each module-level name the function uses (only those
+        spelled `name` when it is given): the name, and an attribute of it."""
+        summary = function.summary
+        local = function.fn.locals
+        declared = function.fn.globals
+        resolver = self.resolver
+        for ref in function.fn.refs:
+            chain, flags = ref.chain, ref.flags
+            root = chain[0]
+            if root in _NO_NAME or (name is not None and root != name and name not in chain):
                 continue
+            if len(chain) > 1 and root not in local:
+                base = resolver.qualify(summary, root)
+                if base is not None and not base.startswith("builtins."):
+                    changes = bool(flags & CHANGED_ATTR)
+                    yield (
+                        f"{base}.{chain[1]}",
+                        _Use(function, ref.line, changes, changes and bool(flags & ATTR_BY_CALL)),
+                    )
+            if root in local and root not in declared:
+                continue
+            rebinds = bool(flags & STORE) and len(chain) == 1
+            if rebinds and root not in declared:
+                continue
+            qualname = resolver.qualify(summary, root)
             if qualname is None or qualname.startswith("builtins."):
                 continue
-            line = getattr(node, "lineno", function.node.lineno)
-            changes = rebinds or id(node) in changed
-            yield qualname, _Use(function, line, changes, changes and changed.get(id(node), False))
+            changes = rebinds or bool(flags & CHANGED_NAME)
+            yield (
+                qualname,
+                _Use(function, ref.line, changes, changes and bool(flags & NAME_BY_CALL)),
+            )
 
     def _object(self, qualname: str) -> _Object | None:
         if qualname not in self._objects:
@@ -206,42 +174,39 @@ class SharedMemory(JobCheck):
         return self._objects[qualname]
 
     def _find_object(self, qualname: str) -> _Object | None:
-        found = self.resolver.index.resolve(qualname)
+        resolver = self.resolver
+        found = resolver.resolve(qualname)
         if found is None:
             return None
-        info, binding = found
-        if info.module == "" or "." in binding.target:
+        summary, binding = found
+        if summary.module == "" or "." in binding.target:
             return None
         name = binding.target
-        if binding.kind == "class" and isinstance(binding.node, ast.ClassDef):
+        qualified = f"{summary.module}.{name}"
+        if binding.kind == "class":
             # its class-level attributes, changed by functions (`ApiBG.running = True`)
-            return _Object(f"{info.module}.{name}", name, info, binding.line, "class")
+            return _Object(qualified, name, summary, binding.line, "class")
         if binding.kind != "assign":
             return None
-        if info.module not in self._globals:
-            self._globals[info.module] = _globals(info)
-        if name in self._globals[info.module]:
-            return _Object(f"{info.module}.{name}", name, info, binding.line, "global")
-        node = binding.node
-        value = getattr(node, "value", None)
-        if not isinstance(node, ast.Assign | ast.AnnAssign) or value is None:
+        if name in summary.global_names:
+            return _Object(qualified, name, summary, binding.line, "global")
+        value = binding.value
+        if value is None or value.none:
             return None
-        if isinstance(value, CONTAINER_NODES):
-            return _Object(f"{info.module}.{name}", name, info, binding.line, "container")
-        if not isinstance(value, ast.Call):
+        if value.container:
+            return _Object(qualified, name, summary, binding.line, "container")
+        if value.call is None:
             return None
-        constructor = info.qualify_expr(value.func)
+        constructor = resolver.qualify_chain(summary, value.call)
         if constructor == "contextvars.ContextVar":
-            return _Object(f"{info.module}.{name}", name, info, binding.line, "contextvar")
+            return _Object(qualified, name, summary, binding.line, "contextvar")
         if constructor in CONTAINERS:
-            return _Object(f"{info.module}.{name}", name, info, binding.line, "container")
-        cls = self.resolver.instance_class(info, node) if class_named_by(info, node) else None
-        if cls is None:
+            return _Object(qualified, name, summary, binding.line, "container")
+        cls = resolver.instance_class(summary, value.cls) if value.cls else None
+        if cls is None or not cls.cls.changing_methods:
             return None
-        methods = _changing_methods(cls[1])
-        if not methods:
-            return None
-        return _Object(f"{info.module}.{name}", name, info, binding.line, "instance", methods)
+        methods = cls.cls.changing_methods
+        return _Object(qualified, name, summary, binding.line, "instance", methods)
 
     # --- the web side ---------------------------------------------------------------------
 
@@ -249,30 +214,29 @@ class SharedMemory(JobCheck):
         """How a function outside the job's walk uses the object ("`job_status` (path:line)
         reads it"), when the object is state: one side changes it; "" when too many modules
         spell its name to tell; None when nothing outside the walk uses it so."""
-        rels = self._spelling(obj.name)
+        rels = self.sources.spelling_word(obj.name)
         if not job_changes:  # then the web side must change it: only files that may do so
             pattern = _change_pattern(obj)
-            rels = [rel for rel in rels if pattern.search(self._spelling.data(rel))]
+            rels = [rel for rel in rels if pattern.search(self.sources.data(rel))]
         if len(rels) > MAX_FILES:
             return ""
-        root = self.resolver.index.root
+        program = self.resolver.program
         for rel in rels:
-            info = self.resolver.index.module(module_name(rel))
-            if info is None:
+            summary = program.at(self.sources.path(rel), rel)
+            if summary is None or summary.error is not None:
                 continue
-            lines = word_lines(info.source, [obj.name])
-            for function in self.resolver.functions(info).values():
-                if function.key in walk or not spans_line(function.node, lines):
+            for function in self.resolver.functions(summary):
+                if function.key in walk:
                     continue
                 at_startup = function.key in self.startup
-                for qualname, use in self._uses(function, lines):
+                for qualname, use in self._uses(function, obj.name):
                     if qualname != obj.qualname and not (
                         obj.kind in ("instance", "class")
                         and qualname.startswith(obj.qualname + ".")
                     ):
                         continue
                     use.changes = use.changes_object(obj, qualname)
-                    if use.changes and (at_startup or _registers(function)):
+                    if use.changes and (at_startup or function.fn.registers):
                         # set up before any request: start-up state (or a decorator that
                         # fills a registry at import), which a worker gets its own way
                         continue
@@ -283,8 +247,7 @@ class SharedMemory(JobCheck):
                     elif not (job_changes or use.changes) or not self.web.runs(function):
                         continue
                     verb = "changes" if use.changes else "reads"
-                    rel_path = relpath(function.info.path, root)
-                    return f"`{function.display}` ({rel_path}:{use.line}) {verb} too"
+                    return f"`{function.display}` ({rel}:{use.line}) {verb} too"
         return None
 
 
@@ -307,109 +270,4 @@ def _change_pattern(obj: _Object) -> re.Pattern[bytes]:
         + rb"\b|\bglobal\b[^\n]*\b"
         + name
         + rb"\b"
-    )
-
-
-def _changed(node: ast.AST) -> Iterator[tuple[ast.expr, bool]]:
-    """The root names that a statement or call changes in place: `x[k] = v`, `x.a = v`,
-    `del x[k]`, `x[k] += 1`, `x.append(v)`, `x[k].update(...)`; each with whether it is a
-    method of the root itself that is called (`x.update(...)`: for an object of a class of the
-    repository, a method that may change nothing)."""
-    targets: list[ast.expr] = []
-    by_call = False
-    if isinstance(node, ast.Assign):
-        targets = node.targets
-    elif isinstance(node, ast.AugAssign | ast.AnnAssign):
-        targets = [node.target]
-    elif isinstance(node, ast.Delete):
-        targets = node.targets
-    elif (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in MUTATORS
-    ):
-        targets = [node.func]
-        by_call = isinstance(node.func.value, ast.Name)
-    for target in targets:
-        elements = target.elts if isinstance(target, ast.Tuple | ast.List) else [target]
-        for element in elements:
-            for root in _changed_root(element):
-                yield root, by_call
-
-
-def _changed_root(target: ast.expr) -> Iterator[ast.expr]:
-    """The name at the root of a changed expression, and the attribute right above it (so
-    that `module.NAME[k] = v` changes `module.NAME`)."""
-    if isinstance(target, ast.Name):
-        return
-    above: ast.expr | None = None
-    expr = target
-    while isinstance(expr, ast.Attribute | ast.Subscript):
-        above, expr = expr, expr.value
-    if isinstance(expr, ast.Name):
-        yield expr
-        if isinstance(above, ast.Attribute):
-            yield above
-
-
-def _globals(info: ModuleInfo) -> frozenset[str]:
-    """The names the module's functions declare `global` (and so may rebind)."""
-    if "global " not in info.source:
-        return frozenset()
-    return frozenset(
-        name for node in ast.walk(info.tree) if isinstance(node, ast.Global) for name in node.names
-    )
-
-
-def _changing_methods(cls: ast.ClassDef) -> frozenset[str]:
-    """The methods (but for `__init__` and kin) that change the instance's containers in place,
-    or add to its counters: `self.items.append(x)`, `self.cache[k] = v`, `self.count += 1`.
-    Rebinding an attribute (`self.client = make()`, a lazy initialiser) does not count."""
-    out: set[str] = set()
-    for stmt in scope_statements(cls.body):
-        if not isinstance(stmt, FunctionNode) or stmt.name in (
-            "__init__",
-            "__post_init__",
-            "__new__",
-            "__init_subclass__",
-        ):
-            continue
-        if any(_changes_self(node) for node in ast.walk(stmt)):
-            out.add(stmt.name)
-    return frozenset(out)
-
-
-def _changes_self(node: ast.AST) -> bool:
-    targets: list[ast.expr]
-    if isinstance(node, ast.AugAssign):
-        targets = [node.target]
-    elif isinstance(node, ast.Assign | ast.Delete):
-        targets = [t for t in node.targets if isinstance(t, ast.Subscript)]
-    elif (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in MUTATORS
-    ):
-        targets = [node.func.value]
-    else:
-        return False
-    for target in targets:
-        expr: ast.expr = target
-        while isinstance(expr, ast.Attribute | ast.Subscript):
-            expr = expr.value
-        if isinstance(expr, ast.Name) and expr.id == "self" and expr is not target:
-            return True
-    return False
-
-
-def _registers(function: Function) -> bool:
-    """A registering decorator (`def register(fn): REGISTRY[...] = fn; return fn`): it fills
-    its registry when modules are imported, in a worker too."""
-    args = function.node.args.posonlyargs + function.node.args.args
-    if not args:
-        return False
-    first = args[0].arg
-    return any(
-        isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and node.value.id == first
-        for node in body_nodes(function.node)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -236,3 +237,30 @@ def new_module_path(module: str, root: Path) -> Path:
         return package_file.parent / f"{name}.py"
     base = root / "src" if (root / "src" / module.split(".")[0]).is_dir() else root
     return base.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def sub_root_folder(top: str, path: Path, root: Path) -> Path | None:
+    """The folder above `path` (below `root`) that has a module `top`, when neither the root
+    nor the standard library has one: what `import top` means with that folder on sys.path."""
+    if top in sys.stdlib_module_names or _at_root(top, root):
+        return None
+    folder = path.parent
+    if (folder / "__init__.py").is_file():
+        # a package's own siblings are not importable by their bare name (`import redis` in
+        # app/services/cache.py means the library even beside app/services/redis.py)
+        folder = folder.parent
+    while folder != root and root in folder.parents:
+        if _has_module(top, folder):
+            return folder
+        folder = folder.parent
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _at_root(top: str, root: Path) -> bool:
+    return module_path(top, root) is not None or (root / top).is_dir()
+
+
+@functools.lru_cache(maxsize=8192)
+def _has_module(top: str, folder: Path) -> bool:
+    return (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()

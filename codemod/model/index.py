@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import ast
-import functools
 import gc
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemod.model.files import module_name, module_path, relpath
+from codemod.model.files import module_name, module_path, relpath, sub_root_folder
 from codemod.model.syntax import (
     BUILTIN_NAMES,
     Binding,
@@ -92,33 +90,6 @@ def rebase_imports(info: ModuleInfo, root: Path) -> None:
             prefix = module_name(relpath(folder / "__init__.py", root))
             target = f"{prefix}.{binding.target}" if prefix else binding.target
             info.bindings[name] = Binding("import", target, binding.line, binding.node)
-
-
-def sub_root_folder(top: str, path: Path, root: Path) -> Path | None:
-    """The folder above `path` (below `root`) that has a module `top`, when neither the root
-    nor the standard library has one: what `import top` means with that folder on sys.path."""
-    if top in sys.stdlib_module_names or _at_root(top, root):
-        return None
-    folder = path.parent
-    if (folder / "__init__.py").is_file():
-        # a package's own siblings are not importable by their bare name (`import redis` in
-        # app/services/cache.py means the library even beside app/services/redis.py)
-        folder = folder.parent
-    while folder != root and root in folder.parents:
-        if _has_module(top, folder):
-            return folder
-        folder = folder.parent
-    return None
-
-
-@functools.lru_cache(maxsize=8192)
-def _at_root(top: str, root: Path) -> bool:
-    return module_path(top, root) is not None or (root / top).is_dir()
-
-
-@functools.lru_cache(maxsize=8192)
-def _has_module(top: str, folder: Path) -> bool:
-    return (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()
 
 
 class RepoIndex:

@@ -16,6 +16,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 BUILTIN_NAMES = frozenset(dir(builtins))
+# The roots of chains that start on no name (see chain_of).
+CALL_ROOT = "()"
+ITEM_ROOT = "[]"
+OTHER_ROOT = "?"
+_ROOTS = frozenset({CALL_ROOT, ITEM_ROOT, OTHER_ROOT})
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -221,3 +226,75 @@ def tune_interpreter() -> None:
     # the cyclic collector rescans them every 700 allocations, which made parsing 3-4x slower
     # (ast over the standard library: 8.6 s -> 2.4 s). Memory is still bounded: see the benchmark.
     gc.set_threshold(200_000, 30, 30)
+
+
+def last_name(expr: ast.expr) -> str:
+    """The last name an expression spells: `f` for `f`, `m` for `a.b.m`; "" for anything else."""
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    return expr.id if isinstance(expr, ast.Name) else ""
+
+
+def chain_of(expr: ast.expr) -> tuple[str, ...] | None:
+    """`a.b.c` -> ("a", "b", "c"); an attribute chain on a call, an item or anything else starts
+    with a marker (`f().x` -> ("()", "x")); None for an expression that is no name nor
+    attribute."""
+    attrs: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        attrs.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        attrs.append(expr.id)
+    elif not attrs:
+        return None
+    elif isinstance(expr, ast.Call):
+        attrs.append(CALL_ROOT)
+    elif isinstance(expr, ast.Subscript):
+        attrs.append(ITEM_ROOT)
+    else:
+        attrs.append(OTHER_ROOT)
+    attrs.reverse()
+    return tuple(attrs)
+
+
+def name_chain(expr: ast.expr | None) -> tuple[str, ...] | None:
+    """A chain whose root is a name (`a.b`), else None."""
+    found = chain_of(expr) if expr is not None else None
+    return found if found is not None and found[0] not in _ROOTS else None
+
+
+def root_name(expr: ast.expr) -> str | None:
+    while isinstance(expr, ast.Attribute | ast.Subscript):
+        expr = expr.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def syntax_message(exc: SyntaxError, version: tuple[int, int] | None = None) -> str:
+    """`cannot parse with Python 3.11 (line 24, column 124: f-string: expecting '}')`, and the
+    advice to run the tool with the project's Python where a newer one may parse the file."""
+    major, minor = version or sys.version_info[:2]
+    where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+    message = f"cannot parse with Python {major}.{minor} ({where}: {exc.msg})"
+    if newer_python_may_parse(exc, (major, minor)):
+        message += "; if the project runs on a newer Python, run celery-codemod with that Python"
+    return message
+
+
+# Syntax that a later Python accepts, by the line it is on: PEP 695 `type` statements and
+# generic defs and classes (3.12), PEP 758 unparenthesised `except A, B:` (3.14).
+_NEWER_SYNTAX = (
+    ((3, 12), re.compile(r"\s*type\s+\w+\s*(?:\[.*\])?\s*=")),
+    ((3, 12), re.compile(r"\s*(?:async\s+)?(?:def|class)\s+\w+\s*\[")),
+    ((3, 14), re.compile(r"\s*except\*?\s+[^:(]+,[^:]*:")),
+)
+
+
+def newer_python_may_parse(exc: SyntaxError, version: tuple[int, int]) -> bool:
+    """Whether the error may be syntax of a newer Python than `version`: the f-string grammar
+    of PEP 701 (3.12), template strings (3.14), or a line that reads as newer syntax."""
+    if version < (3, 12) and "f-string" in (exc.msg or ""):
+        return True
+    line = exc.text or ""
+    if version < (3, 14) and re.search(r"(?<![\w.])t[rR]?['\"]", line):
+        return True
+    return any(version < newer and pattern.match(line) for newer, pattern in _NEWER_SYNTAX)

@@ -48,13 +48,11 @@ _OPTIONAL = frozenset({"typing.Optional", "typing.Union", "typing.Annotated"})
 MARKERS = (b"create_task", b"ensure_future", b"add_task")
 
 
-def may_have_sites(data: bytes, tasks_package: str) -> bool:
-    """False only for a module that can hold no call site: none of MARKERS, and no `.delay` of a
-    name it could import from the tasks package (whose last part it would have to spell)."""
-    if any(marker in data for marker in MARKERS):
-        return True
-    queues = b".delay" in data or b"guarded_delay" in data
-    return queues and tasks_package.rpartition(".")[2].encode() in data
+def may_have_sites(data: bytes) -> bool:
+    """False only for a module that can hold no call site: none of MARKERS, and no `.delay`."""
+    return (
+        any(marker in data for marker in MARKERS) or b".delay" in data or b"guarded_delay" in data
+    )
 
 
 @dataclass
@@ -205,14 +203,15 @@ def _names_background_tasks(
 
 
 def find_sites(
-    info: ModuleInfo, tasks_package: str | None = None
-) -> tuple[list[Candidate], list[tuple[ast.Attribute, Candidate]]]:
+    info: ModuleInfo, queued_too: bool = True
+) -> tuple[list[Candidate], list[tuple[ast.Attribute, Candidate, str | None]]]:
     """In one walk: every call of a background-task starter, in source order; and, when
-    `tasks_package` is given, each `X.delay` of a task from it that no asyncio fallback follows
-    (the call sites that `--no-fallback` migrated)."""
+    `queued_too`, each `X.delay` of a qualified `X` that no asyncio fallback follows, or the
+    runner's `guarded_delay(X, ...)` (the call sites that `--no-fallback` migrated), with the
+    runner it goes through. Whether `X` is a task of the tasks package is the caller's
+    question: the module alone does not tell."""
     candidates: list[Candidate] = []
-    queued: list[tuple[ast.Attribute, Candidate]] = []
-    prefix = f"{tasks_package}."
+    queued: list[tuple[ast.Attribute, Candidate, str | None]] = []
     lines, names = markers(info.source)
     for node, parents, scopes in walk_scoped(info, lines):
         if isinstance(node, ast.Call):
@@ -220,16 +219,17 @@ def find_sites(
                 kind = background_kind(node, scopes, info)
                 if kind is not None:
                     candidates.append(Candidate(node, kind, parents, scopes))
-            elif tasks_package and node.args:
-                found = _guarded_delay(node, parents, scopes, info, prefix)
+            elif queued_too and node.args:
+                found = _guarded_delay(node, parents, scopes, info)
                 if found is not None:
                     queued.append(found)
-        elif tasks_package and isinstance(node, ast.Attribute) and node.attr == "delay":
+        elif queued_too and isinstance(node, ast.Attribute) and node.attr == "delay":
             if any(_has_fallback(p, scopes, info) for p in parents):
                 continue
             qualname = qualify(node.value, scopes, info)
-            if qualname and qualname.startswith(prefix):
-                queued.append((node, Candidate(ast.Call(node, [], []), qualname, parents, scopes)))
+            if qualname and qualname != LOOP:
+                call = ast.Call(node, [], [])
+                queued.append((node, Candidate(call, qualname, parents, scopes), None))
     return candidates, queued
 
 
@@ -245,37 +245,42 @@ def _guarded_delay(
     parents: tuple[ast.AST, ...],
     scopes: tuple[Scope, ...],
     info: ModuleInfo,
-    prefix: str,
-) -> tuple[ast.Attribute, Candidate] | None:
+) -> tuple[ast.Attribute, Candidate, str | None] | None:
     """`guarded_delay(task, ...)` (or handed to `to_thread`) with no fallback around it: the
     same as `task.delay(...)`, the arguments checked at run time (`unverified-args = "guard"`)."""
-    task = guarded_task(node, scopes, info, prefix.removesuffix("."))
-    if task is None:
+    found = guarded_task(node, scopes, info)
+    if found is None:
         return None
+    runner, task = found
     if any(_has_fallback(p, scopes, info) for p in parents):
         return None
     qualname = qualify(task, scopes, info)
-    if not (qualname and qualname.startswith(prefix)):
+    if not qualname or qualname == LOOP:
         return None
     attribute = ast.copy_location(ast.Attribute(task, "delay", ast.Load()), node)
-    return attribute, Candidate(ast.Call(attribute, [], []), qualname, parents, scopes)
+    return attribute, Candidate(ast.Call(attribute, [], []), qualname, parents, scopes), runner
+
+
+RUNNER_GUARD = f".async_runner.{GUARDED_DELAY}"
 
 
 def guarded_task(
-    node: ast.AST, scopes: tuple[Scope, ...], info: ModuleInfo, tasks_package: str
-) -> ast.expr | None:
-    """The task of the runner's check of unverified arguments: `guarded_delay(task, ...)`, or
-    `guarded_delay` handed on with it (`to_thread(guarded_delay, task, ...)`, `partial(...)`)."""
+    node: ast.AST, scopes: tuple[Scope, ...], info: ModuleInfo
+) -> tuple[str, ast.expr] | None:
+    """The runner's check of unverified arguments and its task: `guarded_delay(task, ...)`, or
+    `guarded_delay` handed on with it (`to_thread(guarded_delay, task, ...)`, `partial(...)`):
+    (the runner's `guarded_delay`, qualified, the task)."""
     if not (isinstance(node, ast.Call) and node.args):
         return None
     spelled = [e for e in (node.func, node.args[0]) if isinstance(e, ast.Name | ast.Attribute)]
     if not any(_spelled(e) == GUARDED_DELAY for e in spelled):
         return None  # most calls: no name to qualify
-    wanted = f"{tasks_package}.async_runner.{GUARDED_DELAY}"
-    if qualify(node.func, scopes, info) == wanted:
-        return node.args[0]
-    if len(node.args) > 1 and qualify(node.args[0], scopes, info) == wanted:
-        return node.args[1]
+    runner = qualify(node.func, scopes, info) or ""
+    if runner.endswith(RUNNER_GUARD):
+        return runner, node.args[0]
+    runner = qualify(node.args[0], scopes, info) or ""
+    if len(node.args) > 1 and runner.endswith(RUNNER_GUARD):
+        return runner, node.args[1]
     return None
 
 

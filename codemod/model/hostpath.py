@@ -50,11 +50,11 @@ def host_path(exprs: list[ast.expr], function: FunctionNode | None, qualify: Qua
     """Why one of a call's arguments names a path on the web host (a description), or None."""
     if function is None or not exprs:
         return None
-    paths = _HostPaths(function, qualify)
+    paths = HostPaths(function, qualify)
     return next(filter(None, map(paths.why, exprs)), None)
 
 
-class _HostPaths:
+class HostPaths:
     """The names of one function that hold a path on this host, with why."""
 
     def __init__(self, function: FunctionNode, qualify: Qualify) -> None:

@@ -1,0 +1,206 @@
+"""Whether a job's arguments can cross the broker as JSON and be read by a worker: models sent as
+their JSON form, enum members as their value, dependencies re-created in the worker, and the
+arguments that only a run-time check can vouch for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codemod.analysis.context import Context
+from codemod.analysis.dependencies import (
+    Dependency,
+    dependency_of,
+    needs_the_request,
+    provider_spec,
+)
+from codemod.analysis.jsonsafe import SAFE, UNKNOWN, UNSAFE, annotation_safety, text_safety
+from codemod.analysis.schemas import V1, annotation_model, round_trip_problem
+from codemod.analysis.skip import Skip
+from codemod.model.summary import ArgFact, SiteFact
+from codemod.model.syntax import parse_expression
+from codemod.models import Param, Reason, Signature, fields_set_name
+
+
+@dataclass(frozen=True)
+class Arguments:
+    """What the arguments check found about a site that may migrate."""
+
+    models: tuple[int | str, ...] = ()  # the arguments that pass a Pydantic model
+    enums: tuple[int | str, ...] = ()  # those that pass an enum member (sent as its value)
+    shared_path: str | None = None  # why one is a path on the web host (shared-filesystem)
+    guarded: bool = False  # unverified ones: the call site checks them at run time
+    # dependencies the worker re-creates: (argument, job parameter, "module:provider")
+    injected: tuple[tuple[int | str, str, str], ...] = ()
+    # models whose set fields travel beside them: (argument, the wrapper parameter for them)
+    fields_set: tuple[tuple[int | str, str], ...] = ()
+
+
+def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Arguments:
+    """Raise unless every argument can cross the broker as JSON and be read by a worker; the
+    arguments that pass a Pydantic v2 model (sent as its JSON form), and why one is a path on
+    the web host when `shared-filesystem` lets it through; whether the call site must check
+    at run time that the arguments survive the serializer (`unverified-args = "guard"`)."""
+    resolver = ctx.resolver
+    impl = resolver.program.module(signature.module)
+    positional = [p for p in signature.params if p.kind in ("posonly", "normal")]
+    vararg = next((p for p in signature.params if p.kind == "vararg"), None)
+    kwarg = next((p for p in signature.params if p.kind == "kwarg"), None)
+    by_name = {p.name: p for p in signature.params if p.kind in ("normal", "kwonly")}
+
+    def param_of(arg: ArgFact) -> Param | None:
+        if isinstance(arg.key, int):
+            return positional[arg.key] if arg.key < len(positional) else vararg
+        return by_name.get(arg.key, kwarg)
+
+    where = next((arg.host for arg in fact.args if arg.host), None)
+    if where is not None and not ctx.config.shared_filesystem:
+        raise Skip(Reason.HOST_PATH, where)
+    unverified: list[str] = []
+    models: list[int | str] = []
+    fields_set: list[tuple[int | str, str]] = []
+    enums: list[int | str] = []
+    injected: list[tuple[int | str, str, str]] = []
+    for arg in fact.args:
+        param = param_of(arg)
+        key = arg.key
+        if param is not None and param.model is not None:
+            problem = round_trip_problem(param.model, resolver)
+            if problem:
+                raise Skip(
+                    Reason.UNSERIALIZABLE_ARGS,
+                    f"parameter `{param.name}` is a Pydantic model {problem}",
+                )
+            if param.fields_set:
+                fields_set.append((key, fields_set_name(param, signature.params)))
+            models.append(key)  # validated back into the model by the wrapper
+            continue
+        if param is not None and param.enum is not None:
+            if arg.literal:
+                continue  # the wrapper makes the member of it
+            if _is_member(arg, param.enum, ctx):
+                enums.append(key)  # sent as its `.value`, made a member again by the wrapper
+                continue
+            # a value of another type (a plain str given to an enum parameter): `.value` would
+            # fail in the handler, so it is judged by what it is, like any argument
+        if param is not None and param.annotation and impl is not None:
+            model = annotation_model(param.annotation, impl, resolver)
+            if model is not None and model[1] == V1:
+                raise Skip(
+                    Reason.UNSERIALIZABLE_ARGS,
+                    f"parameter `{param.name}: {param.annotation}` is a Pydantic v1-style "
+                    "model, which has no `model_dump`",
+                )
+        impl_safety = UNKNOWN
+        if param is not None and param.annotation and impl is not None:
+            # `*args: int` annotates each element, so the same test holds for varargs.
+            impl_safety = text_safety(param.annotation, impl, resolver)
+        dependency = _argument_dependency(arg, ctx)
+        data = dependency is not None and _is_data(dependency, ctx)
+        if dependency is not None and not data:
+            provider = _recreated(arg, dependency, param, ctx)
+            assert param is not None
+            injected.append((key, param.name, provider))
+            continue
+        evident = _evidently_unsafe(arg, ctx, data)
+        if evident:
+            raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{arg.text}` {evident}")
+        if impl_safety == UNSAFE:
+            assert param is not None
+            raise Skip(
+                Reason.UNSERIALIZABLE_ARGS,
+                f"parameter `{param.name}: {param.annotation}` is not a JSON-safe type",
+            )
+        if impl_safety == SAFE or arg.literal or _locally_safe(arg, ctx):
+            continue
+        unverified.append(arg.text)
+    if unverified and ctx.config.unverified_mode == "skip":
+        names = ", ".join(f"`{u}`" for u in unverified)
+        raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
+    guarded = bool(unverified) and ctx.config.unverified_mode == "guard"
+    return Arguments(
+        tuple(models), tuple(enums), where, guarded, tuple(injected), tuple(fields_set)
+    )
+
+
+def _evidently_unsafe(arg: ArgFact, ctx: Context, data: bool) -> str:
+    """Why an argument is evidently no data ("" when it is not evidently so); `data`: it is a
+    dependency whose value is data."""
+    if arg.is_lambda or _names_code(arg, ctx):
+        return "is a function or a class, not data"
+    if not arg.is_name:
+        return ""
+    if arg.evident:
+        return "is a request, connection or object, not data"
+    if data:
+        return ""  # a dependency whose value is data travels like any other argument
+    if arg.annotation is not None and text_safety(arg.annotation, ctx.summary, ctx.resolver) == (
+        UNSAFE
+    ):
+        return f"is annotated `{arg.annotation}`, not a JSON-safe type"
+    return ""
+
+
+def _names_code(arg: ArgFact, ctx: Context) -> bool:
+    """Whether an argument names a function or a class: one defined where the call is, or one
+    of the program's (khoj passes `configure_content` itself to a helper that runs it)."""
+    if arg.code is not None:
+        return arg.code
+    qualname = ctx.rebased(arg.qualname)
+    resolved = ctx.resolver.resolve(qualname) if qualname else None
+    return resolved is not None and resolved[1].kind in ("def", "class")
+
+
+def _argument_dependency(arg: ArgFact, ctx: Context) -> Dependency | None:
+    """The FastAPI dependency an argument is: a parameter of the handler declared so."""
+    if not arg.param:
+        return None
+    return dependency_of(arg.depends, arg.annotation, ctx.summary, ctx.resolver)
+
+
+def _recreated(arg: ArgFact, dependency: Dependency, param: Param | None, ctx: Context) -> str:
+    """The provider ("module:function") a worker runs to re-create a dependency argument whose
+    value is no data (a session, a client), as FastAPI did for the request. Raises when it
+    cannot be re-created, saying why and what to do."""
+    name = f"argument `{arg.text}` is the FastAPI dependency `{dependency.provider}`"
+    if param is None or param.kind not in ("normal", "kwonly"):
+        raise Skip(Reason.UNSERIALIZABLE_ARGS, f"{name}, which the job takes through *args")
+    spec = provider_spec(dependency, ctx.resolver)
+    if spec is not None and spec in ctx.config.dependencies:
+        return ctx.config.dependencies[spec]
+    why = (
+        needs_the_request(spec, ctx.resolver) if spec else "it is not a function of the repository"
+    )
+    if why is None:
+        assert spec is not None
+        return spec
+    given = spec or f"module:{dependency.provider}"
+    mapping = f'"{given}" = "yourapp.worker:{dependency.provider}"'
+    raise Skip(
+        Reason.UNSERIALIZABLE_ARGS,
+        f"{name}, which a worker cannot re-create ({why}); give the worker a provider of its "
+        f"own in [tool.celery-codemod] dependencies = {{ {mapping} }}",
+    )
+
+
+def _is_data(dependency: Dependency, ctx: Context) -> bool:
+    """Whether a dependency's value is data (a JSON-safe type, a Pydantic v2 model)."""
+    value = dependency.value_type
+    if value is None:
+        return False
+    model = annotation_model(value, dependency.summary, ctx.resolver)
+    return annotation_safety(value, dependency.summary, ctx.resolver) == SAFE or (
+        model is not None and model[1] != V1
+    )
+
+
+def _is_member(arg: ArgFact, enum: str, ctx: Context) -> bool:
+    """Whether an argument is evidently a member of the enum class: `Enum.MEMBER`, or a name
+    annotated with the class where it is defined (a handler's parameter)."""
+    owner = ctx.rebased(arg.owner)
+    canonical = ctx.resolver.canonical
+    return owner is not None and canonical(owner) == canonical(enum)
+
+
+def _locally_safe(arg: ArgFact, ctx: Context) -> bool:
+    parsed = parse_expression(arg.annotation) if arg.annotation else None
+    return parsed is not None and annotation_safety(parsed, ctx.summary, ctx.resolver) == SAFE

@@ -1,0 +1,204 @@
+"""The job's side of start-up state: whether a job, or what it calls, reads what only the web
+app's start-up sets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from codemod.analysis.state import Scope, Setter, StartupState
+from codemod.model.callgraph import callees
+from codemod.model.resolve import Func, Resolver
+from codemod.model.sources import Sources
+from codemod.model.summary import CALLED, STORE, Chain
+from codemod.model.syntax import CALL_ROOT, ITEM_ROOT
+
+# How far a job is followed (calls deep), and how many functions its check looks at in all.
+JOB_DEPTH = 6
+JOB_BUDGET = 400
+# A name that too many modules define is too generic to follow by name alone.
+MAX_BY_NAME_FILES = 40
+
+
+@dataclass(frozen=True)
+class StartupRead:
+    """What a job reads of the start-up state, and who sets it."""
+
+    text: str  # "`app.DATABASE`", "`plugins.get` (in `Model.instance`, path)"
+    setter: Setter
+    # The function that reads it was found by its name alone (the object it is called on has
+    # no class the program tells): how, for `-v`.
+    by_name: str | None = None
+
+
+def needs_startup(
+    function: Func, resolver: Resolver, state: StartupState, lookups: Lookups
+) -> StartupRead | None:
+    """What the job reads of the start-up state, when the job, or a function of the program it
+    calls (breadth first, at most JOB_DEPTH calls deep and JOB_BUDGET functions), reads some;
+    None when it reads none."""
+    if not state:
+        return None
+    if function.key in lookups.answers:
+        return lookups.answers[function.key]
+    answer = None
+    seen = {function.key}
+    layer = [function]
+    visited = 0
+    for _ in range(JOB_DEPTH + 1):
+        following: list[Func] = []
+        for current in layer[: max(0, JOB_BUDGET - visited)]:
+            visited += 1
+            reads, called = lookups.direct(current, resolver)
+            if reads:
+                key, text = reads[0]
+                if current is not function:
+                    rel = resolver.program.rel(current.module)
+                    text = f"{text}` (in `{current.display}`, {rel})"
+                else:
+                    text += "`"
+                answer = StartupRead(text, state.keys[key][1], lookups.by_name.get(current.key))
+                break
+            for found in called:
+                if found.key not in seen:
+                    seen.add(found.key)
+                    following.append(found)
+        if answer is not None or not following:
+            break
+        layer = following
+    lookups.answers[function.key] = answer
+    return answer
+
+
+class Lookups:
+    """What a run has learnt of the program's functions for the needs-startup check: each
+    function's own reads of the state and its callees, answers by job, and functions, methods
+    and properties by name among the modules that spell a state variable (no other module can
+    read it), for calls on objects whose class nothing tells."""
+
+    def __init__(self, state: StartupState, resolver: Resolver, sources: Sources) -> None:
+        self.state = state
+        self.resolver = resolver
+        self.sources = sources
+        self._found: dict[tuple[str, bool], list[Func]] = {}
+        self._defines: dict[str, list[str]] | None = None
+        self._direct: dict[str, tuple[list[tuple[str, str]], list[Func]]] = {}
+        self.answers: dict[str, StartupRead | None] = {}
+        # functions followed by their name alone: key -> how (for the message and `-v`)
+        self.by_name: dict[str, str] = {}
+
+    def direct(
+        self, function: Func, resolver: Resolver
+    ) -> tuple[list[tuple[str, str]], list[Func]]:
+        """A function's own reads of the state (but for what it rebinds itself: a lazy
+        initialiser) and the functions it calls, by call or by name."""
+        found = self._direct.get(function.key)
+        if found is None:
+            scope = Scope(function.summary, function, resolver)
+            own = set(scope.rebound())
+            reads = [(k, t) for k, t in scope.reads(self.state) if k not in own]
+            found = reads, list(self._callees(function))
+            self._direct[function.key] = found
+        return found
+
+    def _callees(self, function: Func) -> Iterator[Func]:
+        resolver = self.resolver
+        summary = function.summary
+        # A decorator of the program runs with the job: its wrapper (dispatch's
+        # `background_task` opens a session and counts metrics through the plugin registry).
+        for decorator in function.fn.decorators:
+            found = resolver.callee(decorator.target, None, summary)
+            if found is not None:
+                yield found
+                size = len(found.path)
+                for inner in resolver.functions(found.summary):
+                    if len(inner.path) > size and inner.path[:size] == found.path:
+                        yield inner
+        yield from callees(function, resolver)
+        for ref in function.fn.refs:
+            chain = ref.chain
+            if (
+                ref.flags & CALLED
+                and len(chain) > 1
+                and resolver.callee(chain, function, summary) is None
+                and self._unknown(chain[:-1], function)
+            ):
+                yield from self._by_name(chain, properties=False)
+            last = len(chain) - 1 if ref.flags & STORE else len(chain)
+            for cut in range(1, last):
+                if self._unknown(chain[:cut], function):
+                    yield from self._by_name(chain[: cut + 1], properties=True)
+
+    def _unknown(self, base: Chain, function: Func) -> bool:
+        """Whether `base` is an object whose class nothing in the program tells (a parameter
+        without a repository class, what some call returned, an attribute of something): only
+        then are its methods and properties looked for by name. A module-level name resolves
+        (or is a library's); `self` of a class of the program, or a parameter or local annotated
+        with one, has that class (a method it lacks is its library base's)."""
+        root = base[0]
+        if root in (CALL_ROOT, ITEM_ROOT):
+            return True
+        if len(base) > 1:
+            return True
+        local = function.fn.locals.get(root)
+        if local is None or local.kind not in ("param", "assign"):
+            return False
+        resolver = self.resolver
+        if local.kind == "param" and root in ("self", "cls") and resolver.enclosing_class(function):
+            return False
+        return local.cls is None or resolver.instance_class(function.summary, local.cls) is None
+
+    def _by_name(self, chain: Chain, properties: bool) -> Iterator[Func]:
+        for found in self.functions(chain[-1], properties):
+            self.by_name.setdefault(found.key, f"`{'.'.join(chain)}`")
+            yield found
+
+    def functions(self, name: str, properties: bool) -> list[Func]:
+        if name.startswith("__") and name.endswith("__"):
+            return []
+        found = self._found.get((name, properties))
+        if found is not None:
+            return found
+        modules = self._index().get(name, [])
+        out: list[Func] = []
+        if len(modules) <= MAX_BY_NAME_FILES:
+            for module in modules:
+                summary = self.resolver.program.module(module)
+                if summary is None:
+                    continue
+                for function in self.resolver.functions(summary):
+                    if function.name != name:
+                        continue
+                    if properties and not function.fn.is_property:
+                        continue
+                    out.append(function)
+        self._found[(name, properties)] = out
+        return out
+
+    def _index(self) -> dict[str, list[str]]:
+        """name -> the modules that define a function of that name (among those that spell a
+        state variable)."""
+        if self._defines is None:
+            self._defines = {}
+            words = self.state.words()
+            for _, rel, data in self.sources.items():
+                if not _spells(data, words):
+                    continue
+                from codemod.model.files import module_name
+
+                module = module_name(rel)
+                for name in {m.group(1) for m in _DEF.finditer(data)}:
+                    self._defines.setdefault(name.decode(), []).append(module)
+        return self._defines
+
+
+_DEF = re.compile(rb"def[ \t]+(\w+)[ \t]*\(")
+
+
+def _spells(data: bytes, words: list[str]) -> bool:
+    """Whether the bytes spell one of the words as a whole word (a fast find first)."""
+    return any(
+        word.encode() in data and re.search(rb"\b" + re.escape(word.encode()) + rb"\b", data)
+        for word in words
+    )

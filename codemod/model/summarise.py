@@ -1,0 +1,315 @@
+"""One module's source -> its summary (`summary.ModuleSummary`): parsed once, walked once, and
+reduced to the plain data that every analysis reads instead of the tree."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from codemod.model.detect import markers as marker_names
+from codemod.model.detect import may_have_sites
+from codemod.model.index import ModuleInfo
+from codemod.model.paths import Paths
+from codemod.model.scan import (
+    Segment,
+    class_chain,
+    summarise_function,
+    summarise_top_level,
+)
+from codemod.model.sites import site_facts
+from codemod.model.summary import (
+    Binding,
+    Class,
+    Field,
+    Import,
+    ModuleSummary,
+    Value,
+    dumps,
+)
+from codemod.model.syntax import Binding as TreeBinding
+from codemod.model.syntax import (
+    FunctionNode,
+    decode_source,
+    last_name,
+    name_chain,
+    resolve_relative,
+    scope_bindings,
+    scope_statements,
+    split_lines,
+    syntax_message,
+)
+
+CONTAINER_NODES = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+NEWTYPES = frozenset({"NewType"})
+_V1_DECORATORS = frozenset({"validator", "root_validator"})
+_INIT = frozenset({"__init__", "__post_init__", "__new__", "__init_subclass__"})
+# What an alias of a type may be: its value is one of these.
+_TYPE_LIKE = (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Constant)
+
+# Part of every cache key: a change to what a summary holds must change it.
+SUMMARY_VERSION = "1"
+
+
+def summarise(module: str, path: Path, data: bytes) -> ModuleSummary:
+    """Never raises for a problem of the file: it becomes the summary's error."""
+    is_package = path.name == "__init__.py"
+    try:
+        source = decode_source(data)
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        if exc.lineno is None:  # from the encoding detection: undecodable first lines, bad cookie
+            return failed(module, is_package, f"cannot decode: {exc.msg}")
+        return failed(module, is_package, syntax_message(exc))
+    except (UnicodeDecodeError, LookupError) as exc:
+        return failed(module, is_package, f"cannot decode: {exc}")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return failed(module, is_package, f"cannot parse: {exc}")
+    info = ModuleInfo(module, path, tree, source, is_package)
+    info.bindings = scope_bindings(tree.body, module, is_package)
+    try:
+        return _Summariser(info, data).summary()
+    except RecursionError:
+        return failed(module, is_package, "too deeply nested to analyse")
+
+
+def failed(module: str, is_package: bool, error: str) -> ModuleSummary:
+    return ModuleSummary(
+        module, is_package, error, {}, (), (), None, frozenset(), {}, {}, None, frozenset()
+    )
+
+
+class _Summariser:
+    def __init__(self, info: ModuleInfo, data: bytes) -> None:
+        self.info = info
+        self.data = data
+        self.segment = Segment(split_lines(info.source))
+        self.paths = Paths(info.module, info.bindings)
+        self.starters = marker_names(info.source)[1]
+
+    def summary(self) -> ModuleSummary:
+        info = self.info
+        functions: dict[tuple[str, ...], bytes] = {}
+        changing: set[tuple[str, ...]] = set()  # functions that change `self` in place
+        declared: set[str] = set()
+        classes: dict[tuple[str, ...], Class] = {}
+        names: set[str] = set()
+        top = summarise_top_level(info.tree, self.starters, self.segment, self.paths)
+        functions[()] = dumps(top)
+        stack: list[tuple[list[ast.stmt], tuple[str, ...], tuple[str, ...] | None]] = [
+            (info.tree.body, (), None)
+        ]
+        while stack:
+            body, path, owner = stack.pop()
+            for stmt in scope_statements(body):
+                if isinstance(stmt, FunctionNode):
+                    here = (*path, stmt.name)
+                    function = summarise_function(
+                        stmt,
+                        here,
+                        owner,
+                        info.module,
+                        info.is_package,
+                        self.starters,
+                        self.segment,
+                        self.paths,
+                    )
+                    functions[here] = dumps(function)
+                    names.add(stmt.name)
+                    declared |= function.globals
+                    if function.changes_self:
+                        changing.add(here)
+                    stack.append((stmt.body, here, None))
+                elif isinstance(stmt, ast.ClassDef):
+                    here = (*path, stmt.name)
+                    classes[here] = self._class(stmt, here)
+                    stack.append((stmt.body, here, here))
+        for path, cls in classes.items():
+            methods = frozenset(
+                name
+                for name, method in cls.methods.items()
+                if name not in _INIT
+                and any(f[: len(method)] == method for f in changing if len(f) >= len(method))
+            )
+            classes[path] = cls._replace(changing_methods=methods)
+        sites = dumps(site_facts(info)) if may_have_sites(self.data) else None
+        return ModuleSummary(
+            module=info.module,
+            is_package=info.is_package,
+            error=None,
+            bindings={name: self._binding(b) for name, b in info.bindings.items()},
+            star_imports=self._star_imports(),
+            imports=self._imports(),
+            sys_path_line=self._sys_path_line(),
+            global_names=frozenset(declared),
+            classes=classes,
+            functions=functions,
+            sites=sites,
+            names=frozenset(names),
+        )
+
+    # --- module level ----------------------------------------------------------------------
+
+    def _binding(self, binding: TreeBinding) -> Binding:
+        node = binding.node
+        value = self._value(node) if binding.kind == "assign" else None
+        return Binding(
+            binding.kind, binding.target, binding.line, isinstance(node, ast.ImportFrom), value
+        )
+
+    def _value(self, node: ast.AST | None) -> Value | None:
+        if not isinstance(node, ast.Assign | ast.AnnAssign):
+            return None
+        value = node.value
+        alias: tuple[str, str | None, str | None] | None = None
+        single = isinstance(node, ast.AnnAssign) or (
+            len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        )
+        if single and value is not None:
+            if isinstance(value, ast.Call):
+                func = name_chain(value.func)
+                second = ast.unparse(value.args[1]) if len(value.args) >= 2 else None
+                alias = ("call", ".".join(func) if func else None, second)
+            elif isinstance(value, _TYPE_LIKE):
+                alias = ("expr", ast.unparse(value), None)
+        return Value(
+            cls=class_chain(node),
+            call=name_chain(value.func) if isinstance(value, ast.Call) else None,
+            container=isinstance(value, CONTAINER_NODES),
+            attribute=name_chain(value) if isinstance(value, ast.Attribute) else None,
+            alias=alias,
+            path=self.paths.scope(None, {}).expr(value, 1) if value is not None else None,
+            none=value is None or (isinstance(value, ast.Constant) and value.value is None),
+        )
+
+    def _star_imports(self) -> tuple[str, ...]:
+        info = self.info
+        return tuple(
+            resolve_relative(info.module, info.is_package, stmt.level, stmt.module)
+            for stmt in info.tree.body
+            if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names)
+        )
+
+    def _imports(self) -> tuple[Import, ...]:
+        out: list[Import] = []
+        for node in scope_statements(self.info.tree.body):
+            if isinstance(node, ast.Import):
+                out.append(Import(node.lineno, tuple(a.name for a in node.names), False))
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                out.append(Import(node.lineno, (node.module,), True))
+        return tuple(out)
+
+    def _sys_path_line(self) -> int | None:
+        """The first line where the module's top level changes `sys.path`."""
+        if b"sys.path" not in self.data:
+            return None
+        for stmt in self.info.tree.body:
+            if isinstance(stmt, FunctionNode | ast.ClassDef):
+                continue
+            for node in ast.walk(stmt):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("insert", "append", "extend")
+                    and isinstance(node.func.value, ast.Attribute)
+                    and node.func.value.attr == "path"
+                    and isinstance(node.func.value.value, ast.Name)
+                    and node.func.value.value.id == "sys"
+                ):
+                    return stmt.lineno
+        return None
+
+    # --- classes ---------------------------------------------------------------------------
+
+    def _class(self, node: ast.ClassDef, path: tuple[str, ...]) -> Class:
+        methods: dict[str, tuple[str, ...]] = {}
+        for stmt in scope_statements(node.body):
+            if isinstance(stmt, FunctionNode):
+                methods[stmt.name] = (*path, stmt.name)
+        fields: list[Field] = []
+        computed: list[str] = []
+        config: list[tuple[str, str]] = []
+        v1 = False
+        for stmt in node.body:
+            if isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
+                v1 = True
+            if isinstance(stmt, FunctionNode):
+                targets = [d.func if isinstance(d, ast.Call) else d for d in stmt.decorator_list]
+                v1 = v1 or any(last_name(t) in _V1_DECORATORS for t in targets)
+                if any(last_name(t) == "computed_field" for t in targets):
+                    computed.append(stmt.name)
+                continue
+            if isinstance(stmt, ast.AnnAssign | ast.Assign):
+                field = _field(stmt)
+                if field.name == "model_config":
+                    config += _config_of(stmt.value)
+                else:
+                    fields.append(field)
+        return Class(
+            path=path,
+            line=node.lineno,
+            bases=tuple(name_chain(b) for b in node.bases),
+            keywords=tuple((k.arg, keyword_value(k.value)) for k in node.keywords if k.arg),
+            methods=methods,
+            v1_style=v1,
+            changing_methods=frozenset(),  # filled once its methods are summarised
+            fields=tuple(fields),
+            computed=tuple(computed),
+            config=tuple(config),
+        )
+
+
+def keyword_value(expr: ast.expr) -> str:
+    """A keyword's value as the class facts read it: "True", "False", "None", "str:<text>",
+    "attr:<name>", or "?" for anything else."""
+    if isinstance(expr, ast.Constant):
+        if isinstance(expr.value, str):
+            return f"str:{expr.value}"
+        if expr.value is None or isinstance(expr.value, bool):
+            return str(expr.value)
+        return "?"
+    if isinstance(expr, ast.Attribute):
+        return f"attr:{expr.attr}"
+    return "?"
+
+
+def _field(stmt: ast.AnnAssign | ast.Assign) -> Field:
+    if isinstance(stmt, ast.AnnAssign):
+        target: ast.expr = stmt.target
+        kind = "ann"
+        names = tuple(
+            chain
+            for n in ast.walk(stmt.annotation)
+            if isinstance(n, ast.Name | ast.Attribute) and (chain := name_chain(n)) is not None
+        )
+    else:
+        target = stmt.targets[0]
+        kind = "assign" if len(stmt.targets) == 1 else "multi"
+        names = ()
+    value = stmt.value
+    const: str | None = None
+    if isinstance(value, ast.Constant):
+        const = {str: "str", int: "int", float: "float"}.get(type(value.value), "other")
+    call = value if isinstance(value, ast.Call) else None
+    return Field(
+        name=target.id if isinstance(target, ast.Name) else "",
+        kind=kind,
+        annotation_names=names,
+        value_call=name_chain(call.func) if call is not None else None,
+        value_const=const,
+        keywords=tuple((k.arg, keyword_value(k.value)) for k in call.keywords if k.arg)
+        if call is not None
+        else (),
+    )
+
+
+def _config_of(value: ast.expr | None) -> list[tuple[str, str]]:
+    """The keywords of `model_config = ConfigDict(...)` or `{...}`."""
+    if isinstance(value, ast.Call):
+        return [(k.arg, keyword_value(k.value)) for k in value.keywords if k.arg]
+    if isinstance(value, ast.Dict):
+        return [
+            (k.value, keyword_value(v))
+            for k, v in zip(value.keys, value.values, strict=True)
+            if isinstance(k, ast.Constant) and isinstance(k.value, str)
+        ]
+    return []
