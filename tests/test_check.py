@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 from click.testing import Result
 
+from codemod.models import HINTS, Reason
 from codemod.output.diagnostics import Diagnostic, as_github
 from tests.golden import FIXTURES, Case, all_cases, copy_before, run_cli, tree
 
@@ -206,6 +207,7 @@ def test_ccm002_site_that_must_be_skipped_says_why(tmp_path: Path, reason: str) 
     assert (item["path"], item["line"], item["fixable"]) == ("app/api/a.py", line, False)
     assert "cannot be migrated automatically" in item["message"]
     assert f"({reason}: " in item["message"]
+    assert item["message"].endswith(f"; {HINTS[Reason(reason)]} (celery-codemod rule {reason})")
     result = check(root)
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-1] == (

@@ -60,7 +60,8 @@ def _site_diagnostic(site: Site, path: str) -> Diagnostic | None:
         return Diagnostic(
             "CCM002",
             f"{site.call_text} runs in the web process and cannot be migrated automatically "
-            f"({site.reason.value}: {site.detail}); {site.advice}",
+            f"({site.reason.value}: {site.detail}); {site.advice} "
+            f"(celery-codemod rule {site.reason.value})",
             path,
             site.line,
             site.column,
