@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from codemod.models import RULES, Reason
 from codemod.output.rules import RULEBOOK, as_markdown, docs_pages, find
@@ -239,23 +238,3 @@ def test_docs_rules_pages_are_generated_from_the_entries() -> None:
     assert sorted(on_disk) == sorted(expected)
     stale = [name for name, text in expected.items() if on_disk[name] != text]
     assert stale == [], "stale: run `python -m codemod.output.rules docs/rules`"
-
-
-def _nav_pages(nav: Any) -> list[str]:
-    if isinstance(nav, str):
-        return [nav]
-    if isinstance(nav, list):
-        return [page for item in nav for page in _nav_pages(item)]
-    if isinstance(nav, dict):
-        return [page for value in nav.values() for page in _nav_pages(value)]
-    return []
-
-
-def test_mkdocs_nav_holds_every_page_once() -> None:
-    config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
-    nav = _nav_pages(config["nav"])
-    pages = sorted(p.relative_to(REPO / "docs").as_posix() for p in (REPO / "docs").rglob("*.md"))
-    assert sorted(nav) == pages
-    assert len(nav) == len(set(nav))
-    rules = [p.removeprefix("rules/") for p in nav if p.startswith("rules/")]
-    assert rules == ["index.md", *(f"{r.name}.md" for r in RULEBOOK)]
