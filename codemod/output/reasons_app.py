@@ -271,9 +271,10 @@ APP_REASONS = (
                 ),
                 (
                     "app/sync.py",
+                    # Two dozen callers outside any request, one a line.
                     "from app.services.telemetry import track\n\n\n"
-                    + "\n\n".join(
-                        f'def on_{n}() -> None:\n    track("{n}")\n'
+                    + "".join(
+                        f'def on_{n}() -> None: track("{n}")\n'
                         for n in [
                             "user_created",
                             "user_deleted",

@@ -45,10 +45,12 @@ def as_markdown(rule: Rule, links: bool = False) -> str:
     if rule.kind == "code":
         fixable = "fixable" if rule.name in ("CCM001", "CCM003", "CCM004") else "not fixable"
         kind = f"Diagnostic code, {fixable} by `celery-codemod migrate`."
-    else:
+    elif rule.code:
         kind = (
             f"Skip reason, reported as {ref(rule.code)} (not fixable by `celery-codemod migrate`)."
         )
+    else:
+        kind = "Skip reason, not reported by `celery-codemod check`: the `# noqa` silences it."
     parts = [
         f"# {rule.name}: {rule.summary}",
         kind,
@@ -62,7 +64,7 @@ def as_markdown(rule: Rule, links: bool = False) -> str:
         rule.fix,
     ]
     if rule.name == "CCM002":
-        reasons = [r for r in RULEBOOK if r.kind == "reason"]
+        reasons = [r for r in RULEBOOK if r.kind == "reason" and r.code]
         hint = "" if links else " Each has its page: `celery-codemod rule REASON`."
         parts += [
             "## Reasons",
@@ -128,7 +130,7 @@ def render(rule: Rule | None, output_format: str) -> str:
     width = max(len(r.name) for r in RULEBOOK)
     lines = ["Codes:"]
     lines += [f"  {r.name:<{width}}  {r.summary}" for r in RULEBOOK if r.kind == "code"]
-    lines += ["", "Reasons (reported as CCM002):"]
+    lines += ["", "Skip reasons (a CCM002 names one; suppressed sites are not reported):"]
     lines += [f"  {r.name:<{width}}  {r.summary}" for r in RULEBOOK if r.kind == "reason"]
     lines += ["", "Run 'celery-codemod rule NAME' for one of them."]
     return "\n".join(lines) + "\n"

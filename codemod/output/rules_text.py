@@ -43,7 +43,8 @@ class Rule:
     dedented, so that entries can be written indented."""
 
     name: str  # CCM001 or needs-startup
-    code: str  # the code it is reported as: itself, or CCM002 for a reason
+    # The code it is reported as: itself, CCM002 for a reason, None for `suppressed` (not reported)
+    code: str | None
     summary: str  # one line
     what: str
     why: str
