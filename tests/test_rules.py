@@ -71,7 +71,8 @@ def test_every_code_and_every_reason_has_an_entry() -> None:
     for reason in Reason:  # a new reason without documentation fails here
         rule = find(reason.value)
         assert rule is not None, f"no rule entry for reason {reason.value!r}"
-        assert (rule.kind, rule.code) == ("reason", "CCM002")
+        code = None if reason is Reason.SUPPRESSED else "CCM002"  # its noqa silences it
+        assert (rule.kind, rule.code) == ("reason", code)
     for code, summary in RULES.items():
         rule = find(code)
         assert rule is not None and (rule.kind, rule.summary) == ("code", summary)
