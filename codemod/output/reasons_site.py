@@ -191,7 +191,7 @@ SITE_REASONS = (
     Rule(
         name="unverified-args",
         code=CCM002,
-        summary="an argument's type cannot be proven JSON-safe (with unverified-args = skip)",
+        summary='an argument\'s type cannot be proven JSON-safe (with `unverified-args = "skip"`)',
         what="""
             Only with `unverified-args = "skip"`: the job's parameter has no JSON-safe
             annotation, and the argument is neither a literal nor a name annotated with a
@@ -233,7 +233,7 @@ SITE_REASONS = (
     Rule(
         name="star-args",
         code=CCM002,
-        summary="the job is called with *args or **kwargs",
+        summary="the job is called with `*args` or `**kwargs`",
         what="The call passes `*args` or `**kwargs` to the job.",
         why="""
             The wrapper mirrors the job's parameters so that a wrong argument fails at the call
@@ -263,7 +263,7 @@ SITE_REASONS = (
     Rule(
         name="suppressed",
         code=None,  # its `# noqa` silences the site: `check` reports nothing
-        summary="a # noqa comment keeps the site in the web process",
+        summary="a `# noqa` comment keeps the site in the web process",
         what="""
             The line where the call starts has `# noqa: CCM001` (or a bare `# noqa`): the site is
             left as it is, and `check` does not report it. The migration report lists it with

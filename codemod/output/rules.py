@@ -157,12 +157,13 @@ def docs_pages() -> dict[str, str]:
     index = [
         GENERATED,
         "# Rules",
-        "Every diagnostic code of `celery-codemod check`, and every reason a CCM002 names. "
+        "Every diagnostic code of `celery-codemod check`, and every reason a site is skipped for. "
         "The same text is printed by `celery-codemod rule NAME` and carried as help by the "
         "SARIF output.",
         "## Codes",
         "| code | summary |\n|---|---|\n" + "\n".join(row(r) for r in RULEBOOK if r.kind == "code"),
-        "## Reasons of CCM002",
+        "## Skip reasons",
+        "Each CCM002 names one; `suppressed` sites are not reported.",
         "| reason | summary |\n|---|---|\n"
         + "\n".join(row(r) for r in RULEBOOK if r.kind == "reason"),
     ]
