@@ -261,7 +261,7 @@ def check(**params: Any) -> None:
 
 
 @main.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, metavar="[CODE_OR_REASON]")
 @click.option("--all", "show_all", is_flag=True, help="List every code and reason.")
 @click.option(
     "--format",
