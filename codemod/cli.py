@@ -290,6 +290,41 @@ def check(**params: Any) -> None:
     sys.exit(EXIT_CHANGES if found and not params["exit_zero"] else EXIT_OK)
 
 
+@main.command()
+@click.argument("name", required=False, metavar="[CODE_OR_REASON]")
+@click.option("--all", "show_all", is_flag=True, help="List every code and reason.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def rule(name: str | None, show_all: bool, output_format: str) -> None:
+    """Explain a code (CCM002) or a skip reason (needs-startup): what, why, example, fix."""
+    from codemod.output.rules import closest, find, render
+
+    if show_all == (name is not None):
+        _error("give one CODE_OR_REASON, or --all")
+        sys.exit(EXIT_USAGE)
+    if name is None:
+        sys.stdout.write(render(None, output_format))
+        sys.exit(EXIT_OK)
+    found = find(name)
+    if found is None:
+        near = closest(name)
+        hint = (
+            "did you mean " + ", ".join(f"'{n}'" for n in near) + "?"
+            if near
+            else "run 'celery-codemod rule --all' for the list"
+        )
+        _error(f"unknown rule '{name}'; {hint}")
+        sys.exit(EXIT_USAGE)
+    sys.stdout.write(render(found, output_format))
+    sys.exit(EXIT_OK)
+
+
 def _add_noqa(found: list[Any], config: Config, show: Callable[[str], str]) -> int:
     """`check --add-noqa`: every problem's line gets its code; CCM900 (no parse, no comment
     to trust) and CCM100 (the noqa is the problem) are left out."""

@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 from click.testing import Result
 
+from codemod.models import HINTS, Reason
 from codemod.output.diagnostics import Diagnostic, as_github
 from tests.golden import FIXTURES, Case, all_cases, copy_before, run_cli, tree
 
@@ -206,6 +207,7 @@ def test_ccm002_site_that_must_be_skipped_says_why(tmp_path: Path, reason: str) 
     assert (item["path"], item["line"], item["fixable"]) == ("app/api/a.py", line, False)
     assert "cannot be migrated automatically" in item["message"]
     assert f"({reason}: " in item["message"]
+    assert item["message"].endswith(f"; {HINTS[Reason(reason)]} (celery-codemod rule {reason})")
     result = check(root)
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-1] == (
@@ -728,6 +730,13 @@ def test_sarif_validates_against_the_schema_with_one_rule_per_code(tmp_path: Pat
     rules = run["tool"]["driver"]["rules"]
     assert [rule["id"] for rule in rules] == CODES
     assert all(rule["shortDescription"]["text"] for rule in rules)
+    for rule in rules:  # the same text as `celery-codemod rule CODE`
+        page = run_cli(tmp_path, "rule", rule["id"]).stdout
+        assert rule["help"]["markdown"] == page
+        assert rule["help"]["text"].endswith(f"More: celery-codemod rule {rule['id']}")
+        assert rule["fullDescription"]["text"] in page
+    ccm002 = rules[CODES.index("CCM002")]["help"]["markdown"]
+    assert "- `needs-startup`: the job needs the web app's start-up or memory" in ccm002
     results = run["results"]
     assert sorted(r["ruleId"] for r in results) == sorted(CODES)
     for item in results:

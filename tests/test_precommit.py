@@ -177,14 +177,14 @@ def test_try_repo_check_fails_migrate_rewrites_then_both_pass(tmp_path: Path) ->
     assert _files(project) == migrated
 
 
-def _readme_yaml(section: str) -> list[str]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+def _docs_yaml(section: str) -> list[str]:
+    text = (REPO / "docs" / "pre-commit-and-ci.md").read_text(encoding="utf-8")
     body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```yaml\n(.*?)```", body, re.S)
 
 
 def test_readme_pre_commit_snippet_is_a_valid_config(tmp_path: Path) -> None:
-    [snippet] = _readme_yaml("Use with pre-commit")
+    [snippet] = _docs_yaml("Use with pre-commit")
     config = tmp_path / ".pre-commit-config.yaml"
     config.write_text(snippet, encoding="utf-8")
     loaded = pre_commit_clientlib.load_config(str(config))
@@ -193,7 +193,7 @@ def test_readme_pre_commit_snippet_is_a_valid_config(tmp_path: Path) -> None:
 
 
 def test_readme_ci_snippet_uses_the_github_and_sarif_formats() -> None:
-    [snippet] = _readme_yaml("Use in CI")
+    [snippet] = _docs_yaml("Use in CI")
     workflow = yaml.safe_load(snippet)
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     runs = " ".join(step.get("run", "") for step in steps)

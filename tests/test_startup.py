@@ -62,6 +62,11 @@ def test_version_imports_neither_libcst_nor_black(tmp_path: Path) -> None:
     assert _run(["--version"], tmp_path) == ([], "0")
 
 
+@pytest.mark.parametrize("args", [["rule", "needs-startup"], ["rule", "--all", "--format", "json"]])
+def test_rule_imports_neither_libcst_nor_black(args: list[str], tmp_path: Path) -> None:
+    assert _run(args, tmp_path) == ([], "0")
+
+
 def test_clean_check_imports_neither_libcst_nor_black(clean_repo: Path) -> None:
     assert _run(["check", "."], clean_repo) == ([], "0")
 

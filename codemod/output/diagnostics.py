@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from codemod import __version__
 from codemod.model.noqa import suppressed
 from codemod.models import RULES, MigrationPlan, Reason, Site, Status
+
+if TYPE_CHECKING:
+    from codemod.output.rules_text import Rule
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ def _site_diagnostic(site: Site, path: str) -> Diagnostic | None:
         return Diagnostic(
             "CCM002",
             f"{site.call_text} runs in the web process and cannot be migrated automatically "
-            f"({site.reason.value}: {site.detail}); {site.advice}",
+            f"({site.reason.value}: {site.detail}); {site.advice} "
+            f"(celery-codemod rule {site.reason.value})",
             path,
             site.line,
             site.column,
@@ -251,6 +256,8 @@ def as_sarif(found: list[Diagnostic], show: Show) -> str:
     import json
     from urllib.parse import quote
 
+    from codemod.output.rules import find, sarif_help
+
     rule_ids = list(RULES)
     sarif = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -267,6 +274,8 @@ def as_sarif(found: list[Diagnostic], show: Show) -> str:
                                 "id": code,
                                 "name": code,
                                 "shortDescription": {"text": text},
+                                "fullDescription": {"text": _what(find(code))},
+                                "help": sarif_help(code),
                                 "defaultConfiguration": {"level": "error"},
                             }
                             for code, text in RULES.items()
@@ -308,6 +317,11 @@ def as_sarif(found: list[Diagnostic], show: Show) -> str:
         ],
     }
     return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
+
+
+def _what(rule: Rule | None) -> str:
+    assert rule is not None  # every code has an entry (tests/test_rules.py)
+    return rule.what
 
 
 FORMATS = {"text": as_text, "json": as_json, "github": as_github, "sarif": as_sarif}
