@@ -387,17 +387,97 @@ def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 '''
 
 
+# With `time-limits`: the loop runner hands the job's coroutine an exception raised into the loop
+# while the job waits (Celery's SoftTimeLimitExceeded, raised by a signal handler), where it
+# waits; without this, the exception leaves the loop with the job still on it, to go on with the
+# next task that runs the loop.
+PLAIN_THREAD_LOOP_RUN = """\
+def _run_on_thread_loop(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+    loop = _thread_loop()
+    return loop.run_until_complete(_call(fn, args, kwargs))
+
+
+async def _call(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+    # The coroutine is created inside the loop, so it sees the loop as running from its start.
+    return await fn(*args, **kwargs)
+"""
+DELIVERING_THREAD_LOOP_RUN = '''\
+def _run_on_thread_loop(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+    loop = _thread_loop()
+    raised: list[BaseException] = []
+    task = loop.create_task(_call(fn, args, kwargs, raised))
+    try:
+        return loop.run_until_complete(task)
+    except BaseException as exc:
+        if task.done():
+            raise
+        # Raised into the loop while the job waited, not by the job: a signal handler's, such
+        # as Celery's SoftTimeLimitExceeded. The job gets it where it waits and may clean up
+        # (until the hard time limit); it never stays on the loop to go on with the next task.
+        raised.append(exc)
+        task.cancel()
+        return loop.run_until_complete(task)
+
+
+async def _call(
+    fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any, raised: list[BaseException]
+) -> T:
+    # The coroutine is created inside the loop, so it sees the loop as running from its start.
+    return await _delivering(fn(*args, **kwargs), raised)
+
+
+@types.coroutine
+def _delivering(job: Awaitable[T], raised: list[BaseException]) -> Generator[Any, Any, T]:
+    """`await job`, except that the cancellation by which `_run_on_thread_loop` hands the job
+    an exception raised into the loop throws that exception into the job instead."""
+    steps = job.__await__()
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = yield step
+        except GeneratorExit:
+            steps.close()
+            raise
+        except asyncio.CancelledError as cancelled:
+            error = raised.pop() if raised else cancelled
+        except BaseException as other:
+            error = other
+'''
+
+
+def _with_time_limits(source: str) -> str:
+    """The runner's source with `_delivering` (for `time-limits`)."""
+    replacements = (
+        (PLAIN_THREAD_LOOP_RUN, DELIVERING_THREAD_LOOP_RUN),
+        ("import threading\n", "import threading\nimport types\n"),
+        (
+            "from collections.abc import Awaitable, Callable\n",
+            "from collections.abc import Awaitable, Callable, Generator\n",
+        ),
+    )
+    for old, new in replacements:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
+
+
 def runner_source(config: Config, keep_run_sync: bool = False) -> str:
     """The runner module's source for this configuration: with `worker-startup`, the section
-    that runs it; without, exactly the runner every earlier version wrote (and a plain
-    `run_sync` when tasks modules may import it, `keep_run_sync`)."""
+    that runs it; with `time-limits`, `_delivering`; without either, exactly the runner every
+    earlier version wrote (and a plain `run_sync` when tasks modules may import it,
+    `keep_run_sync`)."""
+    runner = _with_time_limits(RUNNER_SOURCE) if config.time_limits else RUNNER_SOURCE
     if not config.worker_startup:
-        return RUNNER_SOURCE + (PLAIN_RUN_SYNC if keep_run_sync else "")
+        return runner + (PLAIN_RUN_SYNC if keep_run_sync else "")
     startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
     startup += "," if len(config.worker_startup) == 1 else ""
-    source = RUNNER_SOURCE.replace(
-        "import functools\n", "import functools\nimport importlib\n"
-    ).replace(
+    source = runner.replace("import functools\n", "import functools\nimport importlib\n").replace(
         '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
 ''',
         '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
@@ -516,16 +596,17 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     # Black's layout already (one blank line before the call): where the copied annotations and
     # defaults are written as black writes them and every line fits, black would change nothing.
     delivery = "\n    acks_late=True,\n    reject_on_worker_lost=True," if config.acks_late else ""
-    queue = config.queue_for(wrapper.tasks_module, wrapper.name)
-    routed = f'\n    queue="{queue}",' if queue else ""
+    # The queue is no task attribute (Celery 5 deprecates it): the routes module routes it.
+    limited = config.time_limits_for(wrapper.tasks_module, wrapper.name)
+    limits = f"\n    soft_time_limit={limited[0]},\n    time_limit={limited[1]}," if limited else ""
     code = f'''@{app_name}.task(
     bind=True,
-    name="{wrapper.dotted}",{routed}
+    name="{wrapper.dotted}",
     autoretry_for=({retry_on}),
     max_retries={config.max_retries},
     retry_backoff={backoff},
     retry_backoff_max={backoff_max},{immediate}
-    retry_jitter=False,{delivery}
+    retry_jitter=False,{delivery}{limits}
     ignore_result=True,
 )
 def {wrapper.name}(self{", " + params if params else ""}) -> None:
