@@ -681,7 +681,7 @@ def _needed_imports(
     return lines, app_name
 
 
-def _sorted_imports(lines: list[str], first_party: str) -> str:
+def _sorted_imports(lines: list[str], first_party: set[str]) -> str:
     """Import lines as isort and ruff order them: standard library, third party, first party;
     in each, `import x` lines, then `from x import a, b` with one line per module."""
     sections: list[tuple[set[str], dict[str, set[str]]]] = [(set(), {}) for _ in range(3)]
@@ -690,7 +690,7 @@ def _sorted_imports(lines: list[str], first_party: str) -> str:
         module = words[1]
         top = module.split(".")[0]
         plain, froms = sections[
-            2 if top == first_party else 0 if top in sys.stdlib_module_names else 1
+            2 if top in first_party else 0 if top in sys.stdlib_module_names else 1
         ]
         if words[0] == "import":
             plain.add(line)
@@ -710,7 +710,10 @@ def new_tasks_module(plan: TasksModulePlan, app: CeleryApp, config: Config) -> s
     sources = " and ".join(plan.sources)
     docstring = f'"""Celery tasks for the background jobs of {sources} ({GENERATED_BY})."""'
     body = "\n\n".join(wrapper_code(w, config, app_name) for w in plan.wrappers if not w.existing)
-    header = _sorted_imports(imports, app.module.split(".")[0])
+    # the app's package and the tasks package are the project's own (a top-level Celery module
+    # may sit beside the package that holds the tasks)
+    first_party = {app.module.split(".")[0], config.tasks_package.split(".")[0]}
+    header = _sorted_imports(imports, first_party)
     text = f"{docstring}\n\n{header}\n\n\n{body}"
     # The wrappers are black's output already, and so is the rest unless an import is too long
     # (black leaves a one-line docstring of module names as it is, however long): a second pass
