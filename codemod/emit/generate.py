@@ -12,6 +12,7 @@ from dataclasses import replace
 import libcst as cst
 
 from codemod.config import Config
+from codemod.emit.time_limits import with_time_limits
 from codemod.model.index import ModuleInfo
 from codemod.models import (
     RUN_WITH_DEPENDENCIES,
@@ -387,92 +388,12 @@ def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 '''
 
 
-# With `time-limits`: the loop runner hands the job's coroutine an exception raised into the loop
-# while the job waits (Celery's SoftTimeLimitExceeded, raised by a signal handler), where it
-# waits; without this, the exception leaves the loop with the job still on it, to go on with the
-# next task that runs the loop.
-PLAIN_THREAD_LOOP_RUN = """\
-def _run_on_thread_loop(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
-    loop = _thread_loop()
-    return loop.run_until_complete(_call(fn, args, kwargs))
-
-
-async def _call(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
-    # The coroutine is created inside the loop, so it sees the loop as running from its start.
-    return await fn(*args, **kwargs)
-"""
-DELIVERING_THREAD_LOOP_RUN = '''\
-def _run_on_thread_loop(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
-    loop = _thread_loop()
-    raised: list[BaseException] = []
-    task = loop.create_task(_call(fn, args, kwargs, raised))
-    try:
-        return loop.run_until_complete(task)
-    except BaseException as exc:
-        if task.done():
-            raise
-        # Raised into the loop while the job waited, not by the job: a signal handler's, such
-        # as Celery's SoftTimeLimitExceeded. The job gets it where it waits and may clean up
-        # (until the hard time limit); it never stays on the loop to go on with the next task.
-        raised.append(exc)
-        task.cancel()
-        return loop.run_until_complete(task)
-
-
-async def _call(
-    fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any, raised: list[BaseException]
-) -> T:
-    # The coroutine is created inside the loop, so it sees the loop as running from its start.
-    return await _delivering(fn(*args, **kwargs), raised)
-
-
-@types.coroutine
-def _delivering(job: Awaitable[T], raised: list[BaseException]) -> Generator[Any, Any, T]:
-    """`await job`, except that the cancellation by which `_run_on_thread_loop` hands the job
-    an exception raised into the loop throws that exception into the job instead."""
-    steps = job.__await__()
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = yield step
-        except GeneratorExit:
-            steps.close()
-            raise
-        except asyncio.CancelledError as cancelled:
-            error = raised.pop() if raised else cancelled
-        except BaseException as other:
-            error = other
-'''
-
-
-def _with_time_limits(source: str) -> str:
-    """The runner's source with `_delivering` (for `time-limits`)."""
-    replacements = (
-        (PLAIN_THREAD_LOOP_RUN, DELIVERING_THREAD_LOOP_RUN),
-        ("import threading\n", "import threading\nimport types\n"),
-        (
-            "from collections.abc import Awaitable, Callable\n",
-            "from collections.abc import Awaitable, Callable, Generator\n",
-        ),
-    )
-    for old, new in replacements:
-        assert source.count(old) == 1, old
-        source = source.replace(old, new)
-    return source
-
-
 def runner_source(config: Config, keep_run_sync: bool = False) -> str:
     """The runner module's source for this configuration: with `worker-startup`, the section
     that runs it; with `time-limits`, `_delivering`; without either, exactly the runner every
     earlier version wrote (and a plain `run_sync` when tasks modules may import it,
     `keep_run_sync`)."""
-    runner = _with_time_limits(RUNNER_SOURCE) if config.time_limits else RUNNER_SOURCE
+    runner = with_time_limits(RUNNER_SOURCE) if config.time_limits else RUNNER_SOURCE
     if not config.worker_startup:
         return runner + (PLAIN_RUN_SYNC if keep_run_sync else "")
     startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
