@@ -64,7 +64,7 @@ class Config:
     endpoint_globs: tuple[str, ...] = DEFAULT_ENDPOINT_GLOBS
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     # `tasks-package` as set, or as resolved from the Celery app's package before the analysis
-    # (cli; plan.default_tasks_package); None: neither yet, read as DEFAULT_TASKS_PACKAGE
+    # (cli; target.default_tasks_package); None: neither yet, read as DEFAULT_TASKS_PACKAGE
     tasks_package_setting: str | None = None
     celery_app: str | None = None
     task_modules: dict[str, str] = field(default_factory=dict)
@@ -168,7 +168,6 @@ _KEYS: dict[str, tuple[str, type]] = {
     "pools": ("pools", dict),
 }
 DELIVERY_MODES = ("at-least-once", "at-most-once")
-
 UNVERIFIED_MODES = ("guard", "skip", "allow")
 
 
