@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,9 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--root", type=click.Path(path_type=Path), help="Project root."),
         click.option("--endpoint-glob", "endpoint_globs", multiple=True, help="Endpoint modules."),
         click.option("--exclude", multiple=True, help="Glob of paths never touched."),
-        click.option("--tasks-package", help="Package that holds the wrappers [app.tasks]."),
+        click.option(
+            "--tasks-package", help="Package that holds the wrappers [<the app's package>.tasks]."
+        ),
         click.option("--celery-app", help="MODULE:ATTR of the Celery app."),
         click.option("--max-retries", type=click.IntRange(min=0), help="Retry limit [3]."),
         click.option("--retry-backoff", type=click.IntRange(min=0), help="Seconds [60]."),
@@ -69,7 +72,7 @@ def _config(params: dict[str, Any]) -> Config:
     overrides = {
         "endpoint_globs": tuple(params["endpoint_globs"]),
         "exclude": tuple(params["exclude"]),
-        "tasks_package": params["tasks_package"],
+        "tasks_package_setting": params["tasks_package"],
         "celery_app": params["celery_app"],
         "max_retries": params["max_retries"],
         "retry_backoff": params["retry_backoff"],
@@ -111,21 +114,32 @@ PROGRESS_THRESHOLD = 300
 REWRITE_PROGRESS_THRESHOLD = 30
 
 
-def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan, RepoIndex]:
-    """The program model of the whole project, and the plan for the sites of the PATHs' files:
-    the PATHs choose which sites are reported and rewritten, never what the model holds."""
+def _analyse(
+    config: Config, show_progress: bool = False
+) -> tuple[MigrationPlan, RepoIndex, Config]:
+    """The program model of the whole project, and the plan for the sites of the PATHs' files
+    (the PATHs choose which sites are reported and rewritten, never what the model holds); the
+    index the plan was made with; and the configuration with the tasks package resolved from
+    the Celery app (before the analysis, which looks for migrated sites in it)."""
     from codemod.analysis.analyse import Project
     from codemod.model.files import endpoint_modules, inventory
     from codemod.model.index import RepoIndex
     from codemod.model.syntax import tune_interpreter
     from codemod.plan import build_plan
+    from codemod.target import default_tasks_package, search_celery_app
 
     tune_interpreter()
     project = Project.of(config, _cache(config))
     try:
         every = project.sources.files
+        paths = [p for p, _ in every]
         whole = {p.resolve() for p in config.paths} == {config.root}
         selected = every if whole else inventory(config)
+        index = RepoIndex(config.root)
+        search = search_celery_app(config, index, paths)
+        if config.tasks_package_setting is None and search.app is not None:
+            tasks_package = default_tasks_package(search.app, config)
+            config = replace(config, tasks_package_setting=tasks_package)
         files = endpoint_modules(config, selected, project.reach.handler_modules)
         show = show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty()
         if show:
@@ -133,13 +147,11 @@ def _analyse(config: Config, show_progress: bool = False) -> tuple[MigrationPlan
                 analyses = project.analyse(files, config, bar.update)
         else:
             analyses = project.analyse(files, config)
-        index = RepoIndex(config.root)
-        paths = [p for p, _ in every]
         startup_code = project.reach.startup_code
-        plan = build_plan(analyses, config, index, project.resolver, paths, startup_code)
+        plan = build_plan(analyses, config, index, project.resolver, paths, startup_code, search)
     finally:
         project.close()
-    return plan, index
+    return plan, index, config
 
 
 def _cache(config: Config) -> Cache | None:
@@ -169,7 +181,7 @@ def migrate(**params: Any) -> None:
     dry = params["check"] or params["diff"]
     try:
         config = _config(params)
-        plan, index = _analyse(config, show_progress=not dry and params["quiet"] == 0)
+        plan, index, config = _analyse(config, show_progress=not dry and params["quiet"] == 0)
     except ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_USAGE)
@@ -186,7 +198,7 @@ def migrate(**params: Any) -> None:
     if params["diff"]:
         for rel, (old, new) in sorted(outcome.changes.items()):
             sys.stdout.write(unified_diff(rel, old, new))
-    report_errors = _write_report(plan, outcome, config, dry)
+    report_errors = _write_report(plan, outcome, config)
     for error in [*outcome.errors, *report_errors]:
         _error(f"{_display(error.path, config=config)}: {error.message}")
     verbosity = params["verbose"] - params["quiet"]
@@ -198,9 +210,9 @@ def migrate(**params: Any) -> None:
     sys.exit(EXIT_OK)
 
 
-def _write_report(
-    plan: MigrationPlan, outcome: Outcome, config: Config, dry: bool
-) -> list[FileError]:
+def _write_report(plan: MigrationPlan, outcome: Outcome, config: Config) -> list[FileError]:
+    """The summary report, written whatever the mode: with --check or --diff, it is what the
+    migration would do (and the only file written)."""
     from codemod.model.source import atomic_write
     from codemod.output.report import render_report
 
@@ -211,8 +223,6 @@ def _write_report(
     if target == "-":
         sys.stdout.write(text)
         return []
-    if dry:
-        return []  # --check and --diff write nothing, the report included
     path = Path(target)
     try:
         atomic_write(path, text.encode("utf-8"))
@@ -266,7 +276,7 @@ def check(**params: Any) -> None:
     """Lint: report background jobs left in the web process, and wrappers out of sync."""
     try:
         config = _config(params)
-        plan, _ = _analyse(config)
+        plan, _, config = _analyse(config)
     except ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_USAGE)

@@ -7,7 +7,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_ENDPOINT_GLOBS = (
     "**/api/**/*.py",
@@ -48,6 +48,11 @@ DEFAULT_EXCLUDE = (
     "**/.celery-codemod-cache/**",
 )
 
+DEFAULT_TASKS_PACKAGE = "app.tasks"  # when the Celery app is not known (none found)
+DEFAULT_QUEUE = "celery"  # Celery's `task_default_queue`
+POOLS = ("prefork", "threads", "solo")  # the pools that can run the wrappers' event loops
+HARD_LIMIT_GRACE = 60  # seconds from a job's soft time limit to its hard one
+
 
 class ConfigError(Exception):
     """A bad option or a bad pyproject.toml: exit code 2."""
@@ -59,7 +64,9 @@ class Config:
     paths: tuple[Path, ...]
     endpoint_globs: tuple[str, ...] = DEFAULT_ENDPOINT_GLOBS
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
-    tasks_package: str = "app.tasks"
+    # `tasks-package` as set, or as resolved from the Celery app's package before the analysis
+    # (cli; target.default_tasks_package); None: neither yet, read as DEFAULT_TASKS_PACKAGE
+    tasks_package_setting: str | None = None
     celery_app: str | None = None
     task_modules: dict[str, str] = field(default_factory=dict)
     max_retries: int = 3
@@ -84,15 +91,29 @@ class Config:
     cache_dir: str | None = None  # `cache-dir`, relative to the root
     cache_dir_given: Path | None = None  # `--cache-dir`, relative to the working directory
     no_cache: bool = False
+    # tasks module or task glob (as in `queues`) -> soft time limit in seconds
+    time_limits: dict[str, int] = field(default_factory=dict)
+    pools: dict[str, str] = field(default_factory=dict)  # queue -> prefork, threads or solo
+
+    @property
+    def tasks_package(self) -> str:
+        """The package that holds the wrappers."""
+        return self.tasks_package_setting or DEFAULT_TASKS_PACKAGE
 
     def queue_for(self, tasks_module: str, task: str) -> str | None:
         """The queue of a task by the `queues` table: the first glob that matches the task's
         name, its dotted name, its tasks module's last name or dotted name."""
-        names = (task, f"{tasks_module}.{task}", tasks_module.rpartition(".")[2], tasks_module)
-        for glob, queue in self.queues.items():
-            if any(fnmatch.fnmatchcase(name, glob) for name in names):
-                return queue
-        return None
+        return _first_match(self.queues, tasks_module, task)
+
+    def time_limits_for(self, tasks_module: str, task: str) -> tuple[int, int] | None:
+        """A task's (soft, hard) time limits by the `time-limits` table (matched as `queues`
+        is): the job gets SoftTimeLimitExceeded, then a minute to clean up."""
+        soft = _first_match(self.time_limits, tasks_module, task)
+        return (soft, soft + HARD_LIMIT_GRACE) if soft else None
+
+    def pool_for(self, queue: str | None) -> str:
+        """The pool that serves a queue (None: Celery's default queue) by the `pools` table."""
+        return self.pools.get(queue or DEFAULT_QUEUE, "prefork")
 
     @property
     def unverified_mode(self) -> str:
@@ -110,11 +131,24 @@ class Config:
         return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
 
 
+T = TypeVar("T")
+
+
+def _first_match(table: dict[str, T], tasks_module: str, task: str) -> T | None:
+    """The value of the first glob of `table` that matches the task's name, its dotted name,
+    its tasks module's last name or dotted name."""
+    names = (task, f"{tasks_module}.{task}", tasks_module.rpartition(".")[2], tasks_module)
+    for glob, value in table.items():
+        if any(fnmatch.fnmatchcase(name, glob) for name in names):
+            return value
+    return None
+
+
 # key -> (Config field, expected type)
 _KEYS: dict[str, tuple[str, type]] = {
     "endpoint-globs": ("endpoint_globs", list),
     "exclude": ("exclude", list),
-    "tasks-package": ("tasks_package", str),
+    "tasks-package": ("tasks_package_setting", str),
     "celery-app": ("celery_app", str),
     "task-modules": ("task_modules", dict),
     "max-retries": ("max_retries", int),
@@ -135,6 +169,8 @@ _KEYS: dict[str, tuple[str, type]] = {
     "delivery": ("delivery", str),
     "dependencies": ("dependencies", dict),
     "cache-dir": ("cache_dir", str),
+    "time-limits": ("time_limits", dict),
+    "pools": ("pools", dict),
 }
 DELIVERY_MODES = ("at-least-once", "at-most-once")
 UNVERIFIED_MODES = ("guard", "skip", "allow")
@@ -180,6 +216,13 @@ def _check_value(key: str, value: Any, expected: type) -> Any:
     if expected is dict and ok and key == "per-file-ignores":
         ok = all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values())
         value = {glob: tuple(codes) for glob, codes in value.items()}
+    elif expected is dict and ok and key == "time-limits":
+        for glob, seconds in value.items():
+            if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+                raise ConfigError(
+                    f"pyproject.toml: [tool.celery-codemod] time-limits: {glob!r} = {seconds!r} "
+                    "must be a whole number of seconds, at least 1"
+                )
     elif expected is dict and ok:
         ok = all(isinstance(v, str) for v in value.values())
     if not ok:
@@ -246,6 +289,15 @@ def _validate(config: Config) -> None:
     for name, queue in config.queues.items():
         if not queue.strip() or not name.strip():
             raise ConfigError(f"queues: {name!r} = {queue!r} needs a glob and a queue name")
+    for glob in config.time_limits:
+        if not glob.strip():
+            raise ConfigError("time-limits: an empty glob limits nothing")
+    for queue, pool in config.pools.items():
+        if not queue.strip():
+            raise ConfigError(f"pools: {queue!r} = {pool!r} needs a queue name")
+        if pool not in POOLS:
+            names = ", ".join(repr(p) for p in POOLS)
+            raise ConfigError(f"pools: {queue!r} = {pool!r}: the pool must be one of {names}")
     for spec in config.worker_startup:
         if not is_callable_spec(spec):
             raise ConfigError(f"worker-startup: {spec!r} must be MODULE:CALLABLE")

@@ -294,6 +294,17 @@ class MigrationPlan:
     runner_drift: str | None = None  # the runner on disk does not run `worker-startup` as set
     startup_code: tuple[str, ...] = ()  # the app's start-up: "lifespan `f` (path)", ...
     noqa: tuple[tuple[str, int, tuple[str, ...]], ...] = ()  # (path, line, CCM codes named)
+    # The routes module of the tasks package, which the Celery app module applies to its
+    # `task_routes`: what it is to hold (generated task -> queue, by `queues`), whether it is to
+    # be written (again), whether the app module applies it already, and how the files on disk
+    # differ from `queues` ((message, path): CCM003).
+    routes: tuple[tuple[str, str], ...] = ()
+    routes_module: str = ""
+    routes_path: str = ""
+    routes_stale: bool = False
+    routes_hooked: bool = False
+    routes_drift: tuple[str, str] | None = None
+    new_packages: tuple[str, ...] = ()  # the `__init__.py` of each new folder of the tasks package
 
     def wrapper_for(self, site: Site) -> Wrapper | None:
         for s, w in self.site_tasks:

@@ -1,20 +1,22 @@
-"""Classified sites -> MigrationPlan: task names, tasks modules, collisions, registration."""
+"""Classified sites -> MigrationPlan: task names, tasks modules, collisions, registration,
+routes."""
 
 from __future__ import annotations
 
 import ast
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from codemod.analysis.fieldsset import mark_fields_set
 from codemod.analysis.schemas import with_params
 from codemod.analysis.signatures import implementation
 from codemod.config import Config, ConfigError
-from codemod.model.files import module_name, new_module_path, python_files, relpath, shown
+from codemod.model.files import relpath
 from codemod.model.index import ModuleInfo, RepoIndex, signature_of, wrapped_implementation
 from codemod.model.resolve import Resolver
-from codemod.model.syntax import FunctionNode, first_line, import_bindings
+from codemod.model.syntax import FunctionNode, first_line
 from codemod.models import (
     RUN_WITH_DEPENDENCIES,
     CeleryApp,
@@ -29,10 +31,24 @@ from codemod.models import (
     Wrapper,
     fields_set_name,
 )
+from codemod.target import (
+    AppSearch,
+    Registration,
+    find_routes,
+    generated_routes,
+    new_module_file,
+    new_package_inits,
+    registration,
+    routes_drift,
+    search_celery_app,
+)
+from codemod.target import find_celery_app as find_celery_app  # importable from here as before
 
 IMPL_SUFFIXES = ("_async", "_background", "_bg", "_impl", "_job", "_worker")
 SOURCE_SUFFIXES = ("_service", "_endpoints", "_endpoint", "_router", "_routes", "_api", "_views")
 RUNNER = "async_runner"
+# The runner's function that hands a soft time limit to the job's coroutine (`time-limits`).
+DELIVERING = "_delivering"
 
 
 def task_name(implementation: str) -> str:
@@ -55,118 +71,6 @@ def tasks_module_for(site: Site, config: Config) -> str:
             name = name[: -len(suffix)]
             break
     return f"{config.tasks_package}.{name}_tasks"
-
-
-# --- the Celery app ---------------------------------------------------------------------------
-
-
-def _celery_apps(info: ModuleInfo) -> list[tuple[str, ast.Call]]:
-    found = []
-    for stmt in info.tree.body:
-        if (
-            isinstance(stmt, ast.Assign)
-            and isinstance(stmt.value, ast.Call)
-            and info.qualify_expr(stmt.value.func) == "celery.Celery"
-        ):
-            found += [(t.id, stmt.value) for t in stmt.targets if isinstance(t, ast.Name)]
-    return found
-
-
-def find_celery_app(config: Config, index: RepoIndex, files: list[Path] | None = None) -> CeleryApp:
-    """The configured Celery app, else the one module-level `Celery(...)` among `files` (every
-    Python file under the root when not given)."""
-    if config.celery_app:
-        module, _, attr = config.celery_app.partition(":")
-        info = index.module(module)
-        if info is None:
-            raise ConfigError(f"--celery-app {config.celery_app}: no module {module} under root")
-        if attr not in info.bindings:
-            raise ConfigError(f"--celery-app {config.celery_app}: {module} defines no {attr}")
-        return CeleryApp(module, attr, relpath(info.path, config.root))
-    found: list[CeleryApp] = []
-    for path in python_files(config, [config.root]) if files is None else files:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        if b"Celery(" not in data:
-            continue
-        module = module_name(relpath(path, config.root))
-        info = index.module(module)
-        if info is not None:
-            rel = relpath(path, config.root)
-            found += [CeleryApp(module, name, rel) for name, _ in _celery_apps(info)]
-    if not found:
-        raise ConfigError(
-            f"{shown(config.root)}: no Celery app found (a module-level `app = Celery(...)`); "
-            "pass --celery-app MODULE:ATTR or set celery-app in [tool.celery-codemod]"
-        )
-    if len(found) > 1:
-        names = ", ".join(f"{a.module}:{a.attr}" for a in found)
-        raise ConfigError(
-            f"{shown(config.root)}: several Celery apps found ({names}); "
-            "pass --celery-app MODULE:ATTR"
-        )
-    return found[0]
-
-
-@dataclass(frozen=True)
-class Registration:
-    """How the Celery app finds its tasks modules, and which it already registers."""
-
-    style: str  # "include", "imports", "init" or "add-include"
-    registered: frozenset[str]
-
-
-def registration(app: CeleryApp, config: Config, index: RepoIndex) -> Registration:
-    info = index.module(app.module)
-    include: set[str] = set()
-    imports: set[str] = set()
-    has_include = has_imports = False
-    if info is not None:
-        for node in ast.walk(info.tree):
-            for key, value in _registration_values(node):
-                strings = {
-                    e.value
-                    for e in getattr(value, "elts", [])
-                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                }
-                if key == "include":
-                    has_include, include = True, include | strings
-                else:
-                    has_imports, imports = True, imports | strings
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                imports |= {q for _, q in import_bindings(node, info.module, info.is_package)}
-    init = index.module(config.tasks_package)
-    init_imports: set[str] = set()
-    if init is not None:
-        for stmt in init.tree.body:
-            if isinstance(stmt, ast.Import | ast.ImportFrom):
-                init_imports |= {q for _, q in import_bindings(stmt, init.module, True)}
-    package_prefix = config.tasks_package + "."
-    init_style = any(q.startswith(package_prefix) for q in init_imports)
-    style = (
-        "include"
-        if has_include
-        else "imports"
-        if has_imports
-        else "init"
-        if init_style
-        else "add-include"
-    )
-    return Registration(style, frozenset(include | imports | init_imports))
-
-
-def _registration_values(node: ast.AST) -> list[tuple[str, ast.expr]]:
-    """(`include` or `imports`, list expression) for each place a node sets one of them."""
-    out: list[tuple[str, ast.expr]] = []
-    if isinstance(node, ast.Call):
-        out += [(k.arg, k.value) for k in node.keywords if k.arg in ("include", "imports")]
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
-            if isinstance(target, ast.Attribute) and target.attr in ("include", "imports"):
-                out.append((target.attr, node.value))
-    return [(k, v) for k, v in out if isinstance(v, ast.List | ast.Tuple)]
 
 
 # --- wrappers ---------------------------------------------------------------------------------
@@ -340,16 +244,18 @@ def _drift(
     if late != config.acks_late:
         was = "at-least-once" if late else "at-most-once"
         return drift(f"has {was} delivery, but `delivery` is {config.delivery}", signature)
-    queue = config.queue_for(info.module, node.name)
-    routed = _keyword(node, "queue")
-    if routed != queue:
-
-        def named(q: str | None) -> str:
-            return f"queue `{q}`" if q else "the default queue"
-
+    if _keyword(node, "queue") is not None:
         return drift(
-            f"goes to {named(routed)}, but `queues` routes it to {named(queue)}", signature
+            "sets the `queue` task attribute, which Celery 5 deprecates (gone in 6.0): its "
+            "route belongs in the app's `task_routes`",
+            signature,
         )
+    limits = config.time_limits_for(info.module, node.name)
+    has = (_keyword(node, "soft_time_limit"), _keyword(node, "time_limit"))
+    if has != ((str(limits[0]), str(limits[1])) if limits else (None, None)):
+        was = f"soft_time_limit={has[0]}, time_limit={has[1]}" if any(has) else "no time limit"
+        now = f"a soft limit of {limits[0]} s" if limits else "none"
+        return drift(f"has {was}, but `time-limits` gives it {now}", signature)
     plain_sync = not signature.is_async and not providers  # `run_with_dependencies` starts up
     if plain_sync and _calls(node, "run_sync") != bool(config.worker_startup):
         return drift(
@@ -434,6 +340,12 @@ def runner_drift(config: Config, index: RepoIndex) -> str | None:
     info = index.module(f"{config.tasks_package}.{RUNNER}")
     if info is None:
         return None
+    delivers = any(isinstance(s, FunctionNode) and s.name == DELIVERING for s in info.tree.body)
+    if config.time_limits and not delivers:
+        return (
+            "the runner module does not hand a soft time limit to the job's coroutine, but "
+            "`time-limits` is set"
+        )
     runs = worker_startup_of(info.tree) or ()
     if runs == config.worker_startup:
         return None
@@ -454,21 +366,21 @@ def build_plan(
     resolver: Resolver,
     files: list[Path] | None = None,
     startup_code: tuple[str, ...] = (),
+    search: AppSearch | None = None,
 ) -> MigrationPlan:
     """`files`: every Python file under the root, when the caller has walked it already;
-    `startup_code`: the app's start-up (for the report)."""
+    `startup_code`: the app's start-up (for the report); `search`: the Celery app, when the
+    caller has looked for it already."""
     sites = tuple(site for analysis in analyses for site in analysis.sites)
     noqa = tuple((a.path, line, codes) for a in analyses for line, codes in a.noqa)
     errors = tuple(a.error for a in analyses if a.error is not None)
     root = config.root
     todo = [s for s in sites if s.status is Status.MIGRATED]
     drifts, holding = scan_wrappers(config, index, resolver)
-    try:
-        app: CeleryApp | None = find_celery_app(config, index, files)
-    except ConfigError:
-        if todo or any(d.signature for d in drifts):
-            raise
-        app = None
+    search = search or search_celery_app(config, index, files)
+    app = search.app
+    if app is None and (todo or any(d.signature for d in drifts)):
+        raise ConfigError(search.error)
     reg = registration(app, config, index) if app else Registration("include", frozenset())
     unregistered = tuple(
         (info.module, relpath(info.path, root))
@@ -478,52 +390,21 @@ def build_plan(
     runner = f"{config.tasks_package}.{RUNNER}"
     runner_info = index.module(runner)
     runner_path = relpath(
-        Path(runner_info.path if runner_info else new_module_path(runner, root)), root
+        Path(runner_info.path if runner_info else new_module_file(runner, root, app)), root
     )
-    if not todo:
-        return MigrationPlan(
-            str(root),
-            app,
-            sites,
-            (),
-            (),
-            errors,
-            runner_module=runner,
-            runner_path=runner_path,
-            registration_style=reg.style,
-            drifts=tuple(drifts),
-            unregistered=unregistered,
-            runner_drift=runner_drift(config, index),
-            startup_code=startup_code,
-            noqa=noqa,
-        )
-    assert app is not None
-    namer = _Namer(index, holding)
-    site_tasks = tuple((site, namer.wrapper(site, tasks_module_for(site, config))) for site in todo)
-    modules: dict[str, list[Wrapper]] = {}
-    sources: dict[str, list[str]] = {}
-    for site, wrapper in site_tasks:
-        listed = modules.setdefault(wrapper.tasks_module, [])
-        if wrapper not in listed:
-            listed.append(wrapper)
-        if site.module not in sources.setdefault(wrapper.tasks_module, []):
-            sources[wrapper.tasks_module].append(site.module)
-    plans = []
-    for module in sorted(modules):
-        info = index.module(module)
-        path = info.path if info else new_module_path(module, root)
-        registered = module in reg.registered
-        plans.append(
-            TasksModulePlan(
-                module=module,
-                path=relpath(path, root),
-                created=info is None,
-                registered=True,
-                needs_registration=not registered,
-                wrappers=tuple(modules[module]),
-                sources=tuple(sources[module]),
-            )
-        )
+    site_tasks: tuple[tuple[Site, Wrapper], ...] = ()
+    plans: list[TasksModulePlan] = []
+    if todo:
+        assert app is not None
+        site_tasks, plans = _tasks_modules(todo, config, index, holding, reg, app)
+    new_packages = sorted(
+        {
+            relpath(init, root)
+            for tm in plans
+            if tm.created
+            for init in new_package_inits(root / tm.path, tm.module)
+        }
+    )
     return MigrationPlan(
         str(root),
         app,
@@ -539,4 +420,79 @@ def build_plan(
         runner_drift=runner_drift(config, index),
         startup_code=startup_code,
         noqa=noqa,
+        new_packages=tuple(new_packages),
+        **_routes(config, index, app, holding, plans),
     )
+
+
+def _tasks_modules(
+    todo: list[Site],
+    config: Config,
+    index: RepoIndex,
+    holding: list[ModuleInfo],
+    reg: Registration,
+    app: CeleryApp,
+) -> tuple[tuple[tuple[Site, Wrapper], ...], list[TasksModulePlan]]:
+    """Each migratable site with the wrapper it queues, and the tasks modules that gain one."""
+    root = config.root
+    namer = _Namer(index, holding)
+    site_tasks = tuple((site, namer.wrapper(site, tasks_module_for(site, config))) for site in todo)
+    modules: dict[str, list[Wrapper]] = {}
+    sources: dict[str, list[str]] = {}
+    for site, wrapper in site_tasks:
+        listed = modules.setdefault(wrapper.tasks_module, [])
+        if wrapper not in listed:
+            listed.append(wrapper)
+        if site.module not in sources.setdefault(wrapper.tasks_module, []):
+            sources[wrapper.tasks_module].append(site.module)
+    plans = []
+    for module in sorted(modules):
+        info = index.module(module)
+        path = info.path if info else new_module_file(module, root, app)
+        registered = module in reg.registered
+        plans.append(
+            TasksModulePlan(
+                module=module,
+                path=relpath(path, root),
+                created=info is None,
+                registered=True,
+                needs_registration=not registered,
+                wrappers=tuple(modules[module]),
+                sources=tuple(sources[module]),
+            )
+        )
+    return site_tasks, plans
+
+
+def _routes(
+    config: Config,
+    index: RepoIndex,
+    app: CeleryApp | None,
+    holding: list[ModuleInfo],
+    plans: list[TasksModulePlan],
+) -> dict[str, Any]:
+    """The plan's routes fields: what the routes module is to hold (every generated wrapper's
+    route by `queues`, on disk and planned), and how the files on disk differ from it."""
+    found = find_routes(config, index, app, config.root)
+    # tasks modules that `task-modules` names in full may lie outside the tasks package
+    elsewhere = [index.module(m) for m in config.task_modules.values() if "." in m]
+    known = {info.module for info in holding}
+    on_disk = generated_routes(
+        config, [*holding, *(i for i in elsewhere if i is not None and i.module not in known)]
+    )
+    planned = {
+        w.dotted: queue
+        for tm in plans
+        for w in tm.wrappers
+        if (queue := config.queue_for(w.tasks_module, w.name))
+    }
+    wanted = dict(sorted({**on_disk, **planned}.items()))
+    stale = bool(wanted or found.on_disk is not None) and found.on_disk != wanted
+    return {
+        "routes": tuple(wanted.items()),
+        "routes_module": found.module,
+        "routes_path": found.path,
+        "routes_stale": stale,
+        "routes_hooked": found.hooked,
+        "routes_drift": routes_drift(found, on_disk, app) if app else None,
+    }

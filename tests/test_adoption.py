@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -236,11 +237,32 @@ def test_a_used_noqa_is_no_ccm100(app: Path) -> None:
 # --- queues -------------------------------------------------------------------------------------
 
 
-def test_queues_route_wrappers_and_a_changed_queue_is_drift(app: Path) -> None:
+ROUTES = "app/tasks/routing.py"
+CELERY_APP = "app/core/celery_app.py"
+HOOK = (
+    "from app.tasks.routing import route_generated_tasks  # noqa: E402\n"
+    "\n"
+    "route_generated_tasks(celery_app)\n"
+)
+
+
+def routes_of(app: Path) -> dict[str, str]:
+    """TASK_ROUTES of the generated routes module, as task -> queue."""
+    namespace: dict[str, Any] = {}
+    exec((app / ROUTES).read_text(encoding="utf-8"), namespace)
+    return {task: route["queue"] for task, route in namespace["TASK_ROUTES"].items()}
+
+
+def test_queues_route_through_task_routes_and_a_changed_queue_is_drift(app: Path) -> None:
     configure(app, 'shared-filesystem = true\nqueues = { "cases_tasks" = "llm" }')
     assert run_cli(app, "migrate", ".").exit_code == 0
     tasks = (app / "app/tasks/cases_tasks.py").read_text(encoding="utf-8")
-    assert tasks.count('    queue="llm",\n') == 2  # reindex, process_upload
+    assert "queue=" not in tasks  # a deprecated task attribute: the routes module routes them
+    assert routes_of(app) == {
+        "app.tasks.cases_tasks.process_upload_task": "llm",
+        "app.tasks.cases_tasks.reindex_task": "llm",
+    }
+    assert (app / CELERY_APP).read_text(encoding="utf-8").endswith(HOOK)
     assert run_cli(app, "check", ".").stdout.endswith(
         "Found 4 problems (0 fixable with 'celery-codemod migrate').\n"
     )
@@ -250,24 +272,56 @@ def test_queues_route_wrappers_and_a_changed_queue_is_drift(app: Path) -> None:
     )
     result = run_cli(app, "check", ".")
     drift = [line for line in result.stdout.splitlines() if " CCM003 " in line]
-    assert len(drift) == 2
-    assert "wrapper `reindex_task` goes to queue `llm`, but `queues` routes it to queue `fast`" in (
-        result.stdout
-    )
-    assert "wrapper `process_upload_task` goes to queue `llm`, but `queues` routes it to the " in (
+    assert drift == [
+        f"{ROUTES}:1:1: CCM003 routes `app.tasks.cases_tasks.process_upload_task` to queue "
+        "`llm`, but `queues` routes it to the default queue; run 'celery-codemod migrate' to "
+        "route them by `queues`"
+    ]
+    app_module = (app / CELERY_APP).read_bytes()
+    assert run_cli(app, "migrate", ".").exit_code == 0
+    assert routes_of(app) == {"app.tasks.cases_tasks.reindex_task": "fast"}
+    assert (app / CELERY_APP).read_bytes() == app_module  # applies the routes already
+    assert (app / "app/tasks/cases_tasks.py").read_text(encoding="utf-8") == tasks
+    assert " CCM003 " not in run_cli(app, "check", ".").stdout
+    assert run_cli(app, "migrate", "--check", ".").exit_code == 0
+
+
+def test_a_wrapper_with_the_queue_attribute_is_drift_and_its_route_moves(app: Path) -> None:
+    """Wrappers of earlier versions set `queue=`: regenerated without it, routed by the routes
+    module, which the app module then applies; a second run changes nothing."""
+    configure(app, 'shared-filesystem = true\nqueues = { "cases_tasks" = "llm" }')
+    assert run_cli(app, "migrate", ".").exit_code == 0
+    path = app / "app/tasks/cases_tasks.py"
+    generated = path.read_text(encoding="utf-8")
+    older = generated.replace('_task",\n', '_task",\n    queue="llm",\n')
+    assert older.count('queue="llm"') == 2
+    path.write_text(older, encoding="utf-8")
+    (app / ROUTES).unlink()
+    app_module = (app / CELERY_APP).read_text(encoding="utf-8")
+    (app / CELERY_APP).write_text(app_module.split("\n# The queues of")[0], encoding="utf-8")
+    result = run_cli(app, "check", ".")
+    drift = [line for line in result.stdout.splitlines() if " CCM003 " in line]
+    assert len(drift) == 3, result.stdout
+    deprecated = "sets the `queue` task attribute, which Celery 5 deprecates"
+    assert sum(deprecated in line for line in drift) == 2
+    assert f"{CELERY_APP}:1:1: CCM003 the `queues` routes of 2 generated task(s) are in no " in (
         result.stdout
     )
     assert run_cli(app, "migrate", ".").exit_code == 0
-    tasks = (app / "app/tasks/cases_tasks.py").read_text(encoding="utf-8")
-    assert tasks.count('    queue="fast",\n') == 1
-    assert 'queue="llm"' not in tasks
+    assert path.read_text(encoding="utf-8") == generated
+    assert (app / CELERY_APP).read_text(encoding="utf-8") == app_module
+    assert set(routes_of(app).values()) == {"llm"}
     assert " CCM003 " not in run_cli(app, "check", ".").stdout
+    assert run_cli(app, "migrate", "--check", ".").exit_code == 0
 
 
 def test_next_steps_give_one_worker_per_queue() -> None:
     summary = (FIXTURES / "cases" / "queues_seed_app" / "after" / "MIGRATION_SUMMARY.md").read_text(
         encoding="utf-8"
     )
-    assert "`celery -A app.core.celery_app worker -Q llm -l info`" in summary
-    assert "`celery -A app.core.celery_app worker -Q celery -l info` (the default queue)" in summary
-    assert "`task_routes = {'app.tasks.planning_tasks.*': {'queue': 'llm'}}`" in summary
+    assert "`celery -A app.core.celery_app worker -Q llm -P prefork -l info`" in summary
+    assert (
+        "`celery -A app.core.celery_app worker -Q celery -P prefork -l info` (the default queue)"
+        in summary
+    )
+    assert "kept in `app/tasks/routing.py` (`TASK_ROUTES`, from `queues`)" in summary

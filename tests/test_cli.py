@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from codemod import __version__
 from tests.golden import run_cli, tree
 
@@ -139,6 +141,23 @@ def test_report_to_stdout(tmp_path: Path) -> None:
     result = run_cli(project(tmp_path), "migrate", "--report", "-")
     assert result.exit_code == 0
     assert result.stdout.startswith("# Celery Migration Summary\n")
+
+
+@pytest.mark.parametrize("mode", ["--check", "--diff"])
+@pytest.mark.parametrize("name", ["r.md", "r.json"])
+def test_a_dry_run_writes_the_report_of_what_migrate_would_do(
+    tmp_path: Path, mode: str, name: str
+) -> None:
+    dry = project(tmp_path / "dry")
+    before = tree(dry)
+    result = run_cli(dry, "migrate", mode, "--report", name)
+    assert result.exit_code == (1 if mode == "--check" else 0), result.output
+    written = tree(dry)
+    report = written.pop(name)
+    assert written == before  # the report is the only file written
+    real = project(tmp_path / "real")
+    assert run_cli(real, "migrate", "--report", name).exit_code == 0
+    assert report == (real / name).read_bytes()
 
 
 def test_parallel_and_serial_runs_are_byte_identical(tmp_path: Path) -> None:

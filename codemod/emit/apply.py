@@ -24,6 +24,8 @@ from codemod.emit.generate import (
 )
 from codemod.emit.guard import check_rewrite
 from codemod.emit.rewrite import ModuleNames, SiteEdit, rewrite_module
+from codemod.emit.routes import hook_routes, routes_source
+from codemod.model.files import module_name
 from codemod.model.index import ModuleInfo, RepoIndex
 from codemod.model.source import SourceFile, atomic_write, check_compiles
 from codemod.model.syntax import tune_interpreter
@@ -112,7 +114,8 @@ class _Renderer:
         return data, SourceFile.from_bytes(data)
 
     def support(self) -> set[str]:
-        """Tasks modules, runner, registration; returns the tasks modules that failed."""
+        """Tasks modules, runner, new packages, routes, registration; returns the tasks modules
+        that failed."""
         plan, config = self.plan, self.config
         failed: set[str] = set()
         app = plan.celery_app
@@ -162,15 +165,43 @@ class _Renderer:
         planned = [tm.module for tm in plan.tasks_modules if tm.needs_registration]
         holding = [module for module, _ in plan.unregistered]
         to_register = [m for m in dict.fromkeys(planned + holding) if m not in failed]
-        if to_register and not self._register(to_register):
+        self._packages()
+        hook = self._routes() and bool(plan.routes) and not plan.routes_hooked
+        if (to_register or hook) and not self._register(to_register, hook):
             failed |= set(to_register)
         return failed
 
-    def _register(self, modules: list[str]) -> bool:
+    def _packages(self) -> None:
+        """The `__init__.py` of each new folder of the tasks package."""
+        for rel in self.plan.new_packages:
+            package = module_name(rel)
+            text = (
+                f'"""Celery tasks for background jobs ({GENERATED_BY})."""\n'
+                if package == self.config.tasks_package
+                else f'"""Holds the Celery tasks package {self.config.tasks_package} '
+                f'(created by celery-codemod)."""\n'
+            )
+            self._guard(rel, partial(str, text), None)
+
+    def _routes(self) -> bool:
+        """The routes module, written where it does not hold the routes `queues` gives the
+        generated tasks; whether it is as the plan wants it."""
+        plan = self.plan
+        if not plan.routes_stale:
+            return True
+        old, _ = self._read(plan.routes_path)
+        make = partial(routes_source, plan.routes, self.config.line_length)
+        return self._guard(plan.routes_path, make, old)
+
+    def _register(self, modules: list[str], hook: bool) -> bool:
+        """Register tasks modules with the Celery app (in its module or in the tasks package's
+        `__init__`), and make the app module apply the routes module (`hook`)."""
         plan = self.plan
         app = plan.celery_app
         assert app is not None
-        if plan.registration_style == "init":
+        in_app = [] if plan.registration_style == "init" else modules
+        done = True
+        if modules and not in_app:
             info = self.index.module(self.config.tasks_package)
             assert info is not None
             rel = _rel(info.path, self.root)
@@ -178,22 +209,27 @@ class _Renderer:
             assert source is not None
             make = partial(register_in_init, source.text, info, self.config.tasks_package, modules)
             self.registrations.add(rel)
-            return self._guard(rel, make, old)
+            done = self._guard(rel, make, old)
+        if not in_app and not hook:
+            return done
         old, source = self._read(app.path)
         if source is None:
             self.errors.append(FileError(app.path, "cannot read the Celery app module"))
             return False
 
-        def register() -> str:
-            text = register_in_app(
-                source.text, app, plan.registration_style, modules, self.config.line_length
-            )
-            if text is None:
-                raise ValueError(f"found no place to register {', '.join(modules)}")
-            return text
+        def edit() -> str:
+            text: str | None = source.text
+            if in_app:
+                text = register_in_app(
+                    source.text, app, plan.registration_style, in_app, self.config.line_length
+                )
+                if text is None:
+                    raise ValueError(f"found no place to register {', '.join(in_app)}")
+            assert text is not None
+            return hook_routes(text, app, plan.routes_module) if hook else text
 
         self.registrations.add(app.path)
-        return self._guard(app.path, register, old)
+        return self._guard(app.path, edit, old) and done
 
     def endpoints(self, failed: set[str]) -> set[tuple[str, int]]:
         """Rewrite the call sites whose wrapper was written; returns the sites left undone."""

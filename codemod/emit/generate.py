@@ -12,6 +12,7 @@ from dataclasses import replace
 import libcst as cst
 
 from codemod.config import Config
+from codemod.emit.time_limits import with_time_limits
 from codemod.model.index import ModuleInfo
 from codemod.models import (
     RUN_WITH_DEPENDENCIES,
@@ -389,15 +390,15 @@ def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 def runner_source(config: Config, keep_run_sync: bool = False) -> str:
     """The runner module's source for this configuration: with `worker-startup`, the section
-    that runs it; without, exactly the runner every earlier version wrote (and a plain
-    `run_sync` when tasks modules may import it, `keep_run_sync`)."""
+    that runs it; with `time-limits`, `_delivering`; without either, exactly the runner every
+    earlier version wrote (and a plain `run_sync` when tasks modules may import it,
+    `keep_run_sync`)."""
+    runner = with_time_limits(RUNNER_SOURCE) if config.time_limits else RUNNER_SOURCE
     if not config.worker_startup:
-        return RUNNER_SOURCE + (PLAIN_RUN_SYNC if keep_run_sync else "")
+        return runner + (PLAIN_RUN_SYNC if keep_run_sync else "")
     startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
     startup += "," if len(config.worker_startup) == 1 else ""
-    source = RUNNER_SOURCE.replace(
-        "import functools\n", "import functools\nimport importlib\n"
-    ).replace(
+    source = runner.replace("import functools\n", "import functools\nimport importlib\n").replace(
         '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
 ''',
         '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
@@ -516,16 +517,17 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     # Black's layout already (one blank line before the call): where the copied annotations and
     # defaults are written as black writes them and every line fits, black would change nothing.
     delivery = "\n    acks_late=True,\n    reject_on_worker_lost=True," if config.acks_late else ""
-    queue = config.queue_for(wrapper.tasks_module, wrapper.name)
-    routed = f'\n    queue="{queue}",' if queue else ""
+    # The queue is no task attribute (Celery 5 deprecates it): the routes module routes it.
+    limited = config.time_limits_for(wrapper.tasks_module, wrapper.name)
+    limits = f"\n    soft_time_limit={limited[0]},\n    time_limit={limited[1]}," if limited else ""
     code = f'''@{app_name}.task(
     bind=True,
-    name="{wrapper.dotted}",{routed}
+    name="{wrapper.dotted}",
     autoretry_for=({retry_on}),
     max_retries={config.max_retries},
     retry_backoff={backoff},
     retry_backoff_max={backoff_max},{immediate}
-    retry_jitter=False,{delivery}
+    retry_jitter=False,{delivery}{limits}
     ignore_result=True,
 )
 def {wrapper.name}(self{", " + params if params else ""}) -> None:
@@ -600,7 +602,7 @@ def _needed_imports(
     return lines, app_name
 
 
-def _sorted_imports(lines: list[str], first_party: str) -> str:
+def _sorted_imports(lines: list[str], first_party: set[str]) -> str:
     """Import lines as isort and ruff order them: standard library, third party, first party;
     in each, `import x` lines, then `from x import a, b` with one line per module."""
     sections: list[tuple[set[str], dict[str, set[str]]]] = [(set(), {}) for _ in range(3)]
@@ -609,7 +611,7 @@ def _sorted_imports(lines: list[str], first_party: str) -> str:
         module = words[1]
         top = module.split(".")[0]
         plain, froms = sections[
-            2 if top == first_party else 0 if top in sys.stdlib_module_names else 1
+            2 if top in first_party else 0 if top in sys.stdlib_module_names else 1
         ]
         if words[0] == "import":
             plain.add(line)
@@ -629,7 +631,10 @@ def new_tasks_module(plan: TasksModulePlan, app: CeleryApp, config: Config) -> s
     sources = " and ".join(plan.sources)
     docstring = f'"""Celery tasks for the background jobs of {sources} ({GENERATED_BY})."""'
     body = "\n\n".join(wrapper_code(w, config, app_name) for w in plan.wrappers if not w.existing)
-    header = _sorted_imports(imports, app.module.split(".")[0])
+    # the app's package and the tasks package are the project's own (a top-level Celery module
+    # may sit beside the package that holds the tasks)
+    first_party = {app.module.split(".")[0], config.tasks_package.split(".")[0]}
+    header = _sorted_imports(imports, first_party)
     text = f"{docstring}\n\n{header}\n\n\n{body}"
     # The wrappers are black's output already, and so is the rest unless an import is too long
     # (black leaves a one-line docstring of module names as it is, however long): a second pass

@@ -173,6 +173,18 @@ def _raw(plan: MigrationPlan) -> list[Diagnostic]:
     if plan.runner_drift is not None:
         message = f"{plan.runner_drift}; run 'celery-codemod migrate' to regenerate it"
         out.append(Diagnostic("CCM003", message, plan.runner_path, 1, 1, True))
+    if plan.routes_drift is not None:
+        message, path = plan.routes_drift
+        out.append(
+            Diagnostic(
+                "CCM003",
+                f"{message}; run 'celery-codemod migrate' to route them by `queues`",
+                path,
+                1,
+                1,
+                True,
+            )
+        )
     for module, path in plan.unregistered:
         out.append(_unregistered(module, path, plan))
     for error in plan.errors:

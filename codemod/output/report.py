@@ -7,7 +7,7 @@ import json
 import textwrap
 from typing import Any
 
-from codemod.config import Config
+from codemod.config import DEFAULT_QUEUE, HARD_LIMIT_GRACE, Config
 from codemod.model.source import SourceFile
 from codemod.models import MigrationPlan, Outcome, Site, Status, Wrapper
 
@@ -233,30 +233,34 @@ def _dedented(source: str, node: ast.stmt) -> str:
 
 def _next_steps(plan: MigrationPlan, config: Config) -> list[str]:
     app = plan.celery_app.module if plan.celery_app else "<your celery app module>"
-    return [
-        "## Next Steps",
-        "",
-        f"1. Start a worker: `celery -A {app} worker -l info`. Use the prefork (default), "
+    steps = [
+        f"Start a worker: `celery -A {app} worker -l info`. Use the prefork (default), "
         "threads or solo pool; not gevent or eventlet, which cannot run the wrappers' event loops.",
-        "2. Bound publishing when the broker hangs: Celery sets no socket timeout by default, so "
+        "Bound publishing when the broker hangs: Celery sets no socket timeout by default, so "
         "a publish to a broker that accepts connections but never answers blocks its request "
         "for good. Set `broker_connection_timeout = 2`, "
         "`broker_transport_options = {'socket_timeout': 2, 'socket_connect_timeout': 2, "
         "'max_retries': 1}` and a short "
         "`task_publish_retry_policy = {'max_retries': 1, 'interval_start': 0, "
         "'interval_step': 0.2}`, so a request falls back within about 2 seconds.",
-        "3. Make every job idempotent: a retried job runs again from the start "
+        "Make every job idempotent: a retried job runs again from the start "
         f"(up to {config.max_retries} retries).",
         _queues_step(plan, config, app),
-        "5. Monitor workers and jobs with Flower (`celery -A " + app + " flower`).",
-        _delivery_step(config, 6),
-        *_startup_steps(plan, config, 7),
-        *_session_step(plan, 7 + len(_startup_steps(plan, config, 7))),
+        f"Monitor workers and jobs with Flower (`celery -A {app} flower`).",
+        _delivery_step(config),
+        *_time_limits_step(config),
+        *_startup_steps(plan, config),
+        *_session_step(plan),
+    ]
+    return [
+        "## Next Steps",
+        "",
+        *(f"{number}. {step}" for number, step in enumerate(steps, 1)),
         "",
     ]
 
 
-def _session_step(plan: MigrationPlan, number: int) -> list[str]:
+def _session_step(plan: MigrationPlan) -> list[str]:
     """What a dependency re-created in the worker means, when a wrapper re-creates one."""
     providers = sorted(
         {p.provider for _, w in plan.site_tasks for p in w.signature.params if p.provider}
@@ -265,7 +269,7 @@ def _session_step(plan: MigrationPlan, number: int) -> list[str]:
         return []
     listed = ", ".join(f"`{p}`" for p in providers)
     return [
-        f"{number}. The worker re-creates {listed} for the jobs that took them from the request: "
+        f"The worker re-creates {listed} for the jobs that took them from the request: "
         "a session opened there is the job's own, with its own transaction. A job must not "
         "expect rows that the request has not committed yet (an `add_task` job is published "
         "after the response, as the original ran); with `task_always_eager` the job runs in the "
@@ -273,16 +277,16 @@ def _session_step(plan: MigrationPlan, number: int) -> list[str]:
     ]
 
 
-def _delivery_step(config: Config, number: int) -> str:
+def _delivery_step(config: Config) -> str:
     """What the delivery mode means for the worker's settings and for the jobs."""
     if not config.acks_late:
         return (
-            f'{number}. Delivery is at-most-once (`delivery = "at-most-once"`, Celery\'s default '
+            'Delivery is at-most-once (`delivery = "at-most-once"`, Celery\'s default '
             "acknowledgement when a worker starts a job): a job whose worker is killed while it "
             "runs (SIGKILL, out of memory, a deploy that does not wait) is lost."
         )
     return (
-        f"{number}. Delivery is at-least-once (`acks_late=True`, `reject_on_worker_lost=True`): a "
+        "Delivery is at-least-once (`acks_late=True`, `reject_on_worker_lost=True`): a "
         "message is acknowledged when its job ends, and a job whose worker is killed while it "
         "runs (SIGKILL, out of memory, a deploy that does not wait) runs again from the start, "
         "so every job must be idempotent (the retries assume it already). Set "
@@ -306,37 +310,57 @@ def _delivery_step(config: Config, number: int) -> str:
 
 
 def _queues_step(plan: MigrationPlan, config: Config, app: str) -> str:
-    """Item 4: one worker command per queue when `queues` routes tasks, else the advice."""
-    if not config.queues:
-        return "4. Route jobs to queues by their needs (`task_routes`); size each queue's workers."
-    routed: dict[str, list[str]] = {}
-    for tm in plan.tasks_modules:
-        for w in tm.wrappers:
-            routed.setdefault(config.queue_for(w.tasks_module, w.name) or "celery", []).append(
-                w.dotted
-            )
-    queues = sorted(set(config.queues.values()) | set(routed) | {"celery"})
+    """One worker command per queue, with its pool, when `queues` or `pools` is set; else
+    the advice."""
+    if not config.queues and not config.pools:
+        return "Route jobs to queues by their needs (`task_routes`); size each queue's workers."
+    routed = {queue for _, queue in plan.routes}
+    queues = sorted(set(config.queues.values()) | set(config.pools) | routed | {DEFAULT_QUEUE})
     commands = "; ".join(
-        f"`celery -A {app} worker -Q {q} -l info`"
-        + (" (the default queue)" if q == "celery" else "")
+        f"`celery -A {app} worker -Q {q} -P {config.pool_for(q)} -l info`"
+        + (" (the default queue)" if q == DEFAULT_QUEUE else "")
         for q in queues
     )
-    pairs: list[tuple[str, str]] = []
-    for tm in plan.tasks_modules:
-        targets = {w.dotted: config.queue_for(w.tasks_module, w.name) for w in tm.wrappers}
-        if len(set(targets.values())) == 1 and None not in targets.values():
-            pairs.append((f"{tm.module}.*", next(iter(targets.values())) or ""))
-        else:
-            pairs += [(task, q) for task, q in targets.items() if q]
-    routes = ", ".join(f"'{task}': {{'queue': '{q}'}}" for task, q in pairs)
+    step = (
+        f"Start one worker per queue, each sized for its jobs, with the pool that `pools` in "
+        f"[tool.celery-codemod] gives its queue (prefork by default): {commands}."
+    )
+    if not plan.routes:
+        return step
     return (
-        f"4. Start one worker per queue, each sized for its jobs: {commands}. The wrappers carry "
-        "`queue=` from `queues` in [tool.celery-codemod]; the alternative is Celery's own "
-        f"routing, `task_routes = {{{routes}}}`."
+        f"{step} The routes of the generated tasks are kept in `{plan.routes_path}` "
+        "(`TASK_ROUTES`, from `queues`), which the Celery app module applies to its "
+        "`task_routes`: the web process, where a task's queue is chosen, and the workers route "
+        "alike. The wrappers do not set the `queue` task attribute, which Celery 5 deprecates."
     )
 
 
-def _startup_steps(plan: MigrationPlan, config: Config, number: int) -> list[str]:
+def _time_limits_step(config: Config) -> list[str]:
+    """What `time-limits` does, and the visibility timeout it calls for."""
+    if not config.time_limits:
+        return []
+    limits = ", ".join(
+        f"`{glob}` {soft} s (hard {soft + HARD_LIMIT_GRACE} s)"
+        for glob, soft in config.time_limits.items()
+    )
+    longest = max(config.time_limits.values()) + HARD_LIMIT_GRACE
+    step = (
+        f"Time limits (`time-limits`): {limits}. A job past its soft limit gets "
+        "`SoftTimeLimitExceeded` where it is (an async job where it awaits) and a minute to "
+        "clean up before the hard limit kills its worker process; the prefork pool enforces "
+        "them, the threads and solo pools do not. With `retry-on` covering it (`Exception` "
+        "does), a job that timed out is retried like any failure."
+    )
+    if config.acks_late:
+        step += (
+            f" The longest limit, {longest} s, is the floor for a Redis `visibility_timeout` "
+            "(`broker_transport_options = {'visibility_timeout': N}`): a shorter one hands a "
+            "job that is still running to a second worker."
+        )
+    return [step]
+
+
+def _startup_steps(plan: MigrationPlan, config: Config) -> list[str]:
     """What a worker does not have of the web process: its start-up code, and its disk."""
     steps: list[str] = []
     if plan.startup_code or config.worker_startup:
@@ -350,15 +374,12 @@ def _startup_steps(plan: MigrationPlan, config: Config, number: int) -> list[str
                 "list the start-up callables they need in `worker-startup`, or set it up in a "
                 "`worker_process_init` handler."
             )
-        steps.append(
-            f"{number}. The web app's start-up, which a worker does not run: {code}. {done}"
-        )
-        number += 1
+        steps.append(f"The web app's start-up, which a worker does not run: {code}. {done}")
     shared = [s for s in plan.sites if s.status is Status.MIGRATED and s.shared_path]
     if shared:
         where = ", ".join(f"`{s.path}:{s.line}`" for s in shared)
         steps.append(
-            f"{number}. `shared-filesystem = true` was assumed: {len(shared)} migrated "
+            f"`shared-filesystem = true` was assumed: {len(shared)} migrated "
             f"job(s) read a file the handler wrote on the web host ({where}); web and worker "
             "processes must share that disk (a shared volume), or pass the contents instead."
         )

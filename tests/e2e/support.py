@@ -224,6 +224,17 @@ class SilentBroker:
 # --- Celery worker ------------------------------------------------------------------------------
 
 
+# `python -c` this, then celery's arguments: the worker with one category of warnings an error
+# (argv[0] is "-c"; celery reads argv[1:], as `-m celery` would after the module's name).
+WARNINGS_AS_ERRORS = (
+    "import sys, warnings; from importlib import import_module; "
+    "module, _, name = '{}'.rpartition('.'); "
+    "warnings.simplefilter('error', getattr(import_module(module), name)); "
+    "sys.argv[1:2] = []; "
+    "from celery.__main__ import main; main()"
+)
+
+
 @dataclass
 class Worker:
     """A real `celery worker` subprocess serving the app of a copied tree."""
@@ -235,6 +246,9 @@ class Worker:
     concurrency: int = 1
     env: dict[str, str] = field(default_factory=dict)
     queues: str | None = None  # `-Q`: the queues it consumes (default: Celery's `celery`)
+    # A warning category (`package.module.Class`) that is an error in the worker process and its
+    # pool (PYTHONWARNINGS cannot name a category of a module not imported at start-up).
+    error_on: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -272,7 +286,7 @@ class Worker:
         }
         command = [
             sys.executable,
-            "-m",
+            *(["-c", WARNINGS_AS_ERRORS.format(self.error_on)] if self.error_on else ["-m"]),
             "celery",
             "-A",
             self.app_module,
