@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from codemod.analysis.state import Scope, Setter, StartupState
 from codemod.model.callgraph import callees
-from codemod.model.resolve import Func, Resolver
+from codemod.model.resolve import ClassAt, Func, Resolver
 from codemod.model.sources import Sources
 from codemod.model.summary import CALLED, STORE, Chain
-from codemod.model.syntax import CALL_ROOT, ITEM_ROOT
+from codemod.model.syntax import CALL_ROOT, ITEM_ROOT, OTHER_ROOT
 
 # How far a job is followed (calls deep), and how many functions its check looks at in all.
 JOB_DEPTH = 6
@@ -118,13 +118,15 @@ class Lookups:
         yield from callees(function, resolver)
         for ref in function.fn.refs:
             chain = ref.chain
-            if (
-                ref.flags & CALLED
-                and len(chain) > 1
-                and resolver.callee(chain, function, summary) is None
-                and self._unknown(chain[:-1], function)
-            ):
-                yield from self._by_name(chain, properties=False)
+            if ref.flags & CALLED and len(chain) > 1:
+                receiver = resolver.chain_class(chain[:-1], function, summary)
+                if isinstance(receiver, ClassAt):
+                    # what the method may be at run time: its overrides in the subclasses
+                    yield from self._overrides(receiver, chain)
+                elif resolver.callee(chain, function, summary) is None and self._unknown(
+                    chain[:-1], function
+                ):
+                    yield from self._by_name(chain, properties=False)
             last = len(chain) - 1 if ref.flags & STORE else len(chain)
             for cut in range(1, last):
                 if self._unknown(chain[:cut], function):
@@ -132,22 +134,35 @@ class Lookups:
 
     def _unknown(self, base: Chain, function: Func) -> bool:
         """Whether `base` is an object whose class nothing in the program tells (a parameter
-        without a repository class, what some call returned, an attribute of something): only
-        then are its methods and properties looked for by name. A module-level name resolves
-        (or is a library's); `self` of a class of the program, or a parameter or local annotated
-        with one, has that class (a method it lacks is its library base's)."""
+        without an annotation, what some call returned, an attribute no class declares): only
+        then are its methods and properties looked for by name, as the last resort. A
+        module-level name resolves (or is a library's); `self`, a parameter or a local
+        annotated with a class, or an attribute a class declares, has that class: a method it
+        lacks is its library base's."""
         root = base[0]
         if root in (CALL_ROOT, ITEM_ROOT):
             return True
+        if root == OTHER_ROOT:
+            return len(base) > 1
+        if self.resolver.chain_class(base, function, function.summary) is not None:
+            return False
         if len(base) > 1:
             return True
         local = function.fn.locals.get(root)
-        if local is None or local.kind not in ("param", "assign"):
-            return False
-        resolver = self.resolver
-        if local.kind == "param" and root in ("self", "cls") and resolver.enclosing_class(function):
-            return False
-        return local.cls is None or resolver.instance_class(function.summary, local.cls) is None
+        return local is not None and local.kind in ("param", "assign")
+
+    def _overrides(self, cls: ClassAt, chain: Chain) -> Iterator[Func]:
+        """The methods named `chain[-1]` of the program's classes that derive from `cls` (among
+        the modules that spell a state variable, where a read can be)."""
+        roots = frozenset({cls.key})
+        for found in self.functions(chain[-1], properties=False):
+            owner = found.fn.owner
+            if owner is None or len(owner) != 1 or found.fn.path[:-1] != owner:
+                continue
+            qualname = f"{found.module}.{owner[0]}"
+            if qualname != cls.key and self.resolver.derives_from(qualname, roots):
+                self.by_name.setdefault(found.key, f"`{'.'.join(chain)}` (an override)")
+                yield found
 
     def _by_name(self, chain: Chain, properties: bool) -> Iterator[Func]:
         for found in self.functions(chain[-1], properties):

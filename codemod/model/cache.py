@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from codemod import __version__
-from codemod.model.summarise import SUMMARY_VERSION
+from codemod.model.summarise import summary_version
 from codemod.model.summary import ModuleSummary, loads
 
 DEFAULT_DIR = ".celery-codemod-cache"
@@ -48,7 +48,7 @@ class Cache:
     @staticmethod
     def key(module: str, is_package: bool, data: bytes) -> str:
         digest = hashlib.blake2b(digest_size=20)
-        digest.update(f"{SUMMARY_VERSION}\0{module}\0{int(is_package)}\0".encode())
+        digest.update(f"{summary_version()}\0{module}\0{int(is_package)}\0".encode())
         digest.update(data)
         return digest.hexdigest()
 

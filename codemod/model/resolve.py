@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codemod.model.program import Program
-from codemod.model.summary import Binding, Chain, Class, Function, ModuleSummary
+from codemod.model.summary import Binding, Chain, Class, Function, ModuleSummary, Value
 from codemod.model.syntax import BUILTIN_NAMES, CALL_ROOT, ITEM_ROOT, OTHER_ROOT
 
 # How far a name is followed through imports, re-exports and star imports: hops, lookups for
@@ -16,6 +16,12 @@ MAX_HOPS = 12
 MAX_LOOKUPS = 400
 MAX_PARTS = 16
 NO_NAME_ROOTS = frozenset({CALL_ROOT, ITEM_ROOT, OTHER_ROOT})
+# What a class from outside the program is, where an annotation or a constructor names one.
+LIBRARY = "<library>"
+# Annotations that say nothing of the object's class.
+UNKNOWN_TYPES = frozenset(
+    {"typing.Any", "typing_extensions.Any", "builtins.object", "typing.Optional", "typing.Union"}
+)
 
 
 @dataclass(frozen=True, eq=False)  # compared by `key`
@@ -130,10 +136,15 @@ class Resolver:
             if not tail:
                 return ClassAt(summary, cls)
             return self._member(ClassAt(summary, cls), tail, hops)
-        if binding.kind == "assign" and tail and "." not in tail and binding.value is not None:
-            # `service = Service()` at module level: `service.method` is Service's method
-            instance = self.instance_class(summary, binding.value.cls)
-            return self.member(instance, tail, hops) if instance else None
+        if binding.kind == "assign" and tail and binding.value is not None:
+            # `service = Service()` at module level: `service.method` is Service's method (and
+            # `service.repo.method` the method of the class of its attribute `repo`)
+            *through, name = tail.split(".")
+            for chain in _classes(binding.value):
+                holder = self.through(self.class_named(summary, chain), through)
+                method = self.member(holder, name, hops) if isinstance(holder, ClassAt) else None
+                if method is not None:
+                    return method
         return None
 
     def _member(self, cls: ClassAt, tail: str, hops: int) -> Func | ClassAt | None:
@@ -141,11 +152,99 @@ class Resolver:
         path = cls.cls.methods.get(name)
         if path is not None:  # the last definition wins, as in the class's namespace
             return self.func(cls.summary, path) if not rest else None
+        if rest:  # `Class.attribute.method`: through the class of the attribute
+            holder = self.attribute_class(cls, name, hops)
+            return self._member(holder, rest, hops + 1) if isinstance(holder, ClassAt) else None
         for base in self.bases(cls, hops):
             found = self._member(base, tail, hops + 1)
             if found is not None:
                 return found
         return None
+
+    def attribute_class(self, cls: ClassAt, name: str, hops: int = 0) -> ClassAt | str | None:
+        """The class of an attribute of a class's instances, as the class declares it
+        (`x: C` in its body, `self.x = C(...)` in a method), or one of its program bases:
+        the class, LIBRARY for a class from outside the program, None when nothing says."""
+        if hops > MAX_HOPS:
+            return None
+        chain = cls.cls.attributes.get(name)
+        if chain is not None:
+            return self.class_named(cls.summary, chain)
+        for base in self.bases(cls, hops):
+            found = self.attribute_class(base, name, hops + 1)
+            if found is not None:
+                return found
+        return None
+
+    def class_named(
+        self, summary: ModuleSummary, chain: Chain | None, depth: int = 0
+    ) -> ClassAt | str | None:
+        """The class a chain (an annotation, a constructor) names where `summary` spells it:
+        the program's class, LIBRARY for one from outside it, None when it names nothing known
+        (an unbound name, `Any`, `object`)."""
+        qualname = self.qualify_chain(summary, chain)
+        if qualname is None or qualname in UNKNOWN_TYPES:
+            return None
+        found = self.class_of(qualname)
+        if found is not None:
+            return found
+        resolved = self._binding(qualname, 0)
+        if resolved is None or resolved[2].kind == "import":
+            return LIBRARY
+        made = self.target(qualname)  # a function (`x = make()`): the class it returns
+        if isinstance(made, Func) and made.fn.returns is not None and depth < 4:
+            return self.class_named(made.summary, made.fn.returns, depth + 1)
+        return None  # an assignment, a function that says nothing: no class that tells
+
+    def through(self, cls: ClassAt | str | None, names: list[str] | Chain) -> ClassAt | str | None:
+        """The class reached from `cls` through its attributes `names` (`repo`, `session`): an
+        attribute of a library's object is a library's too."""
+        for name in names:
+            if not isinstance(cls, ClassAt):
+                return cls
+            cls = self.attribute_class(cls, name)
+        return cls
+
+    def chain_class(
+        self, chain: Chain, function: Func | None, summary: ModuleSummary
+    ) -> ClassAt | str | None:
+        """The class of the object a name or attribute chain evaluates to, where `function`
+        (None: the module's top level) reads it: the program's class, LIBRARY for a class from
+        outside it, None when nothing says (a parameter without an annotation, what some call
+        returned, an attribute no class declares)."""
+        if not chain or chain[0] in NO_NAME_ROOTS:
+            return None
+        local = function.fn.locals.get(chain[0]) if function is not None else None
+        if function is not None and local is not None:
+            root: ClassAt | str | None = None
+            if local.kind == "param" and chain[0] in ("self", "cls"):
+                root = self.enclosing_class(function)
+            if root is None and local.kind in ("param", "assign") and local.cls is not None:
+                root = self.class_named(summary, local.cls)
+            return self.through(root, chain[1:])
+        qualname = self.qualify_chain(summary, chain)
+        found = self._binding(qualname, 0) if qualname else None
+        if found is None:
+            return None
+        where, rest, binding = found
+        _, _, tail = rest.partition(".")
+        names = tail.split(".") if tail else []
+        if binding.kind == "class":
+            cls = where.classes.get((rest.partition(".")[0],))
+            start: ClassAt | str | None = ClassAt(where, cls) if cls is not None else None
+        elif binding.kind == "assign" and binding.value is not None:
+            start = None
+            for chain in _classes(binding.value):
+                reached = self.through(self.class_named(where, chain), names)
+                if isinstance(reached, ClassAt):
+                    return reached
+                start = start or reached
+            return start
+        elif binding.kind == "import":
+            return LIBRARY  # something of a library's
+        else:
+            return None
+        return self.through(start, names)
 
     def member(self, cls: ClassAt, name: str, hops: int = 0) -> Func | None:
         """The method (or property) of a class or of one of its repository bases."""
@@ -273,36 +372,23 @@ class Resolver:
             return None
         if len(chain) == 1:
             return self._name(chain[0], function, summary)
-        if len(chain) == 2 and function is not None:
+        if function is not None:
             local = function.fn.locals.get(chain[0])
             if local is not None:
-                return self._local_member(local.kind, chain, local.cls, function, summary)
+                return self._local_member(chain, function, summary)
         qualname = self.qualify_chain(summary, chain[:-1])
         if qualname is None:
             return None
         found = self.target(f"{qualname}.{chain[-1]}")
         return found if isinstance(found, Func) else None
 
-    def _local_member(
-        self,
-        kind: str,
-        chain: Chain,
-        cls: Chain | None,
-        function: Func,
-        summary: ModuleSummary,
-    ) -> Func | None:
-        if kind == "param" and chain[0] in ("self", "cls"):
-            owner = self.enclosing_class(function)
-            if owner is not None:
-                return self.member(owner, chain[1])
-        if kind in ("param", "assign") and cls is not None:
-            instance = self.instance_class(summary, cls)
-            return self.member(instance, chain[1]) if instance else None
-        if kind == "import":  # `import x` inside the function
-            local = function.fn.locals[chain[0]]
-            found = self.target(f"{local.target}.{chain[1]}")
+    def _local_member(self, chain: Chain, function: Func, summary: ModuleSummary) -> Func | None:
+        local = function.fn.locals[chain[0]]
+        if local.kind == "import":  # `import x` inside the function
+            found = self.target(".".join((local.target, *chain[1:])))
             return found if isinstance(found, Func) else None
-        return None
+        holder = self.chain_class(chain[:-1], function, summary)
+        return self.member(holder, chain[-1]) if isinstance(holder, ClassAt) else None
 
     def _name(self, name: str, function: Func | None, summary: ModuleSummary) -> Func | None:
         scope = function
@@ -337,3 +423,9 @@ class Resolver:
                 return ClassAt(scope.summary, cls) if cls is not None else None
             scope = self.outer(scope)
         return None
+
+
+def _classes(value: Value) -> list[Chain]:
+    """The classes a module-level name may have: the one its annotation declares (what type
+    checkers see), then the one it is built with (what runs: a proxy under a declared type)."""
+    return [c for c in dict.fromkeys((value.declared, value.cls)) if c is not None]

@@ -187,13 +187,41 @@ def class_chain(node: ast.AST | None) -> Chain | None:
     if isinstance(node, ast.arg):
         expr = node.annotation
     elif isinstance(node, ast.Assign | ast.AnnAssign):
-        value = node.value
+        value = node.value.value if isinstance(node.value, ast.Await) else node.value
         expr = value.func if isinstance(value, ast.Call) else getattr(node, "annotation", None)
     else:
         return None
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         expr = parse_expression(expr.value)
     return name_chain(expr) if isinstance(expr, ast.Name | ast.Attribute) else None
+
+
+def annotation_class(expr: ast.expr | None) -> Chain | None:
+    """The one class an annotation names: `C`, `mod.C`, `"C"`, `C | None`, `Optional[C]`."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        expr = parse_expression(expr.value)
+    if isinstance(expr, ast.Name | ast.Attribute):
+        return name_chain(expr)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+        sides = [e for e in (expr.left, expr.right) if not _is_none(e)]
+        return annotation_class(sides[0]) if len(sides) == 1 else None
+    if isinstance(expr, ast.Subscript) and last_name(expr.value) == "Optional":
+        return annotation_class(expr.slice)
+    return None
+
+
+def _is_none(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is None
+
+
+def value_class(node: ast.Assign | ast.AnnAssign) -> Chain | None:
+    """The class of what an assignment binds: its annotation's, else its constructor's."""
+    if isinstance(node, ast.AnnAssign):
+        found = annotation_class(node.annotation)
+        if found is not None:
+            return found
+    value = node.value.value if isinstance(node.value, ast.Await) else node.value
+    return name_chain(value.func) if isinstance(value, ast.Call) else None
 
 
 def _changed(node: ast.AST) -> Iterator[tuple[ast.expr, bool]]:
@@ -419,6 +447,7 @@ class Scan:
         self.mutates_self = False
         self.changes_self = False
         self.registers = False
+        self.self_attrs: dict[str, Chain] = {}  # `self.x = C(...)`, `self.x: C = ...`
         self._changed: dict[int, bool] = {}
         self._started: set[int] = set()
         self._roles: dict[int, int] = {}
@@ -557,6 +586,15 @@ class Scan:
         main = id(node) in self.main
         for target in targets:
             self.assigned.extend(_assigned(target, node.lineno, main))
+            if (
+                isinstance(node, ast.Assign | ast.AnnAssign)
+                and isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == self.this
+            ):
+                cls = value_class(node)
+                if cls is not None:
+                    self.self_attrs.setdefault(target.attr, cls)
             if self.this is not None and not self.mutates_self:
                 base = target.value if isinstance(target, ast.Attribute | ast.Subscript) else None
                 while isinstance(base, ast.Attribute | ast.Subscript):
@@ -692,6 +730,8 @@ def summarise_function(
         starts_background=scan.starts_background,
         wraps=wraps_implementation(node),
         annotation_names=annotation_names(node),
+        self_attrs=tuple(scan.self_attrs.items()) if method else (),
+        returns=annotation_class(node.returns),
     )
 
 
@@ -731,6 +771,8 @@ def summarise_top_level(
         starts_background=scan.starts_background,
         wraps=None,
         annotation_names=(),
+        self_attrs=(),
+        returns=None,
     )
 
 

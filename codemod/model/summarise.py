@@ -4,6 +4,8 @@ reduced to the plain data that every analysis reads instead of the tree."""
 from __future__ import annotations
 
 import ast
+import functools
+import hashlib
 from pathlib import Path
 
 from codemod.model.detect import markers as marker_names
@@ -12,13 +14,16 @@ from codemod.model.index import ModuleInfo
 from codemod.model.paths import Paths
 from codemod.model.scan import (
     Segment,
+    annotation_class,
     class_chain,
     summarise_function,
     summarise_top_level,
+    value_class,
 )
 from codemod.model.sites import site_facts
 from codemod.model.summary import (
     Binding,
+    Chain,
     Class,
     Field,
     Import,
@@ -46,8 +51,32 @@ _INIT = frozenset({"__init__", "__post_init__", "__new__", "__init_subclass__"})
 # What an alias of a type may be: its value is one of these.
 _TYPE_LIKE = (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Constant)
 
-# Part of every cache key: a change to what a summary holds must change it.
-SUMMARY_VERSION = "1"
+# The modules whose code decides what a summary holds: their text is part of every cache key,
+# so that a summary made by other code (another version, a change during development) is
+# never read back.
+_SUMMARISERS = (
+    "summary",
+    "summarise",
+    "scan",
+    "paths",
+    "sites",
+    "detect",
+    "hostpath",
+    "syntax",
+    "noqa",
+    "index",
+)
+
+
+@functools.cache
+def summary_version() -> str:
+    """A fingerprint of the code that makes summaries (computed once, when the cache is used)."""
+    digest = hashlib.blake2b(digest_size=12)
+    folder = Path(__file__).parent
+    for name in _SUMMARISERS:
+        digest.update((folder / f"{name}.py").read_bytes())
+    digest.update((folder.parent / "models.py").read_bytes())
+    return digest.hexdigest()
 
 
 def summarise(module: str, path: Path, data: bytes) -> ModuleSummary:
@@ -90,6 +119,7 @@ class _Summariser:
         info = self.info
         functions: dict[tuple[str, ...], bytes] = {}
         changing: set[tuple[str, ...]] = set()  # functions that change `self` in place
+        attributes: dict[tuple[str, ...], list[tuple[str, Chain]]] = {}  # by class
         declared: set[str] = set()
         classes: dict[tuple[str, ...], Class] = {}
         names: set[str] = set()
@@ -118,6 +148,8 @@ class _Summariser:
                     declared |= function.globals
                     if function.changes_self:
                         changing.add(here)
+                    if function.self_attrs and owner is not None:
+                        attributes.setdefault(owner, []).extend(function.self_attrs)
                     stack.append((stmt.body, here, None))
                 elif isinstance(stmt, ast.ClassDef):
                     here = (*path, stmt.name)
@@ -130,13 +162,16 @@ class _Summariser:
                 if name not in _INIT
                 and any(f[: len(method)] == method for f in changing if len(f) >= len(method))
             )
-            classes[path] = cls._replace(changing_methods=methods)
+            known = dict(cls.attributes)
+            for name, chain in attributes.get(path, ()):
+                known.setdefault(name, chain)
+            classes[path] = cls._replace(changing_methods=methods, attributes=known)
         sites = dumps(site_facts(info)) if may_have_sites(self.data) else None
         return ModuleSummary(
             module=info.module,
             is_package=info.is_package,
             error=None,
-            bindings={name: self._binding(b) for name, b in info.bindings.items()},
+            bindings=self._bindings(),
             star_imports=self._star_imports(),
             imports=self._imports(),
             sys_path_line=self._sys_path_line(),
@@ -148,6 +183,23 @@ class _Summariser:
         )
 
     # --- module level ----------------------------------------------------------------------
+
+    def _bindings(self) -> dict[str, Binding]:
+        """The module-level bindings, each assignment with the class an annotation of its name
+        declares anywhere at the top level (under `if TYPE_CHECKING:` too)."""
+        declared: dict[str, Chain] = {}
+        for stmt in scope_statements(self.info.tree.body):
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                cls = annotation_class(stmt.annotation)
+                if cls is not None:
+                    declared.setdefault(stmt.target.id, cls)
+        out: dict[str, Binding] = {}
+        for name, binding in self.info.bindings.items():
+            found = self._binding(binding)
+            if found.value is not None and name in declared:
+                found = found._replace(value=found.value._replace(declared=declared[name]))
+            out[name] = found
+        return out
 
     def _binding(self, binding: TreeBinding) -> Binding:
         node = binding.node
@@ -229,7 +281,13 @@ class _Summariser:
         computed: list[str] = []
         config: list[tuple[str, str]] = []
         v1 = False
+        attributes: dict[str, Chain] = {}
         for stmt in node.body:
+            if isinstance(stmt, ast.AnnAssign | ast.Assign):
+                target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0]
+                cls_chain = value_class(stmt)
+                if isinstance(target, ast.Name) and cls_chain is not None:
+                    attributes.setdefault(target.id, cls_chain)
             if isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
                 v1 = True
             if isinstance(stmt, FunctionNode):
@@ -255,6 +313,7 @@ class _Summariser:
             fields=tuple(fields),
             computed=tuple(computed),
             config=tuple(config),
+            attributes=attributes,
         )
 
 
