@@ -85,6 +85,8 @@ class Lookups:
         self._defines: dict[str, list[str]] | None = None
         self._direct: dict[str, tuple[list[tuple[str, str]], list[Func]]] = {}
         self.answers: dict[str, StartupRead | None] = {}
+        # class key -> the module-level instances of it some start-up state is an attribute of
+        self._holders: dict[str, set[str]] | None = None
         # functions followed by their name alone: key -> how (for the message and `-v`)
         self.by_name: dict[str, str] = {}
 
@@ -98,9 +100,64 @@ class Lookups:
             scope = Scope(function.summary, function, resolver)
             own = set(scope.rebound())
             reads = [(k, t) for k, t in scope.reads(self.state) if k not in own]
+            reads += self._instance_reads(function)
             found = reads, list(self._callees(function))
             self._direct[function.key] = found
         return found
+
+    def _instance_reads(self, function: Func) -> list[tuple[str, str]]:
+        """A method's reads of `self.x` where `self` may be a module-level instance whose
+        attributes the start-up sets (`holder.db`, read through `holder.database`, a property
+        whose body returns `self.db`): (state key, how it reads) for each."""
+        owner = function.fn.owner
+        params = function.fn.params
+        if owner is None or not params or len(owner) != 1:
+            return []
+        this = params[0].name
+        cls = f"{function.module}.{owner[0]}"
+        out: list[tuple[str, str]] = []
+        for variable, name in self._instances(cls):
+            for ref in function.fn.refs:
+                if len(ref.chain) < 2 or ref.chain[0] != this:
+                    continue
+                key = self.state.match(".".join((variable, *ref.chain[1:])))
+                if key is not None:
+                    out.append((key, ".".join((name, *ref.chain[1:]))))
+        return out
+
+    def _instances(self, cls: str) -> list[tuple[str, str]]:
+        """The module-level instances of `cls` (or of a subclass) whose attributes some piece
+        of the start-up state is: (qualified name, the name)."""
+        if self._holders is None:
+            self._holders = {}
+            for key in self.state.keys:
+                parts = key.split(".")
+                for cut in range(len(parts) - 1, 0, -1):
+                    variable = ".".join(parts[:cut])
+                    classes = self._instance_classes(variable)
+                    if classes:
+                        for found in classes:
+                            self._holders.setdefault(found, set()).add(variable)
+                        break
+        return [
+            (variable, variable.rpartition(".")[2])
+            for holder, variables in self._holders.items()
+            if holder == cls or self.resolver.derives_from(holder, frozenset({cls}))
+            for variable in sorted(variables)
+        ]
+
+    def _instance_classes(self, qualname: str) -> list[str]:
+        """The program classes a module-level variable is an instance of (declared and built)."""
+        resolved = self.resolver.resolve(qualname)
+        if resolved is None or resolved[1].kind != "assign" or resolved[1].value is None:
+            return []
+        value = resolved[1].value
+        out = []
+        for chain in (value.declared, value.cls):
+            found = self.resolver.class_named(resolved[0], chain) if chain else None
+            if isinstance(found, ClassAt):
+                out.append(found.key)
+        return out
 
     def _callees(self, function: Func) -> Iterator[Func]:
         resolver = self.resolver

@@ -191,10 +191,13 @@ class Resolver:
         resolved = self._binding(qualname, 0)
         if resolved is None or resolved[2].kind == "import":
             return LIBRARY
-        made = self.target(qualname)  # a function (`x = make()`): the class it returns
-        if isinstance(made, Func) and made.fn.returns is not None and depth < 4:
-            return self.class_named(made.summary, made.fn.returns, depth + 1)
-        return None  # an assignment, a function that says nothing: no class that tells
+        where, rest, binding = resolved
+        if binding.kind != "def" or "." in rest or depth >= 4:
+            return None  # an assignment, an attribute of something: no class that tells
+        made = self.func(where, (rest,))  # a function (`x = make()`): the class it returns
+        if made is None or made.fn.returns is None:
+            return None
+        return self.class_named(made.summary, made.fn.returns, depth + 1)
 
     def through(self, cls: ClassAt | str | None, names: list[str] | Chain) -> ClassAt | str | None:
         """The class reached from `cls` through its attributes `names` (`repo`, `session`): an
