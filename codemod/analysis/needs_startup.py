@@ -172,7 +172,7 @@ class Lookups:
                 for inner in resolver.functions(found.summary):
                     if len(inner.path) > size and inner.path[:size] == found.path:
                         yield inner
-        yield from callees(function, resolver)
+        yield from callees(function, resolver, properties=True)
         for ref in function.fn.refs:
             chain = ref.chain
             if ref.flags & CALLED and len(chain) > 1:

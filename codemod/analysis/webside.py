@@ -57,7 +57,7 @@ class JobCheck:
         deep and JOB_BUDGET functions in all; made once per job for every check of the run."""
         walks = _walks(self.resolver)
         if job.key not in walks:
-            found = reached_from([(job, "")], self.resolver, JOB_DEPTH, JOB_BUDGET)
+            found = reached_from([(job, "")], self.resolver, JOB_DEPTH, JOB_BUDGET, properties=True)
             walks[job.key] = [function for function, _ in found.values()]
         return walks[job.key]
 

@@ -11,10 +11,14 @@ from codemod.model.summary import CALLED, PASSED
 CALLS = CALLED | PASSED
 
 
-def callees(function: Func, resolver: Resolver, name: str | None = None) -> Iterator[Func]:
+def callees(
+    function: Func, resolver: Resolver, name: str | None = None, properties: bool = False
+) -> Iterator[Func]:
     """The functions a function calls, or hands on as an argument (to `add_task`, `to_thread`,
-    a registry, ...), or runs by reading a property, as far as they resolve; only those
-    spelled `name` when it is given."""
+    a registry, ...), and with `properties` those it runs by reading a property, as far as
+    they resolve; only those spelled `name` when it is given. (Following properties means
+    resolving every attribute chain: what a job does is worth it, what every handler and the
+    start-up reach is not.)"""
     summary = function.summary
     for ref in function.fn.refs:
         chain = ref.chain
@@ -24,6 +28,8 @@ def callees(function: Func, resolver: Resolver, name: str | None = None) -> Iter
             found = resolver.callee(chain, function, summary)
             if found is not None:
                 yield found
+        if not properties:
+            continue
         # reading `holder.prop` (or `holder.prop.x`) runs the property's body
         for cut in range(2, len(chain) + (0 if ref.flags & CALLED else 1)):
             if name is not None and chain[cut - 1] != name:
@@ -38,6 +44,7 @@ def reached_from(
     resolver: Resolver,
     depth: int,
     budget: int | None = None,
+    properties: bool = False,
 ) -> dict[str, tuple[Func, str]]:
     """Every function reached from the roots by calls (and functions passed as arguments),
     breadth first, at most `depth` calls deep and `budget` functions in all: key -> (function,
@@ -51,7 +58,7 @@ def reached_from(
     for _ in range(depth):
         following: list[tuple[Func, str]] = []
         for function, why in layer:
-            for called in callees(function, resolver):
+            for called in callees(function, resolver, properties=properties):
                 if called.key not in seen and (budget is None or len(seen) < budget):
                     seen[called.key] = (called, why)
                     following.append((called, why))

@@ -15,7 +15,7 @@ from codemod.model.summarise import summarise
 from codemod.model.summary import Binding, Function, ModuleSummary, dumps, loads
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 # Fewer modules to summarise than this are not worth starting worker processes for.
 PARALLEL_THRESHOLD = 24
@@ -33,6 +33,7 @@ class Program:
         self._functions: dict[tuple[str, tuple[str, ...]], Function | None] = {}
         self._rebased: dict[str, dict[str, str]] = {}  # module -> {import's top: its folder}
         self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[str, Future[tuple[str, bytes, str]]] = {}  # made by the workers
         self.summarised = 0  # modules parsed in this run (not found in the cache)
 
     # --- modules ---------------------------------------------------------------------------
@@ -63,8 +64,7 @@ class Program:
             path = self.path(name)
             self._modules[name] = None
             if path is not None:
-                found = self._load([(path, name)])
-                self._modules[name] = found.get(name)
+                self._modules[name] = self._get(path, name)
         summary = self._modules[name]
         return summary if summary is not None and summary.error is None else None
 
@@ -73,56 +73,102 @@ class Program:
         has its module name)."""
         name = module_name(rel)
         if self.path(name) != path:
-            return self._load([(path, name)], keep=False).get(name)
+            return self._get(path, name, keep=False)
         if name not in self._modules:
-            self._modules[name] = self._load([(path, name)]).get(name)
+            self._modules[name] = self._get(path, name)
         return self._modules[name]
 
     def prefetch(self, files: Iterable[tuple[Path, str]]) -> None:
-        """Summarise these files (path, root-relative path) now, many at a time."""
+        """Start summarising these files (path, root-relative path), many at a time in worker
+        processes: `module` and `at` wait for each when it is asked for."""
         todo = [
             (path, name)
             for path, rel in files
             if (name := module_name(rel)) not in self._modules and self.path(name) == path
         ]
-        if todo:
-            for name, summary in self._load(todo).items():
-                self._modules[name] = summary
-
-    def _load(
-        self, files: list[tuple[Path, str]], keep: bool = True
-    ) -> dict[str, ModuleSummary | None]:
-        out: dict[str, ModuleSummary | None] = {}
-        misses: list[tuple[str, str, bytes, str]] = []
-        for path, name in files:
-            try:
-                data = path.read_bytes()
-            except OSError:
-                out[name] = None
-                continue
-            key = Cache.key(name, path.name == "__init__.py", data)
-            found = self.cache.get(key) if self.cache is not None else None
-            if found is not None:
-                out[name] = self._rebase(found, path) if keep else found
-            else:
-                misses.append((str(path), name, data, key))
-        for name, blob, key in self._summarise(misses):
-            summary = loads(blob)
-            assert isinstance(summary, ModuleSummary)
-            if self.cache is not None:
-                self.cache.put(key, blob)
-            path = Path(next(p for p, n, _, _ in misses if n == name))
-            out[name] = self._rebase(summary, path) if keep else summary
-        return out
-
-    def _summarise(self, misses: list[tuple[str, str, bytes, str]]) -> list[tuple[str, bytes, str]]:
-        self.summarised += len(misses)
+        misses = [job for job in map(self._lookup, todo) if job is not None]
         if len(misses) < PARALLEL_THRESHOLD or self.workers <= 1:
-            return [_summarise_one(job) for job in misses]
-        pool = self._executor()
-        size = max(4, len(misses) // (self.workers * 4))
-        chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
-        return [found for chunk in pool.map(_summarise_chunk, chunks) for found in chunk]
+            for job in misses:
+                self._modules[job[1]] = self._summarised(_summarise_one(job), Path(job[0]))
+            return
+        for job in misses:
+            self._submit(job)
+
+    def _lookup(self, file: tuple[Path, str]) -> tuple[str, str, bytes, str] | None:
+        """A file's summary from the cache (stored), or the job that makes it (None: stored, or
+        unreadable, or being made)."""
+        path, name = file
+        if name in self._pending:
+            return None
+        found = self._read(path, name)
+        if found is None or isinstance(found, ModuleSummary):
+            self._modules[name] = self._rebase(found, path) if found is not None else None
+            return None
+        return found
+
+    def _get(self, path: Path, name: str, keep: bool = True) -> ModuleSummary | None:
+        """One module's summary: from a worker that makes it already, else from the cache,
+        else made here (and then the modules it imports are started in the workers, as the
+        analysis is likely to ask for them next). With `keep` False (another file has the
+        module's name), the file is read for itself and nothing is stored."""
+        if not keep:
+            found = self._read(path, name)
+            if found is None or isinstance(found, ModuleSummary):
+                return found
+            return loads_summary(_summarise_one(found)[1])
+        pending = self._pending.pop(name, None)
+        if pending is not None and not pending.cancel():  # started: wait for it
+            return self._summarised(pending.result(), path)
+        job = self._lookup((path, name))
+        if job is None:
+            return self._modules.get(name)
+        summary = self._summarised(_summarise_one(job), path)
+        if summary.error is None:
+            self._speculate(summary)
+        return summary
+
+    def _read(self, path: Path, name: str) -> ModuleSummary | tuple[str, str, bytes, str] | None:
+        """A file's summary from the cache, or the job that makes it (None: unreadable)."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        key = Cache.key(name, path.name == "__init__.py", data)
+        found = self.cache.get(key) if self.cache is not None else None
+        return found if found is not None else (str(path), name, data, key)
+
+    def _summarised(self, made: tuple[str, bytes, str], path: Path) -> ModuleSummary:
+        _, blob, key = made
+        self.summarised += 1
+        if self.cache is not None:
+            self.cache.put(key, blob)
+        return self._rebase(loads_summary(blob), path)
+
+    def _submit(self, job: tuple[str, str, bytes, str]) -> None:
+        self._pending[job[1]] = self._executor().submit(_summarise_one, job)
+
+    def _speculate(self, summary: ModuleSummary) -> None:
+        """Start summarising the modules of the program that a module just made here imports
+        (not those of the modules made ahead: the guess would grow to the whole program)."""
+        if self.workers <= 1:
+            return
+        wanted: list[tuple[Path, str]] = []
+        for binding in summary.bindings.values():
+            if binding.kind != "import":
+                continue
+            target = binding.target
+            for name in (target, target.rpartition(".")[0]):
+                if not name or name in self._modules or name in self._pending:
+                    continue
+                path = self.path(name)
+                if path is not None:
+                    wanted.append((path, name))
+                    break
+        for path, name in dict.fromkeys(wanted):
+            self._modules.pop(name, None)
+            job = self._lookup((path, name))
+            if job is not None:
+                self._submit(job)
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -135,8 +181,9 @@ class Program:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        self._pending.clear()
 
     # --- what a module binds ---------------------------------------------------------------
 
@@ -186,8 +233,10 @@ def _summarise_one(job: tuple[str, str, bytes, str]) -> tuple[str, bytes, str]:
     return name, dumps(summarise(name, Path(path), data)), key
 
 
-def _summarise_chunk(jobs: list[tuple[str, str, bytes, str]]) -> list[tuple[str, bytes, str]]:
-    return [_summarise_one(job) for job in jobs]
+def loads_summary(blob: bytes) -> ModuleSummary:
+    summary = loads(blob)
+    assert isinstance(summary, ModuleSummary)
+    return summary
 
 
 def default_workers(jobs: int) -> int:

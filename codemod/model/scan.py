@@ -367,9 +367,14 @@ def params_of(node: FunctionNode, segment: Segment) -> tuple[Param, ...]:
 
 
 def _root_names(expr: ast.expr) -> list[str]:
-    names = [n.id for n in ast.walk(expr) if isinstance(n, ast.Name)]
-    for node in ast.walk(expr):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+    """The names an annotation or a default spells, those of string annotations too."""
+    if isinstance(expr, ast.Name):
+        return [expr.id]
+    names: list[str] = []
+    for node in walk([expr], ()):
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             inner = parse_expression(node.value)
             if inner is not None:
                 names += _root_names(inner)
@@ -449,7 +454,9 @@ class Scan:
         self.registers = False
         self.self_attrs: dict[str, Chain] = {}  # `self.x = C(...)`, `self.x: C = ...`
         self._changed: dict[int, bool] = {}
-        self._started: set[int] = set()
+        # the spans (start, end as (line, column)) of the arguments of calls that start
+        # background work: a node in one is started, not run
+        self._started: list[tuple[tuple[int, int], tuple[int, int]]] = []
         self._roles: dict[int, int] = {}
         self._inner: set[int] = set()
         for node in nodes:
@@ -474,7 +481,7 @@ class Scan:
 
     def _chain(self, node: ast.Attribute | ast.Name) -> None:
         flags = self._roles.get(id(node), 0)
-        if id(node) in self._started:
+        if self._started and self._in_started(node):
             flags |= STARTED
         if isinstance(node.ctx, ast.Store | ast.Del):
             flags |= STORE
@@ -511,6 +518,10 @@ class Scan:
         if key not in self.refs:
             self.refs[key] = node.lineno
 
+    def _in_started(self, node: ast.expr) -> bool:
+        at = (node.lineno, node.col_offset)
+        return any(start <= at < end for start, end in self._started)
+
     def _mark_changed(self, node: ast.AST) -> None:
         for target, by_call in _changed(node):
             self._changed[id(target)] = self._changed.get(id(target), True) and by_call
@@ -530,7 +541,9 @@ class Scan:
                 roles[id(arg)] = roles.get(id(arg), 0) | PASSED
         if name in STARTERS:
             for arg in arguments:
-                self._started.update(id(n) for n in ast.walk(arg))
+                self._started.append(
+                    ((arg.lineno, arg.col_offset), (arg.end_lineno or 0, arg.end_col_offset or 0))
+                )
         if isinstance(func, ast.Attribute):
             if func.attr in MUTATORS:
                 self._mark_changed(node)
@@ -634,6 +647,21 @@ class Scan:
 
 
 _ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete})
+# The statements that bind names in their scope.
+_BINDERS = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Assign,
+    ast.AnnAssign,
+    ast.AugAssign,
+    ast.For,
+    ast.AsyncFor,
+    ast.With,
+    ast.AsyncWith,
+)
 
 
 def _fills(func: ast.Attribute, this: str) -> bool:
@@ -646,12 +674,18 @@ def _fills(func: ast.Attribute, this: str) -> bool:
     )
 
 
-def locals_of(node: FunctionNode, module: str, is_package: bool) -> dict[str, Local]:
-    """The names a function binds (the last binding winning, a parameter unless rebound)."""
+def locals_of(
+    node: FunctionNode, nodes: list[ast.AST], module: str, is_package: bool
+) -> dict[str, Local]:
+    """The names a function binds (the last binding winning, a parameter unless rebound), from
+    the statements among its body's nodes (`nodes`, nested defs' bodies not in them)."""
     out: dict[str, Local] = {}
-    for name, binding in scope_bindings(node.body, module, is_package).items():
-        cls = class_chain(binding.node) if binding.kind == "assign" else None
-        out[name] = Local(binding.kind, binding.target, binding.line, cls, None)
+    for stmt in nodes:
+        if isinstance(stmt, _BINDERS):
+            for name, binding in scope_bindings([stmt], module, is_package, nested=False).items():
+                cls = class_chain(binding.node) if binding.kind == "assign" else None
+                out.pop(name, None)  # the last binding wins, in source order
+                out[name] = Local(binding.kind, binding.target, binding.line, cls, None)
     args = node.args
     for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
         if arg is not None and arg.arg not in out:
@@ -708,7 +742,7 @@ def summarise_function(
         is_async=isinstance(node, ast.AsyncFunctionDef),
         params=params,
         decorators=decorators_of(node),
-        locals=locals_of(node, module, is_package),
+        locals=locals_of(node, nodes, module, is_package),
         globals=frozenset(scan.globals),
         refs=scan.refs_tuple(),
         assigned=tuple(scan.assigned),

@@ -82,10 +82,13 @@ def import_bindings(
     return out
 
 
-def scope_bindings(body: list[ast.stmt], module: str, is_package: bool) -> dict[str, Binding]:
-    """Names bound by the statements of one scope (not nested scopes), the last binding winning."""
+def scope_bindings(
+    body: list[ast.stmt], module: str, is_package: bool, nested: bool = True
+) -> dict[str, Binding]:
+    """Names bound by the statements of one scope (not nested scopes), the last binding winning;
+    with `nested` False, by these statements alone (not the blocks inside them)."""
     out: dict[str, Binding] = {}
-    for node in scope_statements(body):
+    for node in scope_statements(body) if nested else body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             for name, qual in import_bindings(node, module, is_package):
                 out[name] = Binding("import", qual, node.lineno, node)
