@@ -9,7 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from codemod.analysis.enums import enum_class
 from codemod.analysis.fieldsset import mark_fields_set
+from codemod.analysis.naming import task_name as task_name
+from codemod.analysis.naming import tasks_module_for as tasks_module_for
 from codemod.analysis.schemas import with_params
 from codemod.analysis.signatures import implementation
 from codemod.config import Config, ConfigError
@@ -44,33 +47,9 @@ from codemod.target import (
 )
 from codemod.target import find_celery_app as find_celery_app  # importable from here as before
 
-IMPL_SUFFIXES = ("_async", "_background", "_bg", "_impl", "_job", "_worker")
-SOURCE_SUFFIXES = ("_service", "_endpoints", "_endpoint", "_router", "_routes", "_api", "_views")
 RUNNER = "async_runner"
 # The runner's function that hands a soft time limit to the job's coroutine (`time-limits`).
 DELIVERING = "_delivering"
-
-
-def task_name(implementation: str) -> str:
-    name = implementation.lstrip("_")
-    for suffix in IMPL_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-            break
-    return f"{name}_task"
-
-
-def tasks_module_for(site: Site, config: Config) -> str:
-    mapped = config.task_modules.get(site.module) or config.task_modules.get(site.path)
-    if mapped:
-        return mapped if "." in mapped else f"{config.tasks_package}.{mapped}"
-    name = site.module.rsplit(".", 1)[-1]
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)  # `my-views.py`
-    for suffix in SOURCE_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-            break
-    return f"{config.tasks_package}.{name}_tasks"
 
 
 # --- wrappers ---------------------------------------------------------------------------------
@@ -127,6 +106,11 @@ class _Namer:
         # every argument: one wrapper per implementation and set of re-created dependencies
         key = site.implementation + "".join(
             f" {p.name}={p.provider}" for p in site.signature.params if p.provider
+        )
+        # and a job whose parameter is sent as an enum's value or a model's JSON form (what the
+        # call site shows, where the parameter has no annotation) is another task again
+        key += "".join(
+            f" {p.name}:{p.model or p.enum}" for p in site.signature.params if p.model or p.enum
         )
         if key in self.by_impl:
             return self.by_impl[key]
@@ -223,6 +207,7 @@ def _drift(
             signature,
             tuple(replace(p, provider=providers.get(p.name)) for p in signature.params),
         )
+    signature = _rebuilt_as_on_disk(signature, node, resolver)
     params = signature_of(info, node).params[1:]  # after `self`
     # A carrier of a model's set fields stays once the wrapper has it: call sites migrated
     # earlier send it, whether or not the job still reads them.
@@ -271,6 +256,56 @@ def _drift(
     was = ", ".join(p.name for p in params)
     detail = f"({was}) vs ({now})" if was != now else "(annotations or defaults differ)"
     return drift(f"no longer matches the signature of `{impl}` {detail}", signature)
+
+
+def _rebuilt_as_on_disk(signature: Signature, node: FunctionNode, resolver: Resolver) -> Signature:
+    """The signature with the enums and models that the wrapper on disk rebuilds for parameters
+    without an annotation (what a call site showed when it was generated): they stay, as the
+    sites migrated then send them so."""
+    rebuilt = rebuilt_params(node)
+    if not rebuilt:
+        return signature
+    params = []
+    for p in signature.params:
+        found = rebuilt.get(p.name) if not p.annotation and not (p.model or p.enum) else None
+        if found is not None and found[0] == "enum":
+            values = enum_class(found[1], resolver)
+            p = replace(p, enum=found[1], enum_value=values) if values else p
+        elif found is not None:
+            p = replace(p, model=found[1])
+        params.append(p)
+    return with_params(signature, tuple(params))
+
+
+def rebuilt_params(node: FunctionNode) -> dict[str, tuple[str, str]]:
+    """The parameters a generated wrapper rebuilds before it runs the job: name -> ("enum",
+    the class) for `Phase(phase)`, ("model", the class) for `Item.model_validate(item)`, the
+    class found by its import in the wrapper's body."""
+    imported = {
+        alias.asname or alias.name: f"{stmt.module}.{alias.name}"
+        for stmt in ast.walk(node)
+        if isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.level == 0
+        for alias in stmt.names
+    }
+    params = {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
+    found: dict[str, tuple[str, str]] = {}
+    for call in ast.walk(node):
+        if not (isinstance(call, ast.Call) and len(call.args) == 1):
+            continue
+        arg = call.args[0]
+        if not (isinstance(arg, ast.Name) and arg.id in params):
+            continue
+        func = call.func
+        if isinstance(func, ast.Name) and func.id in imported:
+            found.setdefault(arg.id, ("enum", imported[func.id]))
+        elif (
+            isinstance(func, ast.Attribute)
+            and func.attr == "model_validate"
+            and isinstance(func.value, ast.Name)
+            and func.value.id in imported
+        ):
+            found.setdefault(arg.id, ("model", imported[func.value.id]))
+    return found
 
 
 def injected_providers(node: FunctionNode) -> dict[str, str]:

@@ -13,9 +13,12 @@ from codemod.analysis.dependencies import (
     needs_the_request,
     provider_spec,
 )
+from codemod.analysis.evident import Evident, evident_type
+from codemod.analysis.fieldsset import reads_fields_set
 from codemod.analysis.jsonsafe import SAFE, UNKNOWN, UNSAFE, annotation_safety, text_safety
 from codemod.analysis.schemas import V1, annotation_model, round_trip_problem
 from codemod.analysis.skip import Skip
+from codemod.model.resolve import Func
 from codemod.model.summary import ArgFact, SiteFact
 from codemod.model.syntax import parse_expression
 from codemod.models import Param, Reason, Signature, fields_set_name
@@ -33,6 +36,9 @@ class Arguments:
     injected: tuple[tuple[int | str, str, str], ...] = ()
     # models whose set fields travel beside them: (argument, the wrapper parameter for them)
     fields_set: tuple[tuple[int | str, str], ...] = ()
+    # parameters without an annotation that the call site shows an enum member or a model
+    # is passed to: (parameter, "enum" or "model", the class, the type of an enum's values)
+    evident: tuple[tuple[str, str, str, str | None], ...] = ()
 
 
 def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Arguments:
@@ -60,6 +66,7 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
     fields_set: list[tuple[int | str, str]] = []
     enums: list[int | str] = []
     injected: list[tuple[int | str, str, str]] = []
+    evident: list[tuple[str, str, str, str | None]] = []
     for arg in fact.args:
         param = param_of(arg)
         key = arg.key
@@ -101,9 +108,26 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
             assert param is not None
             injected.append((key, param.name, provider))
             continue
-        evident = _evidently_unsafe(arg, ctx, data)
-        if evident:
-            raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{arg.text}` {evident}")
+        unsafe = _evidently_unsafe(arg, ctx, data)
+        if unsafe:
+            raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{arg.text}` {unsafe}")
+        shown = _shown(arg, param, ctx)
+        if shown is not None and param is not None:
+            if shown.kind == "unsafe":
+                raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{arg.text}` {shown.why}")
+            if shown.kind in ("enum", "model") and shown.qualname is not None:
+                if shown.kind == "model":
+                    problem = round_trip_problem(shown.qualname, resolver)
+                    if problem:
+                        raise Skip(
+                            Reason.UNSERIALIZABLE_ARGS,
+                            f"argument `{arg.text}` is a Pydantic model {problem}",
+                        )
+                (models if shown.kind == "model" else enums).append(key)
+                evident.append((param.name, shown.kind, shown.qualname, shown.value_type))
+                if shown.kind == "model" and _reads_fields_set(signature, param, ctx):
+                    fields_set.append((key, fields_set_name(param, signature.params)))
+            continue  # "safe" too: what the call site shows it is needs no check at run time
         if impl_safety == UNSAFE:
             assert param is not None
             raise Skip(
@@ -118,8 +142,27 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
         raise Skip(Reason.UNVERIFIED_ARGS, f"cannot prove {names} JSON-serialisable")
     guarded = bool(unverified) and ctx.config.unverified_mode == "guard"
     return Arguments(
-        tuple(models), tuple(enums), where, guarded, tuple(injected), tuple(fields_set)
+        tuple(models),
+        tuple(enums),
+        where,
+        guarded,
+        tuple(injected),
+        tuple(fields_set),
+        tuple(evident),
     )
+
+
+def _reads_fields_set(signature: Signature, param: Param, ctx: Context) -> bool:
+    function = ctx.resolver.target(signature.dotted)
+    return isinstance(function, Func) and bool(reads_fields_set(function, param.name, ctx.resolver))
+
+
+def _shown(arg: ArgFact, param: Param | None, ctx: Context) -> Evident | None:
+    """What the call site shows of an argument's type, where the job's parameter (a plain one,
+    not `*args` or `**kwargs`) has no annotation to say it."""
+    if param is None or param.annotation or param.kind not in ("posonly", "normal", "kwonly"):
+        return None
+    return evident_type(arg, ctx.summary, ctx.resolver)
 
 
 def _evidently_unsafe(arg: ArgFact, ctx: Context, data: bool) -> str:

@@ -6,17 +6,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 
+from codemod.analysis import jobs
 from codemod.analysis.arguments import Arguments, check_arguments
 from codemod.analysis.context import Context
-from codemod.analysis.disk import HINT as DISK_HINT
-from codemod.analysis.disk import SharedDisk
-from codemod.analysis.endless import never_ends
-from codemod.analysis.fieldsset import mark_fields_set
-from codemod.analysis.importable import HINT as IMPORT_HINT
-from codemod.analysis.importable import sub_root_import
-from codemod.analysis.memory import HINT as MEMORY_HINT
-from codemod.analysis.memory import SharedMemory
-from codemod.analysis.needs_startup import needs_startup
+from codemod.analysis.fieldsset import mark_fields_set, reads_fields_set
 from codemod.analysis.schemas import with_models, with_params
 from codemod.analysis.signatures import signature_of
 from codemod.analysis.skip import Ignored, Skip
@@ -76,13 +69,8 @@ def classify(fact: SiteFact, ctx: Context) -> Site:
             implementation, signature = _implementation(fact, ctx)
     if status is Status.SKIPPED and reason in (Reason.NOT_A_CALL, Reason.NOT_IMPORTABLE):
         implementation = implementation if signature else None
-    if status is Status.MIGRATED and checked.injected and signature is not None:
-        providers = {name: provider for _, name, provider in checked.injected}
-        params = tuple(
-            replace(p, provider=providers[p.name]) if p.name in providers else p
-            for p in signature.params
-        )
-        signature = with_params(signature, params)
+    if status is Status.MIGRATED and signature is not None:
+        signature = _converted(signature, checked, ctx)
     return Site(
         result_name=fact.result_name,
         path=ctx.rel,
@@ -120,21 +108,48 @@ def _checks(
     fact: SiteFact, signature: Signature | None, ctx: Context
 ) -> tuple[Arguments, Signature | None]:
     """Every check of a site that would migrate, in order: the first that fails decides."""
-    _check_started_at_startup(fact, ctx)
-    _check_never_ends(signature, ctx)
+    jobs.check_started_at_startup(fact, ctx)
+    jobs.check_shared_helper(fact, ctx)
+    jobs.check_never_ends(signature, ctx)
     if fact.star_args:
         raise Skip(Reason.STAR_ARGS, "the call passes *args or **kwargs")
     if signature is not None:
         signature = mark_fields_set(signature, ctx.resolver)
     assert signature is not None
     checked = check_arguments(fact, signature, ctx)
-    _check_needs_startup(signature, ctx)
-    _check_shared_memory(signature, ctx)
-    shared_disk = _check_shared_disk(signature, ctx)
+    parts = jobs.parts(signature, checked.injected, ctx)
+    jobs.check_spawns_processes(parts, signature, ctx)
+    jobs.check_needs_startup(parts, ctx)
+    jobs.check_shared_memory(parts, ctx, fact.scope_key)
+    shared_disk = jobs.check_shared_disk(parts, ctx)
     if shared_disk and not checked.shared_path:
         checked = replace(checked, shared_path=shared_disk)
-    _check_importable(signature, ctx)
+    jobs.check_importable(signature, ctx)
     return checked, signature
+
+
+def _converted(signature: Signature, checked: Arguments, ctx: Context) -> Signature:
+    """The signature as this site's wrapper declares it: the dependencies the worker re-creates
+    (no parameters of the wrapper), and the enums and models the call site shows it passes to
+    parameters without an annotation (sent as their value and JSON form, rebuilt)."""
+    if not checked.injected and not checked.evident:
+        return signature
+    providers = {name: provider for _, name, provider in checked.injected}
+    shown = {name: (kind, cls, values) for name, kind, cls, values in checked.evident}
+    function = jobs.job(signature, ctx)
+    params = []
+    for p in signature.params:
+        if p.name in providers:
+            p = replace(p, provider=providers[p.name])
+        if p.name in shown:
+            kind, cls, values = shown[p.name]
+            if kind == "enum":
+                p = replace(p, enum=cls, enum_value=values)
+            else:
+                sets = function is not None and reads_fields_set(function, p.name, ctx.resolver)
+                p = replace(p, model=cls, fields_set=bool(sets))
+        params.append(p)
+    return with_params(signature, tuple(params))
 
 
 # --- already migrated -------------------------------------------------------------------------
@@ -256,90 +271,3 @@ def _implementation(fact: SiteFact, ctx: Context) -> tuple[str | None, Signature
         raise Skip(Reason.NOT_IMPORTABLE, f"`{name}` is not importable: its path is no module name")
     signature = with_models(signature_of(function, resolver), resolver)
     return signature.dotted, signature
-
-
-# --- what the job does ------------------------------------------------------------------------
-
-
-def _check_started_at_startup(fact: SiteFact, ctx: Context) -> None:
-    where = ctx.reach.started_at_startup(fact.scope_key) if fact.scope_key else None
-    if where is not None:
-        name = f"`{fact.function}`" if fact.function else "the code"
-        raise Skip(
-            Reason.STARTUP,
-            f"{name} runs when the app starts or stops, not in a request: reached from {where}, "
-            "and from no route handler",
-        )
-
-
-def job(signature: Signature | None, ctx: Context) -> Func | None:
-    """The job's function, as the checks of what it does read it."""
-    found = ctx.resolver.target(signature.dotted) if signature is not None else None
-    return found if isinstance(found, Func) else None
-
-
-def _check_never_ends(signature: Signature | None, ctx: Context) -> None:
-    function = job(signature, ctx)
-    why = never_ends(function, ctx.resolver) if function is not None else None
-    if why is not None and signature is not None:
-        raise Skip(Reason.NEVER_ENDS, f"`{signature.name}` never finishes: {why}")
-
-
-def _check_needs_startup(signature: Signature, ctx: Context) -> None:
-    function = job(signature, ctx) if ctx.reach.state else None
-    if function is None or ctx.lookups is None:
-        return
-    found = needs_startup(function, ctx.resolver, ctx.reach.state, ctx.lookups)
-    if found is None:
-        return
-    text, setter = found.text, found.setter
-    if found.by_name is not None:
-        ctx.notes.append(
-            f"`{signature.name}`'s read was found by following {found.by_name} by its name "
-            "alone: the object it is called on has no class the program tells"
-        )
-    if setter.entry is not None:
-        todo = (
-            f'to run it in the worker, add `worker-startup = ["{setter.entry}"]` '
-            "to [tool.celery-codemod]"
-        )
-    else:
-        todo = "move that set-up into a function a worker can run, and list it in `worker-startup`"
-    raise Skip(
-        Reason.NEEDS_STARTUP,
-        f"`{signature.name}` reads `{text}, set by {setter.what}; {todo}",
-    )
-
-
-def _check_shared_memory(signature: Signature, ctx: Context) -> None:
-    """A job that shares module-level state with the web side (a status dict a handler reads,
-    a connection manager a websocket handler fills) would see a copy of its own in a worker.
-    Reported as `needs-startup` (state only the web process has), with a hint of its own."""
-    function = job(signature, ctx)
-    if function is None:
-        return
-    shared = SharedMemory.of(ctx.resolver, ctx.sources, ctx.reach.state.code)
-    why = shared.shared(function)
-    if why is not None:
-        raise Skip(Reason.NEEDS_STARTUP, why, MEMORY_HINT)
-
-
-def _check_shared_disk(signature: Signature, ctx: Context) -> str | None:
-    """A job that writes files the web side reads or serves (or reads what it wrote) needs the
-    web host's disk: `host-path`, with a hint of its own, unless `shared-filesystem` says web
-    and workers share one (then why, for the report's Next Steps)."""
-    function = job(signature, ctx)
-    if function is None:
-        return None
-    disk = SharedDisk.of(ctx.resolver, ctx.sources, ctx.reach.state.code)
-    why = disk.shared(function)
-    if why is not None and not ctx.config.shared_filesystem:
-        raise Skip(Reason.HOST_PATH, why, DISK_HINT)
-    return why
-
-
-def _check_importable(signature: Signature, ctx: Context) -> None:
-    """The job's module must import from the project root, as the worker imports it."""
-    why = sub_root_import(signature.module, ctx.resolver.program)
-    if why is not None:
-        raise Skip(Reason.NOT_IMPORTABLE, why, IMPORT_HINT)

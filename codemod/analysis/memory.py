@@ -132,6 +132,60 @@ class SharedMemory(JobCheck):
             )
         return None
 
+    def handed(self, provider: Func, starter: str | None) -> str | None:
+        """Why a dependency's provider hands the job an object of the web process's memory: it
+        returns or yields a module-level object that is state and that the web side uses too,
+        by its name or through the same dependency (the job may change what it is handed: a
+        progress board it updates, a status endpoint reads). `starter`: the key of the
+        function that starts the job (its own use of the dependency is the job's)."""
+        program = self.resolver.program
+        for chain in provider.fn.returned:
+            qualname = self.resolver.qualify_local(chain, provider, provider.summary)
+            obj = self._object(qualname) if qualname else None
+            if obj is None:
+                continue
+            skip = {provider.key} | ({starter} if starter else set())
+            web = self._web_use(obj, skip, True) or self._dependent(provider, skip)
+            if web is None:
+                continue
+            where = f"{program.rel(obj.summary.module)}:{obj.line}"
+            if web == "":
+                return (
+                    f"it hands the job the module-level `{obj.name}` ({where}), whose name more "
+                    f"than {MAX_FILES} modules spell: its other users were not checked"
+                )
+            return (
+                f"it hands the job the module-level `{obj.name}` ({where}), which {web} in the "
+                "web process"
+            )
+        return None
+
+    def _dependent(self, provider: Func, skip: set[str]) -> str | None:
+        """How a function the web process runs gets the same dependency ("`status`
+        (path:line) gets it too through `Depends(get_progress)`"), if one does."""
+        from codemod.analysis.dependencies import dependency_of, provider_spec
+
+        wanted = f"{provider.module}:{provider.name}"
+        resolver = self.resolver
+        for rel in self.sources.spelling_word(provider.name):
+            summary = resolver.program.at(self.sources.path(rel), rel)
+            if summary is None or summary.error is not None:
+                continue
+            for function in resolver.functions(summary):
+                if function.key in skip:
+                    continue
+                for param in function.fn.params:
+                    found = dependency_of(param.depends, param.annotation, summary, resolver)
+                    if found is None or provider_spec(found, resolver) != wanted:
+                        continue
+                    if self.web.runs(function):
+                        line = function.fn.line
+                        return (
+                            f"`{function.display}` ({rel}:{line}) gets too, through "
+                            f"`Depends({found.provider})`,"
+                        )
+        return None
+
     # --- uses of module-level names -------------------------------------------------------
 
     def _uses(self, function: Func, name: str | None = None) -> Iterator[tuple[str, _Use]]:
@@ -141,15 +195,20 @@ class SharedMemory(JobCheck):
         local = function.fn.locals
         declared = function.fn.globals
         resolver = self.resolver
+        read = {ref.chain[:2] for ref in function.fn.refs if not ref.flags & STORE}
         for ref in function.fn.refs:
             chain, flags = ref.chain, ref.flags
             root = chain[0]
             if root in _NO_NAME or (name is not None and root != name and name not in chain):
                 continue
+            # a memo: rebound (not changed in place) by a function that reads it first
+            # (`if C._cache: return C._cache ... C._cache = ...`, `global X; X = X or make()`):
+            # each process fills its own with the same value
+            memo = bool(flags & STORE) and len(chain) <= 2 and chain in read
             if len(chain) > 1 and root not in local:
                 base = resolver.qualify(summary, root)
                 if base is not None and not base.startswith("builtins."):
-                    changes = bool(flags & CHANGED_ATTR)
+                    changes = bool(flags & CHANGED_ATTR) and not memo
                     yield (
                         f"{base}.{chain[1]}",
                         _Use(function, ref.line, changes, changes and bool(flags & ATTR_BY_CALL)),
@@ -162,7 +221,7 @@ class SharedMemory(JobCheck):
             qualname = resolver.qualify(summary, root)
             if qualname is None or qualname.startswith("builtins."):
                 continue
-            changes = rebinds or bool(flags & CHANGED_NAME)
+            changes = (rebinds or bool(flags & CHANGED_NAME)) and not memo
             yield (
                 qualname,
                 _Use(function, ref.line, changes, changes and bool(flags & NAME_BY_CALL)),

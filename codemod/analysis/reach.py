@@ -31,6 +31,7 @@ class Reach:
     called_modules: frozenset[str] = frozenset()  # modules of the functions handlers reach
     state: StartupState = field(default_factory=StartupState)  # what the start-up sets
     startup_code: tuple[str, ...] = ()  # "lifespan `f` (path)", "app factory ...", ...
+    route_handlers: frozenset[str] = frozenset()  # the route handlers themselves
 
     @property
     def handler_modules(self) -> frozenset[str]:
@@ -108,7 +109,10 @@ def find_reach(sources: Sources, resolver: Resolver, worker_startup: Iterable[st
     setters = [setter.what for _, setter in state.keys.values()]
     made = [why for _, why in (*factories, *app_modules) if any(why in w for w in setters)]
     code = tuple(dict.fromkeys([*(why for _, why in roots), *made]))
-    return Reach(frozenset(route_modules), frozenset(reached), startup, modules, state, code)
+    route_handlers = frozenset(h.key for h in handlers)
+    return Reach(
+        frozenset(route_modules), frozenset(reached), startup, modules, state, code, route_handlers
+    )
 
 
 class Callers:

@@ -112,6 +112,18 @@ class Resolver:
             return binding.target
         return f"{summary.module}.{name}"
 
+    def qualify_local(
+        self, chain: Chain | None, function: Func | None, summary: ModuleSummary
+    ) -> str | None:
+        """The qualified name a chain refers to where `function` spells it: through an import
+        inside the function, else the module's names (None for any other local)."""
+        if not chain or chain[0] in NO_NAME_ROOTS:
+            return None
+        local = function.fn.locals.get(chain[0]) if function is not None else None
+        if local is not None:
+            return ".".join((local.target, *chain[1:])) if local.kind == "import" else None
+        return self.qualify_chain(summary, chain)
+
     def qualify_chain(self, summary: ModuleSummary, chain: Chain | None) -> str | None:
         """The qualified name a module-level name or dotted attribute chain refers to."""
         if not chain or chain[0] in NO_NAME_ROOTS:

@@ -453,6 +453,7 @@ class Scan:
         self.changes_self = False
         self.registers = False
         self.self_attrs: dict[str, Chain] = {}  # `self.x = C(...)`, `self.x: C = ...`
+        self.returned: list[Chain] = []  # the names it returns or yields
         self._changed: dict[int, bool] = {}
         # the spans (start, end as (line, column)) of the arguments of calls that start
         # background work: a node in one is started, not run
@@ -472,10 +473,13 @@ class Scan:
                 self.globals.update(node.names)  # type: ignore[attr-defined]
             elif kind is ast.While:
                 self._while(node)  # type: ignore[arg-type]
-            elif kind is ast.Return:
+            elif kind is ast.Return or kind is ast.Yield or kind is ast.YieldFrom:
                 value = node.value  # type: ignore[attr-defined]
-                if isinstance(value, ast.Name) and value.id == self.this:
+                if kind is ast.Return and isinstance(value, ast.Name) and value.id == self.this:
                     self.registers = True
+                chain = name_chain(value) if value is not None else None
+                if chain is not None and chain not in self.returned:
+                    self.returned.append(chain)
 
     # --- names and chains ------------------------------------------------------------------
 
@@ -766,6 +770,7 @@ def summarise_function(
         annotation_names=annotation_names(node),
         self_attrs=tuple(scan.self_attrs.items()) if method else (),
         returns=annotation_class(node.returns),
+        returned=tuple(scan.returned),
     )
 
 
@@ -807,6 +812,7 @@ def summarise_top_level(
         annotation_names=(),
         self_attrs=(),
         returns=None,
+        returned=(),
     )
 
 

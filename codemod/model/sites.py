@@ -20,7 +20,7 @@ from codemod.model.hostpath import HostPaths
 from codemod.model.index import ModuleInfo
 from codemod.model.noqa import suppressed
 from codemod.model.summary import ArgFact, QueuedFact, SiteFact, Sites
-from codemod.model.syntax import FunctionNode, last_name, walk_lines, word_lines
+from codemod.model.syntax import FunctionNode, last_name, name_chain, walk_lines, word_lines
 from codemod.models import ADD_TASK
 
 WAITERS = frozenset(
@@ -353,9 +353,53 @@ class _Site:
                     param=arg is not None,
                     depends=depends,
                     host=host,
+                    built=self._built_as(expr),
                 )
             )
         return tuple(out)
+
+    def _built_as(self, expr: ast.expr) -> tuple[str, ...] | None:
+        """What the call site makes evident of an argument's type: how it is built (at the
+        call, or where the handler binds its name once), or the field it iterates."""
+        if not isinstance(expr, ast.Name):
+            return _built(expr)
+        found = lookup(expr.id, self.candidate.scopes)
+        function = self.candidate.function
+        if found is None or found[1].kind != "assign" or function is None:
+            return None
+        if _stores(function, expr.id) != 1:
+            return None  # bound more than once: which value reaches the call is not evident
+        node = found[1].node
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            return _built(node.value)
+        if (
+            isinstance(node, ast.For | ast.AsyncFor)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == expr.id
+        ):
+            return self._element(node.iter)
+        return None
+
+    def _element(self, iterable: ast.expr) -> tuple[str, ...] | None:
+        """`for x in p.field`: the annotation of the handler's parameter `p`, and the field."""
+        chain = name_chain(iterable)
+        if chain is None or len(chain) < 2:
+            return None
+        found = lookup(chain[0], self.candidate.scopes)
+        if found is None or found[1].kind != "param" or not isinstance(found[0].node, FunctionNode):
+            return None
+        args = found[0].node.args
+        arg = next(
+            (a for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.arg == chain[0]),
+            None,
+        )
+        if arg is None or arg.annotation is None:
+            return None
+        return "element", ast.unparse(arg.annotation), ".".join(chain[1:]), ".".join(chain)
 
     def _local_annotation(self, expr: ast.expr) -> tuple[ast.expr | None, ast.arg | None]:
         """The annotation of a name where the enclosing function defines it, and its parameter."""
@@ -395,6 +439,40 @@ class _Site:
         if annotation is not None:
             return self.info.qualify_expr(annotation)
         return None
+
+
+_MODEL_BUILDERS = frozenset(
+    {"model_validate", "model_validate_json", "parse_obj", "model_construct"}
+)
+
+
+def _built(value: ast.expr) -> tuple[str, ...] | None:
+    """("class", "E") when a value is evidently built as an `E`: `E[name]`, `E(...)`,
+    `E.model_validate(...)` (whether `E` is a class is the program's to tell)."""
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Subscript):
+        chain = name_chain(value.value)
+        return ("class", ".".join(chain)) if chain else None
+    if isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr in _MODEL_BUILDERS:
+            chain = name_chain(func.value)
+        else:
+            chain = name_chain(func)
+        return ("class", ".".join(chain)) if chain else None
+    return None
+
+
+def _stores(function: FunctionNode, name: str) -> int:
+    """How many times a function's own body binds `name` (nested functions not counted)."""
+    from codemod.model.scan import body_nodes
+
+    return sum(
+        1
+        for node in body_nodes(function)
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store)
+    )
 
 
 def _depends_of(function: FunctionNode, arg: ast.arg) -> str | None:

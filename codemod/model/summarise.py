@@ -332,9 +332,11 @@ def keyword_value(expr: ast.expr) -> str:
 
 
 def _field(stmt: ast.AnnAssign | ast.Assign) -> Field:
+    annotation: str | None = None
     if isinstance(stmt, ast.AnnAssign):
         target: ast.expr = stmt.target
         kind = "ann"
+        annotation = ast.unparse(stmt.annotation)
         names = tuple(
             chain
             for n in ast.walk(stmt.annotation)
@@ -353,6 +355,7 @@ def _field(stmt: ast.AnnAssign | ast.Assign) -> Field:
         name=target.id if isinstance(target, ast.Name) else "",
         kind=kind,
         annotation_names=names,
+        annotation=annotation,
         value_call=name_chain(call.func) if call is not None else None,
         value_const=const,
         keywords=tuple((k.arg, keyword_value(k.value)) for k in call.keywords if k.arg)

@@ -151,6 +151,7 @@ class Function(NamedTuple):
     # a method's `self.x = C(...)` / `self.x: C = ...`: (attribute, the class's chain)
     self_attrs: tuple[tuple[str, Chain], ...]
     returns: Chain | None  # the class its return annotation names (`-> Service`)
+    returned: tuple[Chain, ...]  # the names and chains it returns or yields
 
 
 class Value(NamedTuple):
@@ -182,6 +183,7 @@ class Field(NamedTuple):
     name: str
     kind: str  # "ann" (annotated), "assign" (one target), "multi" (several targets)
     annotation_names: tuple[Chain, ...]  # the names and chains its annotation uses
+    annotation: str | None  # its annotation, as text
     value_call: Chain | None  # the function of a value that is a call (`Field(...)`, `auto()`)
     value_const: str | None  # the type of a constant value: "str", "int", "float", "other"
     keywords: tuple[tuple[str, str], ...]  # the call's keywords: (name, "true"/"none"/text)
@@ -226,6 +228,11 @@ class ArgFact(NamedTuple):
     param: bool  # a parameter of a function around the call
     depends: str | None  # that parameter's `Depends(...)` provider, in the innermost function
     host: str | None  # why it is a path on the web host, if it is one
+    # what the call site makes evident of its type: ("class", "E") for `E[name]`, `E(...)`,
+    # `E.model_validate(...)` (bound once to the name, or the argument itself); ("element",
+    # the annotation of the handler's parameter `p`, "field.path", "p.field.path") for the
+    # loop variable of `for x in p.field.path`
+    built: tuple[str, ...] | None = None
 
 
 class SiteFact(NamedTuple):
