@@ -123,8 +123,9 @@ def _analyse(
     summary = resolver.program.at(path, rel)
     if summary is None:
         return FileAnalysis(rel, module, error=FileError(rel, "cannot read"))
-    if summary.error is not None:
-        return FileAnalysis(rel, module, error=FileError(rel, summary.error))
+    if summary.error is not None or summary.newer is not None:
+        why = summary.error or summary.newer or ""
+        return FileAnalysis(rel, module, error=FileError(rel, why))
     facts = loads(summary.sites) if summary.sites is not None else Sites((), (), None)
     assert isinstance(facts, Sites)
     if facts.error is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import sys
 from pathlib import Path
 
 from codemod.model.detect import markers as marker_names
@@ -37,11 +38,13 @@ from codemod.model.syntax import (
     decode_source,
     last_name,
     name_chain,
+    newer_python_may_parse,
     resolve_relative,
     scope_bindings,
     scope_statements,
     split_lines,
     syntax_message,
+    without_type_parameters,
 )
 
 CONTAINER_NODES = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
@@ -84,7 +87,7 @@ def summarise(module: str, path: Path, data: bytes) -> ModuleSummary:
     is_package = path.name == "__init__.py"
     try:
         source = decode_source(data)
-        tree = ast.parse(source, filename=str(path))
+        tree, newer = _parse(source, path)
     except SyntaxError as exc:
         if exc.lineno is None:  # from the encoding detection: undecodable first lines, bad cookie
             return failed(module, is_package, f"cannot decode: {exc.msg}")
@@ -96,9 +99,29 @@ def summarise(module: str, path: Path, data: bytes) -> ModuleSummary:
     info = ModuleInfo(module, path, tree, source, is_package)
     info.bindings = scope_bindings(tree.body, module, is_package)
     try:
-        return _Summariser(info, data).summary()
+        summary = _Summariser(info, data).summary()
     except RecursionError:
         return failed(module, is_package, "too deeply nested to analyse")
+    return summary._replace(newer=newer) if newer else summary
+
+
+def _parse(source: str, path: Path) -> tuple[ast.Module, str | None]:
+    """The module's tree; for a module written for a newer Python (PEP 695's type parameters,
+    `type X = ...`), the tree of it made older, line for line (the summary is what the other
+    modules' analyses read: a site of such a module is still refused by the rewrite)."""
+    try:
+        return ast.parse(source, filename=str(path)), None
+    except SyntaxError as exc:
+        older = without_type_parameters(source) if newer_python_may_parse(exc, _VERSION) else None
+        if older is None:
+            raise
+        try:
+            return ast.parse(older, filename=str(path)), syntax_message(exc)
+        except SyntaxError:
+            raise exc from None
+
+
+_VERSION = (sys.version_info[0], sys.version_info[1])
 
 
 def failed(module: str, is_package: bool, error: str) -> ModuleSummary:

@@ -299,6 +299,9 @@ class ModuleSummary(NamedTuple):
     functions: dict[tuple[str, ...], bytes]  # path -> the pickled Function (read on demand)
     sites: bytes | None  # the pickled site facts (model/sites.py) of a module that may hold some
     names: frozenset[str]  # the names of the functions and methods it defines
+    # the module is written for a newer Python: why this one cannot parse it (the summary is of
+    # it made older, good for the other modules' analyses; its own sites are not rewritten)
+    newer: str | None = None
 
     def function(self, path: tuple[str, ...]) -> Function | None:
         blob = self.functions.get(path)

@@ -301,3 +301,75 @@ def newer_python_may_parse(exc: SyntaxError, version: tuple[int, int]) -> bool:
     if version < (3, 14) and re.search(r"(?<![\w.])t[rR]?['\"]", line):
         return True
     return any(version < newer and pattern.match(line) for newer, pattern in _NEWER_SYNTAX)
+
+
+def without_type_parameters(source: str) -> str | None:
+    """The source with PEP 695's syntax (Python 3.12) made older: the type parameters of
+    `class C[T](...)` and `def f[T](...)` blanked out, `type X = ...` written `X = ...`, each
+    line keeping its number (what a summary records of names and calls stays true); None when
+    there is none of it, or the tokenizer cannot read the source."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[tuple[int, int], tuple[int, int], str]] = []
+    for i, token in enumerate(tokens):
+        if token.type != tokenize.NAME:
+            continue
+        following = tokens[i + 1 : i + 3]
+        if token.string in ("class", "def") and len(following) == 2:
+            name, bracket = following
+            if name.type == tokenize.NAME and bracket.string == "[":
+                end = _closing(tokens, i + 2)
+                if end is not None:
+                    edits.append((bracket.start, end, ""))
+        elif token.string == "type" and _starts_statement(tokens, i) and len(following) == 2:
+            name, after = following
+            if name.type == tokenize.NAME and after.string in ("=", "["):
+                edits.append((token.start, name.start, ""))
+                if after.string == "[":
+                    end = _closing(tokens, i + 2)
+                    if end is not None:
+                        edits.append((after.start, end, ""))
+    if not edits:
+        return None
+    for (srow, scol), (erow, ecol), _ in sorted(edits, reverse=True):
+        if srow == erow:
+            line = lines[srow - 1]
+            lines[srow - 1] = line[:scol] + line[ecol:]
+        else:
+            first, last = lines[srow - 1], lines[erow - 1]
+            lines[srow - 1] = first[:scol] + last[ecol:]
+            for row in range(srow, erow):
+                lines[row] = "\n"
+    return "".join(lines)
+
+
+def _closing(tokens: list[tokenize.TokenInfo], at: int) -> tuple[int, int] | None:
+    """Where the bracket opened at tokens[at] closes (the position after it)."""
+    depth = 0
+    for token in tokens[at:]:
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+            if depth == 0:
+                return token.end
+    return None
+
+
+def _starts_statement(tokens: list[tokenize.TokenInfo], at: int) -> bool:
+    before = tokens[at - 1] if at else None
+    return (
+        before is None
+        or before.type
+        in (
+            tokenize.NEWLINE,
+            tokenize.NL,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENCODING,
+        )
+        or (before.type == tokenize.OP and before.string == ";")
+    )
