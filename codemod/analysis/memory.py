@@ -102,7 +102,7 @@ class SharedMemory(JobCheck):
         keys = {f.key for f in walk}
         used: dict[str, tuple[_Object, _Use]] = {}
         for function in walk:
-            for qualname, use in self._uses(function):
+            for qualname, use in self._uses(function, memos=frozenset(keys)):
                 obj = self._object(qualname)
                 if obj is None:
                     owner = self._object(qualname.rpartition(".")[0]) if "." in qualname else None
@@ -188,9 +188,16 @@ class SharedMemory(JobCheck):
 
     # --- uses of module-level names -------------------------------------------------------
 
-    def _uses(self, function: Func, name: str | None = None) -> Iterator[tuple[str, _Use]]:
+    def _uses(
+        self, function: Func, name: str | None = None, memos: frozenset[str] = frozenset()
+    ) -> Iterator[tuple[str, _Use]]:
         """(qualified name, use) of each module-level name the function uses (only those
-        spelled `name` when it is given): the name, and an attribute of it."""
+        spelled `name` when it is given): the name, and an attribute of it. A memo the function
+        fills (rebinds after reading it first: `if C._cache: return C._cache ... C._cache =
+        ...`) changes nothing when the function is one of `memos`: the job runs it itself, and
+        each process fills its own with the same value (filled by a function the web process
+        alone runs, it is state the job shares: a semaphore the web side creates and acquires,
+        the job releases)."""
         summary = function.summary
         local = function.fn.locals
         declared = function.fn.globals
@@ -201,10 +208,9 @@ class SharedMemory(JobCheck):
             root = chain[0]
             if root in _NO_NAME or (name is not None and root != name and name not in chain):
                 continue
-            # a memo: rebound (not changed in place) by a function that reads it first
-            # (`if C._cache: return C._cache ... C._cache = ...`, `global X; X = X or make()`):
-            # each process fills its own with the same value
-            memo = bool(flags & STORE) and len(chain) <= 2 and chain in read
+            memo = (
+                function.key in memos and bool(flags & STORE) and len(chain) <= 2 and chain in read
+            )
             if len(chain) > 1 and root not in local:
                 base = resolver.qualify(summary, root)
                 if base is not None and not base.startswith("builtins."):
