@@ -31,6 +31,14 @@ def unknown_selectors(codes: list[str]) -> list[str]:
 
 # The kind of call of a FastAPI / Starlette `BackgroundTasks.add_task` site.
 ADD_TASK = "BackgroundTasks.add_task"
+# The other starters of background work: a thread started and let go, an executor's job whose
+# future is dropped, and Starlette's `BackgroundTask` given to a response as its `background=`.
+THREAD = "threading.Thread"
+RUN_IN_EXECUTOR = "loop.run_in_executor"
+SUBMIT = "Executor.submit"
+BACKGROUND_TASK = "BackgroundTask"
+# The forms that run after the response, through the runner's `publish_or_run` once migrated.
+AFTER_RESPONSE = frozenset({ADD_TASK, BACKGROUND_TASK})
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
 PUBLISH_OR_RUN = "publish_or_run"
 GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverified ones
@@ -161,7 +169,8 @@ class Site:
     stmt_line: int  # first line of the statement that holds the call
     end_line: int  # last line of the statement group that the fallback keeps
     function: str | None
-    # asyncio.create_task, asyncio.ensure_future, loop.create_task or BackgroundTasks.add_task
+    # asyncio.create_task, asyncio.ensure_future, loop.create_task, BackgroundTasks.add_task,
+    # threading.Thread, loop.run_in_executor, Executor.submit or BackgroundTask
     call: str
     call_text: str
     status: Status
@@ -192,6 +201,10 @@ class Site:
     # The call is a statement of its own (`background_tasks.add_task(job, ...)`): an add_task
     # site then takes the after-the-response form.
     standalone: bool = False
+    # Where the job's function and arguments are in the call (model/sites.py JOB_FORMS): the
+    # call site is rewritten from them; and the starter's text (`asyncio.create_task`).
+    job_form: str = "call"
+    starter: str = ""
     # Arguments whose types could not be proven JSON-safe: the call site publishes through the
     # runner's `guarded_delay`, which checks them at run time (`unverified-args = "guard"`).
     guarded: bool = False
@@ -206,8 +219,9 @@ class Site:
 
     @property
     def after_response(self) -> bool:
-        """An `add_task` site that hands BackgroundTasks the runner's `publish_or_run`."""
-        return self.call == ADD_TASK and self.standalone
+        """A site that hands Starlette the runner's `publish_or_run`: an `add_task` written as a
+        statement of its own, or a response's `BackgroundTask`."""
+        return (self.call == ADD_TASK and self.standalone) or self.call == BACKGROUND_TASK
 
 
 @dataclass(frozen=True)

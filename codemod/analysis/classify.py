@@ -16,9 +16,9 @@ from codemod.analysis.skip import Ignored, Skip
 from codemod.model.resolve import Func
 from codemod.model.summary import QueuedFact, SiteFact
 from codemod.models import (
-    ADD_TASK,
     GUARDED_DELAY,
     PUBLISH_OR_RUN,
+    SUBMIT,
     Reason,
     Signature,
     Site,
@@ -45,6 +45,11 @@ def classify(fact: SiteFact, ctx: Context) -> Site:
             status = Status.ALREADY_MIGRATED
         else:
             end_line = _handle_end(fact)
+        if fact.function is None:
+            raise Skip(
+                Reason.STARTUP,
+                f"the call runs when `{ctx.summary.module}` is imported, not in a request",
+            )
         if fact.not_a_call:
             raise Skip(Reason.NOT_A_CALL, fact.not_a_call)
         implementation, signature = _implementation(fact, ctx)
@@ -98,6 +103,8 @@ def classify(fact: SiteFact, ctx: Context) -> Site:
         hint=hint,
         guarded=checked.guarded and status is Status.MIGRATED,
         standalone=fact.standalone and end_line == fact.stmt_end,
+        job_form=fact.job_form,
+        starter=fact.starter,
         asyncio_name=fact.asyncio_name,
         source_line=fact.source_line,
         notes=tuple(ctx.notes),
@@ -108,6 +115,7 @@ def _checks(
     fact: SiteFact, signature: Signature | None, ctx: Context
 ) -> tuple[Arguments, Signature | None]:
     """Every check of a site that would migrate, in order: the first that fails decides."""
+    _check_runs(fact, signature)
     jobs.check_started_at_startup(fact, ctx)
     jobs.check_shared_helper(fact, ctx)
     jobs.check_never_ends(signature, ctx)
@@ -182,7 +190,14 @@ def _published_after_response(fact: SiteFact, ctx: Context) -> Site | None:
     if site is None:
         return None
     func = fact.call_text.partition("(")[0]
-    return replace(site, call=ADD_TASK, call_text=f"{func}({PUBLISH_OR_RUN}, ...)", standalone=True)
+    return replace(
+        site,
+        call=fact.kind,
+        call_text=f"{func}({PUBLISH_OR_RUN}, ...)",
+        standalone=True,
+        job_form=fact.job_form,
+        starter=fact.starter,
+    )
 
 
 def classify_queued(fact: QueuedFact, ctx: Context) -> Site | None:
@@ -242,6 +257,23 @@ def _handle_end(fact: SiteFact) -> int:
 
 
 # --- the implementation -----------------------------------------------------------------------
+
+# The forms that call the job in a thread: a coroutine function's coroutine is made, never run.
+_IN_A_THREAD = frozenset({"thread", "to_thread", "executor", "executor_partial"})
+
+
+def _check_runs(fact: SiteFact, signature: Signature | None) -> None:
+    """A thread, `to_thread` or an executor given a coroutine function only creates its
+    coroutine: the job never ran, and a task that runs it would change what the app does."""
+    threaded = fact.job_form in _IN_A_THREAD or (
+        fact.kind == SUBMIT and fact.job_form.startswith("fn")
+    )
+    if threaded and signature is not None and signature.is_async:
+        raise Skip(
+            Reason.NOT_A_CALL,
+            f"`{signature.name}` is a coroutine function: the thread makes its coroutine and "
+            "never runs it",
+        )
 
 
 def _implementation(fact: SiteFact, ctx: Context) -> tuple[str | None, Signature | None]:

@@ -298,10 +298,11 @@ class _EndpointJob:
         problem = check_rewrite(
             self.text,
             new,
-            [(e.site.stmt_line, e.site.end_line) for e in self.edits],
+            [(e.site.stmt_line, e.site.end_line) for e in self.edits if not e.in_place],
             {e.wrapper.name for e in self.edits},
             {e.wrapper.tasks_module for e in self.edits} | {f"{config.tasks_package}.{RUNNER}"},
             (tree, new_tree),
+            [(e.site.line, e.site.column - 1) for e in self.edits if e.in_place],
         )
         if problem:
             raise ValueError(f"{problem}; file left as it was")

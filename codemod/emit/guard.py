@@ -7,7 +7,7 @@ import ast
 from collections.abc import Iterator
 
 from codemod.model.syntax import source_segment, spans_line, split_lines, word_lines
-from codemod.models import GUARDED_DELAY
+from codemod.models import GUARDED_DELAY, PUBLISH_OR_RUN
 
 _MARK = "__celery_codemod_site__"
 
@@ -74,6 +74,53 @@ def _original_add_task(stmt: ast.stmt) -> ast.stmt | None:
     return ast.Expr(ast.Call(call.func, list(fallback.args), list(fallback.keywords)))
 
 
+class _InPlace(ast.NodeTransformer):
+    """Rewritten calls inside a statement (a response's `BackgroundTask(job, ...)`, now
+    `BackgroundTask(publish_or_run, partial(t.delay, ...), partial(job, ...))`) -> the mark: in
+    the old tree those at `positions`, in the new one those that publish one of `tasks`. The
+    calls they stand for are kept (the new ones rebuilt from their fallback)."""
+
+    def __init__(self, positions: set[tuple[int, int]] | None, tasks: set[str]) -> None:
+        self.positions = positions
+        self.tasks = tasks
+        self.calls: list[str] = []
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if self.positions is not None:
+            if (node.lineno, node.col_offset) not in self.positions:
+                return node
+            self.calls.append(ast.dump(node))
+            return ast.Name(_MARK, ast.Load())
+        args = node.args
+        if not (
+            len(args) in (2, 3)
+            and not node.keywords
+            and isinstance(args[0], ast.Name)
+            and args[0].id == PUBLISH_OR_RUN
+            and not (isinstance(node.func, ast.Attribute) and node.func.attr == "add_task")
+            and any(queued_task(n) in self.tasks for n in ast.walk(args[1]))
+        ):
+            return node
+        fallback = args[2] if len(args) == 3 else None
+        if isinstance(fallback, ast.Call) and fallback.args:
+            original = ast.Call(node.func, list(fallback.args), list(fallback.keywords))
+            self.calls.append(ast.dump(original))
+        return ast.Name(_MARK, ast.Load())
+
+
+def _in_place(
+    tree: ast.Module, lines: list[int], positions: set[tuple[int, int]] | None, tasks: set[str]
+) -> list[str]:
+    """_InPlace over the statements that span `lines`: the calls it replaced."""
+    mark = _InPlace(positions, tasks)
+    for block in _blocks(tree, lines):
+        for stmt in block:
+            if spans_line(stmt, lines):
+                mark.visit(stmt)
+    return mark.calls
+
+
 def _is_added_import(stmt: ast.stmt, modules: set[str]) -> bool:
     return isinstance(stmt, ast.ImportFrom) and stmt.module in modules and stmt.level == 0
 
@@ -85,16 +132,24 @@ def check_rewrite(
     tasks: set[str],
     task_modules: set[str],
     trees: tuple[ast.Module, ast.Module] | None = None,
+    calls: list[tuple[int, int]] | None = None,
 ) -> str | None:
     """None if the rewrite only touched what it may; else what differs.
 
-    `groups` are the (first, last) lines of each rewritten statement group in the old source.
+    `groups` are the (first, last) lines of each rewritten statement group in the old source;
+    `calls` the (line, column offset) of each call rewritten in place (a response's task).
     `trees`: the two sources already parsed, if they are (this changes them).
     """
     old, new = trees or (ast.parse(old_source), ast.parse(new_source))
     # Only the blocks that hold a rewritten group or a `.delay` are looked into, and only the
     # publishing statements dumped: walking and dumping every statement of every block costs.
     old_delays, new_delays = word_lines(old_source, ["delay"]), word_lines(new_source, ["delay"])
+    in_place: tuple[list[str], list[str]] = ([], [])
+    if calls:
+        in_place = (
+            _in_place(old, sorted({line for line, _ in calls}), set(calls), tasks),
+            _in_place(new, new_delays, None, tasks),
+        )
     wanted = sorted({*old_delays, *(line for g in groups for line in range(g[0], g[1] + 1))})
     unchanged = {
         ast.dump(s)
@@ -144,6 +199,8 @@ def check_rewrite(
         return "the rewrite would change code outside the migrated call sites"
     if kept and sorted(kept) != sorted(originals):
         return "the fallback branch would not keep the original statements unchanged"
+    if in_place[1] and sorted(in_place[0]) != sorted(in_place[1]):
+        return "the fallback would not run the original job with the same arguments"
     return None
 
 

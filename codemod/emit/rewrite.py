@@ -13,7 +13,18 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.emit.generate import fits, format_code
 from codemod.model.syntax import FunctionNode, first_line, split_lines
-from codemod.models import ADD_TASK, FIELDS_SET_OF, GUARDED_DELAY, PUBLISH_OR_RUN, Site, Wrapper
+from codemod.models import (
+    ADD_TASK,
+    BACKGROUND_TASK,
+    FIELDS_SET_OF,
+    GUARDED_DELAY,
+    PUBLISH_OR_RUN,
+    RUN_IN_EXECUTOR,
+    SUBMIT,
+    THREAD,
+    Site,
+    Wrapper,
+)
 
 STDLIB = frozenset(sys.stdlib_module_names)
 _SPACES = re.compile(r"^(?:    )+", re.M)
@@ -25,6 +36,11 @@ WARNING = "Celery broker unavailable (%s); falling back to asyncio"
 class SiteEdit:
     site: Site
     wrapper: Wrapper
+
+    @property
+    def in_place(self) -> bool:
+        """The call is rewritten where it is (a response's task), not its statement."""
+        return self.site.call == BACKGROUND_TASK
 
 
 @dataclass(frozen=True)
@@ -162,10 +178,12 @@ class _SiteRewriter(cst.CSTTransformer):
     ) -> cst.BaseStatement:
         first = group[0]
         assert isinstance(first, cst.SimpleStatementLine)
+        if edit.site.call == BACKGROUND_TASK:
+            return _response_task(self, edit, first, depth)
         call = after_response(edit, first) if edit.site.after_response else None
         if call is not None:
             return self._after_response(edit, first, call, depth)
-        job_args = _job_args(first, edit.site.call == ADD_TASK)
+        job_args = _job_args(first, edit.site)
         job_args = _sent(job_args, edit.site)
         args = "".join(_code(a) for a in job_args).strip().rstrip(",")
         if any(isinstance(n, cst.Comment) for a in job_args for n in _walk(a)):
@@ -229,6 +247,48 @@ def _after_response_code(self: _SiteRewriter, edit: SiteEdit, call: cst.Call, wi
         parts.append(f"{partial}({_code(job.value)}{', ' + kept if kept else ''})")
     code = f"{_code(call.func)}({', '.join(parts)})\n"
     return code if simple and fits(code, width) else format_code(code, width)
+
+
+def _response_task(
+    self: _SiteRewriter, edit: SiteEdit, statement: cst.BaseStatement, depth: int
+) -> cst.BaseStatement:
+    """`BackgroundTask(job, ...)` given to a response -> `BackgroundTask(publish_or_run,
+    partial(task.delay, ...), partial(job, ...))`, in place. A statement that black would leave
+    as it is is laid out by black again; any other keeps its layout, the new call spliced in."""
+    assert isinstance(statement, cst.SimpleStatementLine)
+    call = starter_call(statement, edit.site)
+    width = self.line_length - depth * self.indent_width
+    alone = cst.Module(body=[statement.with_changes(leading_lines=[])])
+    black_already = _formatted(alone.code, width) == alone.code
+    # Spliced in, its lines below the first are indented from the statement's own indentation.
+    code = _after_response_code(self, edit, call, width if black_already else width - 4)
+    new = cst.parse_expression(code.strip())
+    assert isinstance(new, cst.Call)
+    new = new.with_changes(lpar=call.lpar, rpar=call.rpar)
+
+    class _Replace(cst.CSTTransformer):
+        def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+            return new if original is call else updated
+
+    replaced = statement.visit(_Replace())
+    assert isinstance(replaced, cst.SimpleStatementLine)
+    if not black_already:
+        return replaced
+    text = cst.Module(body=[replaced.with_changes(leading_lines=[])]).code
+    formatted = _formatted(text, width)
+    if self.tabs and not _TRIPLE_QUOTES.search(formatted):
+        formatted = _SPACES.sub(lambda m: "\t" * (len(m.group(0)) // 4), formatted)
+    result = cst.parse_module(formatted).body[0]
+    return result.with_changes(leading_lines=statement.leading_lines)
+
+
+def _formatted(code: str, width: int) -> str:
+    """`code` as black writes it at `width` columns; "" where black cannot parse it alone (a
+    `return` outside a function is fine for black; `await` or `yield` too)."""
+    try:
+        return format_code(code, width)
+    except Exception:  # black's own errors: the statement is then kept as it is laid out
+        return ""
 
 
 def _args_text(args: Sequence[cst.Arg]) -> str:
@@ -342,28 +402,99 @@ def _string(text: str) -> str:
     return f'"{text}"' if '"' not in text and "\\" not in text and "'" not in text else repr(text)
 
 
+# What the fallback runs the job with, by the kind of call, in the warning it logs.
+_FALLBACKS = {
+    ADD_TASK: "BackgroundTasks",
+    THREAD: "a thread",
+    RUN_IN_EXECUTOR: "the executor",
+    SUBMIT: "the executor",
+}
+
+
 def _warning(call: str) -> str:
-    return WARNING.replace("asyncio", "BackgroundTasks") if call == ADD_TASK else WARNING
+    return WARNING.replace("asyncio", _FALLBACKS.get(call, "asyncio"))
 
 
-def _job_args(statement: cst.SimpleStatementLine, add_task: bool) -> Sequence[cst.Arg]:
-    """The arguments the job is called with: those of the coroutine call that create_task is
-    given, or those that follow the function in `add_task(fn, ...)`."""
+def _job_args(statement: cst.BaseStatement, site: Site) -> Sequence[cst.Arg]:
+    """The arguments the job is called with, where its form has them (model/sites.JOB_FORMS):
+    those of the coroutine call that create_task is given, those that follow the function in
+    `add_task(fn, ...)`, the elements of a thread's `args=` and the items of its `kwargs=`."""
+    call = starter_call(statement, site)
+    form = site.job_form
+    args = call.args
+    if form == "call":
+        inner = args[0].value
+        assert isinstance(inner, cst.Call)
+        return inner.args
+    if form == "to_thread":
+        inner = args[0].value
+        assert isinstance(inner, cst.Call)
+        return inner.args[1:]
+    if form in ("fn", "executor"):
+        return args[2:] if form == "executor" else args[1:]
+    if form in ("fn_partial", "executor_partial"):
+        skip = 1 if form == "executor_partial" else 0
+        partial = args[skip].value
+        assert isinstance(partial, cst.Call)
+        given = [*partial.args[1:], *args[skip + 1 :]]
+        positional = [a for a in given if a.keyword is None]
+        return _commas([*positional, *(a for a in given if a.keyword is not None)])
+    return _thread_args(call, form == "thread_run")
+
+
+def starter_call(statement: cst.BaseStatement, site: Site) -> cst.Call:
+    """The call that starts the job (`asyncio.create_task(...)`, `Thread(...)`), found by its
+    text in the statement; the first call of a starter's last name where none spells it so."""
+    wanted = "".join(site.starter.split())
+    last = wanted.rpartition(".")[2]
+    fallback: cst.Call | None = None
     for node in _walk(statement):
-        if not isinstance(node, cst.Call) or not node.args:
+        if not isinstance(node, cst.Call):
             continue
-        func = node.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
-        if add_task and name == "add_task":
-            return node.args[1:]
-        inner = node.args[0].value
-        if (
-            not add_task
-            and isinstance(inner, cst.Call)
-            and (name in ("create_task", "ensure_future") or isinstance(func, cst.Name))
-        ):
-            return inner.args
-    raise ValueError("no background call in the statement")
+        spelled = "".join(_code(node.func).split())
+        if spelled == wanted:
+            return node
+        name = spelled.rpartition(".")[2]
+        if fallback is None and name == last:
+            fallback = node
+    if fallback is None:
+        raise ValueError("no background call in the statement")
+    return fallback
+
+
+def _thread_args(call: cst.Call, run: bool) -> Sequence[cst.Arg]:
+    """`Thread(target=job, args=(a, b), kwargs={"k": v})`: `a, b, k=v`; with `run`
+    (`target=asyncio.run, args=(job(a),)`), the arguments of the coroutine call."""
+    given = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    elements = given.get("args")
+    out: list[cst.Arg] = []
+    if isinstance(elements, cst.Tuple | cst.List):
+        for element in elements.elements:
+            out.append(cst.Arg(element.value, comma=element.comma))
+    if run:
+        inner = out[0].value
+        assert isinstance(inner, cst.Call)
+        return inner.args
+    items = given.get("kwargs")
+    if isinstance(items, cst.Dict):
+        for item in items.elements:
+            assert isinstance(item, cst.DictElement) and isinstance(item.key, cst.SimpleString)
+            key = cst.Name(str(item.key.evaluated_value))
+            out.append(cst.Arg(item.value, keyword=key, equal=_EQUAL, comma=item.comma))
+    elif isinstance(items, cst.Call):  # kwargs=dict(k=v)
+        out.extend(items.args)
+    return _commas(out)
+
+
+def _commas(args: list[cst.Arg]) -> list[cst.Arg]:
+    """Arguments gathered from several places, each followed by a comma but the last."""
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    out = [
+        a if a.comma is not cst.MaybeSentinel.DEFAULT else a.with_changes(comma=comma) for a in args
+    ]
+    if out:
+        out[-1] = out[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return out
 
 
 def _sent(args: Sequence[cst.Arg], site: Site) -> Sequence[cst.Arg]:
@@ -379,14 +510,7 @@ def _sent(args: Sequence[cst.Arg], site: Site) -> Sequence[cst.Arg]:
     ]
     if not site.injected and not companions:
         return args
-    kept += companions
-    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    kept = [
-        a if a.comma is not cst.MaybeSentinel.DEFAULT else a.with_changes(comma=comma) for a in kept
-    ]
-    if kept:
-        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-    return kept
+    return _commas([*kept, *companions])
 
 
 def _fields_set_args(

@@ -18,7 +18,7 @@ from codemod.model.syntax import (
     walk_lines,
     word_lines,
 )
-from codemod.models import ADD_TASK, GUARDED_DELAY
+from codemod.models import ADD_TASK, BACKGROUND_TASK, GUARDED_DELAY, RUN_IN_EXECUTOR, SUBMIT, THREAD
 
 LOOP = "<loop>"
 LOOP_GETTERS = frozenset(
@@ -35,6 +35,22 @@ BACKGROUND_CALLS = {
     "asyncio.ensure_future": "asyncio.ensure_future",
     "asyncio.tasks.ensure_future": "asyncio.ensure_future",
     f"{LOOP}.create_task": "loop.create_task",
+    f"{LOOP}.run_in_executor": RUN_IN_EXECUTOR,
+    "threading.Thread": THREAD,
+    "starlette.background.BackgroundTask": BACKGROUND_TASK,
+}
+# The executors whose `submit` starts background work, and the types that annotate one.
+EXECUTOR_CLASSES = frozenset(
+    {
+        "concurrent.futures.ThreadPoolExecutor",
+        "concurrent.futures.thread.ThreadPoolExecutor",
+        "concurrent.futures.ProcessPoolExecutor",
+        "concurrent.futures.process.ProcessPoolExecutor",
+    }
+)
+EXECUTOR_TYPES = EXECUTOR_CLASSES | {
+    "concurrent.futures.Executor",
+    "concurrent.futures._base.Executor",
 }
 BACKGROUND_TASKS = frozenset(
     {
@@ -45,7 +61,15 @@ BACKGROUND_TASKS = frozenset(
 )
 _OPTIONAL = frozenset({"typing.Optional", "typing.Union", "typing.Annotated"})
 # A cheap byte test: a module that mentions none of these has no background call site.
-MARKERS = (b"create_task", b"ensure_future", b"add_task")
+MARKERS = (
+    b"create_task",
+    b"ensure_future",
+    b"add_task",
+    b"Thread",
+    b"run_in_executor",
+    b".submit",
+    b"BackgroundTask",
+)
 
 
 def may_have_sites(data: bytes) -> bool:
@@ -140,7 +164,73 @@ def background_kind(call: ast.Call, scopes: tuple[Scope, ...], info: ModuleInfo)
         and _is_background_tasks(func.value, scopes, info)
     ):
         return ADD_TASK
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr == "submit"
+        and executor_of(func.value, scopes, info) is not None
+    ):
+        return SUBMIT
     return BACKGROUND_CALLS.get(qualify(func, scopes, info) or "")
+
+
+def executor_of(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> str | None:
+    """ "pool" for a `concurrent.futures` executor that outlives the call (a name or an attribute
+    that the module assigns one, a parameter annotated with one), "with" for one that a `with`
+    block shuts down (waiting for its jobs) at its end; None: no executor the module shows."""
+    if isinstance(expr, ast.Name):
+        found = lookup(expr.id, scopes)
+        if found is None:
+            return None
+        scope, binding = found
+        node = binding.node
+        if binding.kind == "param" and isinstance(scope.node, FunctionNode):
+            args = scope.node.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+                if arg.arg == expr.id and arg.annotation is not None:
+                    return (
+                        "pool" if qualify(arg.annotation, scopes, info) in EXECUTOR_TYPES else None
+                    )
+            return None
+        if isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                var = item.optional_vars
+                if isinstance(var, ast.Name) and var.id == expr.id:
+                    return "with" if _constructs(item.context_expr, scopes, info) else None
+            return None
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            if _constructs(node.value, scopes, info):
+                return "pool"
+            return _annotates(node, scopes, info)
+        return None
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
+        # `self._executor`: assigned an executor where the module sets that attribute (in
+        # `__init__`, or as a class attribute).
+        module_scope = scopes[-1:]
+        for node, _ in walk_lines(info.tree, word_lines(info.source, [expr.attr])):
+            if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(
+                (isinstance(t, ast.Attribute) and t.attr == expr.attr)
+                or (isinstance(t, ast.Name) and t.id == expr.attr)
+                for t in targets
+            ) and (
+                _constructs(node.value, module_scope, info) or _annotates(node, module_scope, info)
+            ):
+                return "pool"
+    return None
+
+
+def _constructs(value: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> bool:
+    return isinstance(value, ast.Call) and qualify(value.func, scopes, info) in EXECUTOR_CLASSES
+
+
+def _annotates(
+    node: ast.Assign | ast.AnnAssign, scopes: tuple[Scope, ...], info: ModuleInfo
+) -> str | None:
+    if isinstance(node, ast.AnnAssign) and qualify(node.annotation, scopes, info) in EXECUTOR_TYPES:
+        return "pool"
+    return None
 
 
 def _is_background_tasks(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> bool:
@@ -235,8 +325,19 @@ def find_sites(
 
 # The last name a background starter is called by (`asyncio.create_task`, `loop.create_task`,
 # `tasks.add_task`; `from asyncio import create_task as spawn` makes `spawn` one).
-_NAMES = frozenset({"create_task", "ensure_future", "add_task"})
-_ALIASED = frozenset({"create_task", "ensure_future"})  # what `from asyncio import X as Y` can be
+_NAMES = frozenset(
+    {
+        "create_task",
+        "ensure_future",
+        "add_task",
+        "Thread",
+        "run_in_executor",
+        "submit",
+        "BackgroundTask",
+    }
+)
+# What `from asyncio import X as Y` (threading, starlette.background) can be.
+_ALIASED = frozenset({"create_task", "ensure_future", "Thread", "BackgroundTask"})
 _AS = re.compile(r"\s+as\s+(\w+)")
 
 

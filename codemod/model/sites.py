@@ -21,7 +21,14 @@ from codemod.model.index import ModuleInfo
 from codemod.model.noqa import suppressed
 from codemod.model.summary import ArgFact, QueuedFact, SiteFact, Sites
 from codemod.model.syntax import FunctionNode, last_name, name_chain, walk_lines, word_lines
-from codemod.models import ADD_TASK
+from codemod.models import (
+    ADD_TASK,
+    AFTER_RESPONSE,
+    BACKGROUND_TASK,
+    RUN_IN_EXECUTOR,
+    SUBMIT,
+    THREAD,
+)
 
 WAITERS = frozenset(
     f"asyncio.{n}" for n in ("gather", "wait", "wait_for", "shield", "as_completed", "timeout")
@@ -33,6 +40,23 @@ GUARD_ATTRS = frozenset({"add_done_callback", "set_name", "get_name"})
 STORE_METHODS = frozenset({"add", "append", "appendleft", "extend", "insert", "put_nowait"})
 EVIDENT_NAMES = frozenset({"request", "websocket", "self", "cls"})
 PUBLISH_OR_RUN = ".async_runner.publish_or_run"
+THREAD_ATTRS = frozenset({"start", "setDaemon", "setName"})  # what a started thread may get
+THREAD_FIELDS = frozenset({"daemon", "name"})  # and what may be set on it before its start
+# Responses whose background task runs when the body has been streamed: cleanup, not a job.
+STREAMING = frozenset({"StreamingResponse", "FileResponse", "EventSourceResponse"})
+TO_THREAD = frozenset({"asyncio.to_thread", "asyncio.threads.to_thread"})
+PARTIAL = "functools.partial"
+# Where the job's function and its arguments are in a site's call (`job_form`):
+JOB_FORMS = {
+    "call": "create_task(job(*args, **kwargs))",
+    "to_thread": "create_task(asyncio.to_thread(job, *args, **kwargs))",
+    "fn": "add_task(job, *args, **kwargs), submit(...), BackgroundTask(...)",
+    "fn_partial": "submit(partial(job, *args, **kwargs), *more)",
+    "executor": "run_in_executor(executor, job, *args)",
+    "executor_partial": "run_in_executor(executor, partial(job, *args, **kwargs), *more)",
+    "thread": "Thread(target=job, args=(...), kwargs={...})",
+    "thread_run": "Thread(target=asyncio.run, args=(job(*args, **kwargs),))",
+}
 
 
 def site_facts(info: ModuleInfo) -> Sites:
@@ -82,7 +106,7 @@ class _Site:
         call = candidate.call
         statement = candidate.statement
         function = candidate.function
-        inner, not_a_call = self._inner_call()
+        inner, not_a_call, job_form = self._inner_call()
         impl, impl_skip, impl_text = self._implementation(inner) if inner else (None, None, "")
         end = statement.end_lineno or statement.lineno
         try:
@@ -117,6 +141,8 @@ class _Site:
             ),
             args=self._arguments(inner) if inner is not None else (),
             suppressed=suppressed(info.line(call.lineno), "CCM001"),
+            job_form=job_form,
+            starter=info.segment(call.func),
         )
 
     def _qualify(self, expr: ast.expr) -> str | None:
@@ -125,31 +151,103 @@ class _Site:
     # --- what the call is ------------------------------------------------------------------
 
     def _call_text(self) -> str:
-        call, info = self.candidate.call, self.info
+        call, info, kind = self.candidate.call, self.info, self.candidate.kind
         func = info.segment(call.func)
-        if self.candidate.kind == ADD_TASK:
-            first = info.segment(call.args[0]) if call.args else ""
-            more = len(call.args) + len(call.keywords) > 1
-            return f"{func}({first}, ...)" if more else f"{func}({first})"
+        if kind == THREAD:
+            target = next((k.value for k in call.keywords if k.arg == "target"), None)
+            shown = f"target={info.segment(target)}" if target is not None else ""
+            more = len(call.args) + len(call.keywords) > (target is not None)
+            return f"{func}({shown}{', ...' if more and shown else '...' if more else ''})"
+        if kind in (ADD_TASK, SUBMIT, BACKGROUND_TASK, RUN_IN_EXECUTOR):
+            shown_count = 2 if kind == RUN_IN_EXECUTOR else 1
+            shown = ", ".join(info.segment(a) for a in call.args[:shown_count])
+            more = len(call.args) + len(call.keywords) > shown_count
+            return f"{func}({shown}, ...)" if more else f"{func}({shown})"
         if call.args and isinstance(call.args[0], ast.Call):
             return f"{func}({info.segment(call.args[0].func)}(...))"
         return f"{func}(...)"
 
-    def _inner_call(self) -> tuple[ast.Call | None, str | None]:
-        """The job's call: the coroutine call that create_task is given, or for `add_task(fn,
-        *args, **kwargs)` the call `fn(*args, **kwargs)` that it stands for; or why there is
-        none."""
-        call = self.candidate.call
-        if self.candidate.kind == ADD_TASK:
-            if not call.args or isinstance(call.args[0], ast.Starred):
-                return None, "add_task is not given the job function first"
-            if isinstance(call.args[0], ast.Call):
-                return None, "add_task is given a call, not the job function"
-            inner = ast.Call(call.args[0], call.args[1:], call.keywords)
-            return ast.copy_location(inner, call), None
+    def _inner_call(self) -> tuple[ast.Call | None, str | None, str]:
+        """The job's call, as the call it stands for (`job(*args, **kwargs)`; see JOB_FORMS),
+        or why there is none; and the job's form."""
+        call, kind = self.candidate.call, self.candidate.kind
+        if kind == THREAD:
+            return self._thread_call()
+        if kind in (ADD_TASK, SUBMIT, BACKGROUND_TASK, RUN_IN_EXECUTOR):
+            skip = 1 if kind == RUN_IN_EXECUTOR else 0
+            form = "executor" if kind == RUN_IN_EXECUTOR else "fn"
+            name = self.info.segment(call.func).rpartition(".")[2]
+            if len(call.args) <= skip or isinstance(call.args[skip], ast.Starred):
+                return None, f"{name} is not given the job function", form
+            job = call.args[skip]
+            rest = call.args[skip + 1 :]
+            if (
+                isinstance(job, ast.Call)
+                and kind != ADD_TASK
+                and self._qualify(job.func) == PARTIAL
+                and job.args
+            ):
+                inner = ast.Call(job.args[0], [*job.args[1:], *rest], job.keywords)
+                if call.keywords:  # submit(partial(f, a), b, k=v): both keep keywords
+                    inner.keywords = [*job.keywords, *call.keywords]
+                return ast.copy_location(inner, call), None, f"{form}_partial"
+            if isinstance(job, ast.Call):
+                return None, f"{name} is given a call, not the job function", form
+            inner = ast.Call(job, rest, call.keywords)
+            return ast.copy_location(inner, call), None, form
         if not call.args or not isinstance(call.args[0], ast.Call):
-            return None, "the first argument is not a direct call of a coroutine"
-        return call.args[0], None
+            return None, "the first argument is not a direct call of a coroutine", "call"
+        first = call.args[0]
+        if self._qualify(first.func) in TO_THREAD:
+            if not first.args or isinstance(first.args[0], ast.Starred):
+                return None, "to_thread is not given the job function", "to_thread"
+            inner = ast.Call(first.args[0], first.args[1:], first.keywords)
+            return ast.copy_location(inner, first), None, "to_thread"
+        return first, None, "call"
+
+    def _thread_call(self) -> tuple[ast.Call | None, str | None, str]:
+        """`Thread(target=job, args=(a, b), kwargs={"k": v})` stands for `job(a, b, k=v)`; an
+        `args=` that is no tuple written out stands for `*args` (and `kwargs=` for `**kwargs`)."""
+        call = self.candidate.call
+        if call.args or any(k.arg is None for k in call.keywords):
+            return (
+                None,
+                "the thread is not given `target=`, `args=`, `kwargs=` by keyword",
+                "thread",
+            )
+        given = {k.arg: k.value for k in call.keywords}
+        target = given.get("target")
+        if target is None:
+            return None, "the thread is given no target function", "thread"
+        args: list[ast.expr] = []
+        keywords: list[ast.keyword] = []
+        value = given.get("args")
+        if isinstance(value, ast.Tuple | ast.List):
+            args = list(value.elts)
+        elif value is not None:
+            args = [ast.copy_location(ast.Starred(value, ast.Load()), value)]
+        value = given.get("kwargs")
+        if isinstance(value, ast.Dict) and all(
+            isinstance(k, ast.Constant) and isinstance(k.value, str) and k.value.isidentifier()
+            for k in value.keys
+        ):
+            keywords = [
+                ast.keyword(k.value, v)  # type: ignore[union-attr]
+                for k, v in zip(value.keys, value.values, strict=True)
+            ]
+        elif (
+            isinstance(value, ast.Call)
+            and self._qualify(value.func) == "builtins.dict"
+            and not value.args
+        ):
+            keywords = list(value.keywords)
+        elif value is not None:
+            keywords = [ast.keyword(None, value)]
+        if self._qualify(target) == "asyncio.run":
+            if len(args) == 1 and isinstance(args[0], ast.Call) and not keywords:
+                return args[0], None, "thread_run"
+            return None, "the thread runs `asyncio.run` of no direct coroutine call", "thread_run"
+        return ast.copy_location(ast.Call(target, args, keywords), call), None, "thread"
 
     def _implementation(self, inner: ast.Call) -> tuple[str | None, str | None, str]:
         """(the job's qualified name, why it is evidently no importable function, its text)."""
@@ -163,7 +261,7 @@ class _Site:
                 if found[1].kind != "import":
                     return None, f"`{func.id}` is a local variable", text
         elif not isinstance(func, ast.Attribute):
-            return None, "the coroutine is not made by a named function", text
+            return None, "the job is not a named function", text
         qualname = self._qualify(func)
         if qualname is None or qualname == LOOP:
             return None, f"`{text}` is a method or not a module-level function", text
@@ -197,7 +295,7 @@ class _Site:
         """`add_task(publish_or_run, partial(task.delay, ...), ...)`: (the helper, the guarded
         runner and its task, or the task `.delay` is taken of), all qualified."""
         call = self.candidate.call
-        if self.candidate.kind != ADD_TASK or len(call.args) < 2:
+        if self.candidate.kind not in AFTER_RESPONSE or len(call.args) < 2:
             return None
         helper = self._qualify(call.args[0]) or ""
         if not helper.endswith(PUBLISH_OR_RUN):
@@ -229,7 +327,22 @@ class _Site:
         call, stmt = candidate.call, candidate.statement
         parent = candidate.parents[-1]
         end = stmt.end_lineno or stmt.lineno
+        if candidate.kind == BACKGROUND_TASK:
+            return self._response_task_end(end)
+        if candidate.kind == SUBMIT:
+            receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+            if receiver is not None and self._executor(receiver) == "with":
+                raise _Stop("ignored", "the executor's `with` block waits for the job at its end")
+        if candidate.kind == THREAD and isinstance(parent, ast.Attribute):
+            started = candidate.parents[-2]
+            if parent.attr != "start" or not isinstance(started, ast.Call):
+                raise _Stop("ignored", f"the thread is not started here (`.{parent.attr}`)")
+            if isinstance(candidate.parents[-3], ast.Expr):
+                return end
+            raise _Stop("ignored", "the call is part of a larger expression")
         if isinstance(parent, ast.Expr):
+            if candidate.kind == THREAD:
+                raise _Stop("ignored", "the thread is not started")
             return end
         if isinstance(parent, ast.Assign | ast.AnnAssign) and parent.value is call:
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
@@ -269,6 +382,8 @@ class _Site:
             raise _Stop("ignored", f"the task object `{name}` is awaited, gathered or cancelled")
         if any(kind == "stored" for _, kind in uses):
             raise _Stop("stored", f"the task object `{name}` is kept or passed on")
+        if self.candidate.kind == THREAD and not any(kind == "start" for _, kind in uses):
+            raise _Stop("ignored", f"the thread `{name}` is not started here")
         guard_lines = [_statement_of(use, parents) for use, _ in uses]
         block = _block_of(stmt, parents)
         position = block.index(stmt)
@@ -285,6 +400,8 @@ class _Site:
         parent = parents.get(id(use))
         if isinstance(parent, ast.Await | ast.Return | ast.Yield | ast.YieldFrom):
             return "wait"
+        if self.candidate.kind == THREAD and isinstance(parent, ast.Attribute):
+            return _thread_use(parent, parents)
         if isinstance(parent, ast.Attribute):
             if parent.attr in WAIT_ATTRS:
                 return "wait"
@@ -301,6 +418,54 @@ class _Site:
             if isinstance(func, ast.Attribute) and func.attr == "add" and node is use:
                 return "guard" if _is_guard_set(func.value, self.info) else "stored"
         return "stored"
+
+    def _executor(self, receiver: ast.expr) -> str | None:
+        from codemod.model.detect import executor_of
+
+        return executor_of(receiver, self.candidate.scopes, self.info)
+
+    def _response_task_end(self, end: int) -> int:
+        """A `BackgroundTask` runs after the response it is given to (as `background=`, or
+        assigned to a response's `background`), unless that response streams: then it runs when
+        the stream ends, as its cleanup. A name it is bound to must reach a response so."""
+        candidate = self.candidate
+        parent = candidate.parents[-1]
+        if isinstance(parent, ast.keyword) and parent.arg == "background":
+            _not_streamed(candidate.parents[-2])
+            return end
+        if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+            target = parent.targets[0]
+            if isinstance(target, ast.Attribute) and target.attr == "background":
+                return end
+            if isinstance(target, ast.Name):
+                return self._response_task_name(target.id, end)
+        raise _Stop("ignored", "the BackgroundTask is not given to a response")
+
+    def _response_task_name(self, name: str, end: int) -> int:
+        scope_node = self.candidate.scopes[0].node
+        lines = word_lines(self.info.source, [name])
+        parents = parent_map(scope_node, lines)
+        given = False
+        for use, _ in walk_lines(scope_node, lines):
+            if not (isinstance(use, ast.Name) and use.id == name):
+                continue
+            if isinstance(use.ctx, ast.Store):
+                continue
+            parent = parents.get(id(use))
+            if isinstance(parent, ast.keyword) and parent.arg == "background":
+                _not_streamed(parents.get(id(parent)))
+                given = True
+            elif isinstance(parent, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and t.attr == "background" for t in parent.targets
+            ):
+                given = True
+            elif isinstance(parent, ast.Call | ast.Await) and getattr(parent, "func", None) is use:
+                raise _Stop("ignored", f"the BackgroundTask `{name}` is run here")
+            else:
+                raise _Stop("stored", f"the BackgroundTask `{name}` is kept or passed on")
+        if not given:
+            raise _Stop("ignored", f"the BackgroundTask `{name}` is not given to a response")
+        return end
 
     def _free_name(self, first: int, handle: tuple[str, int | str]) -> str:
         """`task`, unless the function uses that name outside the statements the site replaces.
@@ -504,6 +669,37 @@ def _asyncio_name(scopes: tuple[Scope, ...]) -> str | None:
             if binding.kind == "import" and binding.target == "asyncio":
                 return name
     return None
+
+
+def _thread_use(attribute: ast.Attribute, parents: dict[int, ast.AST]) -> str:
+    """What a use of a kept thread object is: "start" (`t.start()`), "guard" (its daemon flag
+    or name set on the way), "wait" (`t.join()`), "stored" (anything else)."""
+    statement = _statement_of(attribute, parents)
+    called = parents.get(id(attribute))
+    at_statement = isinstance(called, ast.Call) and parents.get(id(called)) is statement
+    if attribute.attr == "join":
+        return "wait"
+    if attribute.attr in THREAD_ATTRS and at_statement and isinstance(statement, ast.Expr):
+        return "start" if attribute.attr == "start" else "guard"
+    if (
+        attribute.attr in THREAD_FIELDS
+        and isinstance(attribute.ctx, ast.Store)
+        and isinstance(statement, ast.Assign)
+    ):
+        return "guard"
+    return "stored"
+
+
+def _not_streamed(response: ast.AST | None) -> None:
+    """Raise _Stop when the call a BackgroundTask is given to is a streaming response."""
+    if isinstance(response, ast.Call):
+        func = response.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name in STREAMING:
+            raise _Stop(
+                "ignored",
+                f"the task runs when the {name} has sent its body: the response's cleanup",
+            )
 
 
 def _statement_of(node: ast.AST, parents: dict[int, ast.AST]) -> ast.stmt:

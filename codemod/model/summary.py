@@ -239,7 +239,7 @@ class SiteFact(NamedTuple):
     """A background call as its module shows it: what classification needs besides the rest
     of the program (see model/sites.py)."""
 
-    kind: str  # asyncio.create_task, asyncio.ensure_future, loop.create_task, ...add_task
+    kind: str  # asyncio.create_task, ..., BackgroundTasks.add_task, threading.Thread (models.py)
     line: int
     column: int
     stmt_line: int
@@ -265,6 +265,8 @@ class SiteFact(NamedTuple):
     star_args: bool
     args: tuple[ArgFact, ...]
     suppressed: bool  # the line's noqa covers CCM001
+    job_form: str  # where the job's function and arguments are in the call (sites.JOB_FORMS)
+    starter: str  # the text of the function the site calls (`asyncio.create_task`, `Thread`)
 
 
 class QueuedFact(NamedTuple):

@@ -83,10 +83,13 @@ def to_markdown(plan: MigrationPlan, outcome: Outcome, config: Config) -> str:
     counts = summary(plan, outcome)
     out: list[str] = ["# Celery Migration Summary", "", "## Overview"]
     n_modules = len(plan.tasks_modules)
-    calls = sorted({s.call for s in plan.sites}) or ["asyncio.create_task"]
+    calls = [f"`{c}()`" for c in sorted({s.call for s in plan.sites})] or [
+        "`asyncio.create_task()`"
+    ]
+    starters = " and ".join([", ".join(calls[:-1]), calls[-1]] if len(calls) > 1 else calls)
     out.append(
         f"Migrated {counts['migrated']} of {counts['sites']} background call sites from "
-        f"{' and '.join(f'`{c}()`' for c in calls)} to Celery tasks across {n_modules} tasks "
+        f"{starters} to Celery tasks across {n_modules} tasks "
         f"module{'s' if n_modules != 1 else ''}. "
         f"{counts['already_migrated']} already migrated, {counts['ignored']} ignored (not "
         f"fire-and-forget), {counts['skipped']} "
