@@ -9,6 +9,7 @@ from pathlib import Path
 
 from codemod.analysis.classify import classify, classify_queued
 from codemod.analysis.context import Context
+from codemod.analysis.executors import is_executor
 from codemod.analysis.needs_startup import Lookups
 from codemod.analysis.reach import Reach, find_reach
 from codemod.config import Config
@@ -132,7 +133,11 @@ def _analyse(
         return FileAnalysis(rel, module, error=FileError(rel, facts.error))
     ctx = Context(summary, rel, resolver, config, sources, reach, lookups)
     try:
-        sites = [classify(fact, ctx) for fact in facts.sites]
+        sites = [
+            classify(fact, ctx)
+            for fact in facts.sites
+            if fact.receiver is None or is_executor(fact.receiver, resolver)
+        ]
         # `add_task(publish_or_run, partial(X.delay, ...))` is one site, found as the add_task
         taken = {s.stmt_line for s in sites if s.status is Status.ALREADY_MIGRATED}
         for queued in facts.queued:

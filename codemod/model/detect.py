@@ -176,13 +176,16 @@ def background_kind(call: ast.Call, scopes: tuple[Scope, ...], info: ModuleInfo)
 def executor_of(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> str | None:
     """ "pool" for a `concurrent.futures` executor that outlives the call (a name or an attribute
     that the module assigns one, a parameter annotated with one), "with" for one that a `with`
-    block shuts down (waiting for its jobs) at its end; None: no executor the module shows."""
+    block shuts down (waiting for its jobs) at its end, "import" for a name another module
+    defines (whether it is an executor is the program's to tell); None: no executor."""
     if isinstance(expr, ast.Name):
         found = lookup(expr.id, scopes)
         if found is None:
             return None
         scope, binding = found
         node = binding.node
+        if binding.kind == "import":
+            return "import"
         if binding.kind == "param" and isinstance(scope.node, FunctionNode):
             args = scope.node.args
             for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
@@ -203,6 +206,9 @@ def executor_of(expr: ast.expr, scopes: tuple[Scope, ...], info: ModuleInfo) -> 
             return _annotates(node, scopes, info)
         return None
     if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
+        found = lookup(expr.value.id, scopes)
+        if found is not None and found[1].kind == "import":
+            return "import"  # `executors.pool`
         # `self._executor`: assigned an executor where the module sets that attribute (in
         # `__init__`, or as a class attribute).
         module_scope = scopes[-1:]

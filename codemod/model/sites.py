@@ -143,6 +143,7 @@ class _Site:
             suppressed=suppressed(info.line(call.lineno), "CCM001"),
             job_form=job_form,
             starter=info.segment(call.func),
+            receiver=self._imported_executor(),
         )
 
     def _qualify(self, expr: ast.expr) -> str | None:
@@ -329,6 +330,8 @@ class _Site:
         end = stmt.end_lineno or stmt.lineno
         if candidate.kind == BACKGROUND_TASK:
             return self._response_task_end(end)
+        if candidate.kind == ADD_TASK:
+            self._not_streamed_tasks()
         if candidate.kind == SUBMIT:
             receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
             if receiver is not None and self._executor(receiver) == "with":
@@ -419,6 +422,14 @@ class _Site:
                 return "guard" if _is_guard_set(func.value, self.info) else "stored"
         return "stored"
 
+    def _imported_executor(self) -> str | None:
+        func = self.candidate.call.func
+        if self.candidate.kind != SUBMIT or not isinstance(func, ast.Attribute):
+            return None
+        if self._executor(func.value) != "import":
+            return None
+        return self._qualify(func.value)
+
     def _executor(self, receiver: ast.expr) -> str | None:
         from codemod.model.detect import executor_of
 
@@ -440,6 +451,25 @@ class _Site:
             if isinstance(target, ast.Name):
                 return self._response_task_name(target.id, end)
         raise _Stop("ignored", "the BackgroundTask is not given to a response")
+
+    def _not_streamed_tasks(self) -> None:
+        """A `BackgroundTasks()` made here and given to a streaming response: its tasks are the
+        response's cleanup (raises _Stop)."""
+        func = self.candidate.call.func
+        receiver = func.value if isinstance(func, ast.Attribute) else None
+        if not isinstance(receiver, ast.Name):
+            return
+        found = lookup(receiver.id, self.candidate.scopes)
+        if found is None or found[1].kind != "assign":
+            return
+        scope_node = found[0].node
+        lines = word_lines(self.info.source, [receiver.id])
+        parents = parent_map(scope_node, lines)
+        for use, _ in walk_lines(scope_node, lines):
+            if isinstance(use, ast.Name) and use.id == receiver.id:
+                parent = parents.get(id(use))
+                if isinstance(parent, ast.keyword) and parent.arg == "background":
+                    _not_streamed(parents.get(id(parent)))
 
     def _response_task_name(self, name: str, end: int) -> int:
         scope_node = self.candidate.scopes[0].node

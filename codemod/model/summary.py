@@ -267,6 +267,9 @@ class SiteFact(NamedTuple):
     suppressed: bool  # the line's noqa covers CCM001
     job_form: str  # where the job's function and arguments are in the call (sites.JOB_FORMS)
     starter: str  # the text of the function the site calls (`asyncio.create_task`, `Thread`)
+    # `pool.submit(...)` of a name another module defines: that name, qualified; the site is one
+    # only if it is an executor (analysis/executors.py)
+    receiver: str | None
 
 
 class QueuedFact(NamedTuple):
