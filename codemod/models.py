@@ -98,7 +98,9 @@ class Param:
     annotation: str | None
     default: str | None
     model: str | None = None  # the Pydantic v2 model class it takes, qualified
-    enum: str | None = None  # the Enum class it takes, qualified (it travels as `.value`)
+    # The class the wrapper rebuilds the argument as from its value, qualified: an Enum (the
+    # member travels as its `.value`) or, with `path`, a pathlib class (it travels as `str(...)`)
+    enum: str | None = None
     enum_value: str | None = None  # the type of that enum's values: "str", "int" or "float"
     # A FastAPI dependency the worker re-creates: "module:provider" (the wrapper drops the
     # parameter and runs the provider as FastAPI does).
@@ -106,6 +108,7 @@ class Param:
     # A model parameter whose set fields the job may read: they travel beside its JSON form
     # (`fields_set_of` at the call site, `with_fields_set` in the wrapper).
     fields_set: bool = False
+    path: bool = False  # `enum` is a pathlib class
 
     def as_wrapper_param(self) -> Param:
         """As the wrapper declares it: a model arrives as its JSON form, a dict; an enum member
@@ -185,6 +188,7 @@ class Site:
     # model: the call site sends their `model_dump(mode="json")`.
     model_args: tuple[int | str, ...] = ()
     enum_args: tuple[int | str, ...] = ()  # those that pass an enum member: sent as `.value`
+    path_args: tuple[int | str, ...] = ()  # those that pass a pathlib path: sent as `str(...)`
     injected: tuple[int | str, ...] = ()  # dependencies the worker re-creates: not sent
     # Models whose set fields travel beside them: (argument, the wrapper parameter they go to).
     fields_set_args: tuple[tuple[int | str, str], ...] = ()

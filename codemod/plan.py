@@ -11,6 +11,7 @@ from typing import Any
 
 from codemod.analysis.enums import enum_class
 from codemod.analysis.fieldsset import mark_fields_set
+from codemod.analysis.jsonsafe import PATH_CLASSES
 from codemod.analysis.naming import task_name as task_name
 from codemod.analysis.naming import tasks_module_for as tasks_module_for
 from codemod.analysis.schemas import with_params
@@ -268,7 +269,9 @@ def _rebuilt_as_on_disk(signature: Signature, node: FunctionNode, resolver: Reso
     params = []
     for p in signature.params:
         found = rebuilt.get(p.name) if not p.annotation and not (p.model or p.enum) else None
-        if found is not None and found[0] == "enum":
+        if found is not None and found[0] == "enum" and found[1] in PATH_CLASSES:
+            p = replace(p, enum=found[1], enum_value="str", path=True)
+        elif found is not None and found[0] == "enum":
             values = enum_class(found[1], resolver)
             p = replace(p, enum=found[1], enum_value=values) if values else p
         elif found is not None:

@@ -36,9 +36,10 @@ class Arguments:
     injected: tuple[tuple[int | str, str, str], ...] = ()
     # models whose set fields travel beside them: (argument, the wrapper parameter for them)
     fields_set: tuple[tuple[int | str, str], ...] = ()
-    # parameters without an annotation that the call site shows an enum member or a model
-    # is passed to: (parameter, "enum" or "model", the class, the type of an enum's values)
+    # parameters without an annotation that the call site shows an enum member, a model or a
+    # path is passed to: (parameter, "enum", "model" or "path", the class, the type of values)
     evident: tuple[tuple[str, str, str, str | None], ...] = ()
+    paths: tuple[int | str, ...] = ()  # those that pass a pathlib path (sent as a str)
 
 
 def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Arguments:
@@ -65,6 +66,7 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
     models: list[int | str] = []
     fields_set: list[tuple[int | str, str]] = []
     enums: list[int | str] = []
+    paths: list[int | str] = []
     injected: list[tuple[int | str, str, str]] = []
     evident: list[tuple[str, str, str, str | None]] = []
     for arg in fact.args:
@@ -81,7 +83,12 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
                 fields_set.append((key, fields_set_name(param, signature.params)))
             models.append(key)  # validated back into the model by the wrapper
             continue
-        if param is not None and param.enum is not None:
+        if param is not None and param.path and param.enum is not None:
+            if arg.literal or _is_member(arg, param.enum, ctx) or _built_path(arg, ctx):
+                paths.append(key)  # sent as `str(...)`, made a path again by the wrapper
+                continue
+            # a value the call site does not show is a path: judged by what it is
+        elif param is not None and param.enum is not None:
             if arg.literal:
                 continue  # the wrapper makes the member of it
             if _is_member(arg, param.enum, ctx):
@@ -115,6 +122,10 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
         if shown is not None and param is not None:
             if shown.kind == "unsafe":
                 raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{arg.text}` {shown.why}")
+            if shown.kind == "path" and shown.qualname is not None:
+                paths.append(key)
+                evident.append((param.name, "path", shown.qualname, "str"))
+                continue
             if shown.kind in ("enum", "model") and shown.qualname is not None:
                 if shown.kind == "model":
                     problem = round_trip_problem(shown.qualname, resolver)
@@ -128,6 +139,14 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
                 if shown.kind == "model" and _reads_fields_set(signature, param, ctx):
                     fields_set.append((key, fields_set_name(param, signature.params)))
             continue  # "safe" too: what the call site shows it is needs no check at run time
+        if impl_safety == UNSAFE and param is not None and param.path:
+            raise Skip(
+                Reason.UNSERIALIZABLE_ARGS,
+                f"argument `{arg.text}` goes to `{param.name}: {param.annotation}`, and the call "
+                "site does not show it is a path: a path it shows (`Path(...)`, `BASE / name` "
+                "of a module-level path, a name annotated `Path`, a str literal) travels as its "
+                "str and is rebuilt in the worker; build it so at the call",
+            )
         if impl_safety == UNSAFE:
             assert param is not None
             raise Skip(
@@ -149,6 +168,7 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
         tuple(injected),
         tuple(fields_set),
         tuple(evident),
+        tuple(paths),
     )
 
 
@@ -242,6 +262,12 @@ def _is_member(arg: ArgFact, enum: str, ctx: Context) -> bool:
     owner = ctx.rebased(arg.owner)
     canonical = ctx.resolver.canonical
     return owner is not None and canonical(owner) == canonical(enum)
+
+
+def _built_path(arg: ArgFact, ctx: Context) -> bool:
+    """Whether the call site shows an argument is a pathlib path (`Path(...)`)."""
+    shown = evident_type(arg, ctx.summary, ctx.resolver)
+    return shown is not None and shown.kind == "path"
 
 
 def _locally_safe(arg: ArgFact, ctx: Context) -> bool:

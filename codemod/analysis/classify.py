@@ -96,6 +96,7 @@ def classify(fact: SiteFact, ctx: Context) -> Site:
         task=task,
         model_args=checked.models,
         enum_args=checked.enums,
+        path_args=checked.paths,
         injected=tuple(key for key, _, _ in checked.injected),
         fields_set_args=checked.fields_set,
         shared_path=checked.shared_path,
@@ -151,8 +152,8 @@ def _converted(signature: Signature, checked: Arguments, ctx: Context) -> Signat
             p = replace(p, provider=providers[p.name])
         if p.name in shown:
             kind, cls, values = shown[p.name]
-            if kind == "enum":
-                p = replace(p, enum=cls, enum_value=values)
+            if kind in ("enum", "path"):
+                p = replace(p, enum=cls, enum_value=values, path=kind == "path")
             else:
                 sets = function is not None and reads_fields_set(function, p.name, ctx.resolver)
                 p = replace(p, model=cls, fields_set=bool(sets))

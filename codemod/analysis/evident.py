@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from codemod.analysis.aliases import qualify_expr
 from codemod.analysis.enums import enum_class
-from codemod.analysis.jsonsafe import SAFE, SAFE_TYPES, annotation_safety
+from codemod.analysis.jsonsafe import PATH_CLASSES, SAFE, SAFE_TYPES, annotation_safety
 from codemod.analysis.schemas import V1, V2, class_style
 from codemod.model.resolve import ClassAt, Resolver
 from codemod.model.summary import ArgFact, ModuleSummary
@@ -36,7 +36,8 @@ UNIONS = frozenset({"typing.Optional", "typing.Union"})
 @dataclass(frozen=True)
 class Evident:
     """An argument's evident type: "safe" (JSON-safe already), "enum" (travels as its value),
-    "model" (as its JSON form), or "unsafe" (no data: `why` says what it may be)."""
+    "model" (as its JSON form), "path" (a pathlib path: as its str), or "unsafe" (no data:
+    `why` says what it may be)."""
 
     kind: str
     qualname: str | None = None  # the enum or model class
@@ -55,6 +56,8 @@ def evident_type(arg: ArgFact, summary: ModuleSummary, resolver: Resolver) -> Ev
             return None
         qualname = resolver.program.rebase(summary.module, qualname)
         return _of_class(qualname, resolver, f"`{built[1]}`")
+    if built[0] == "value":
+        return _path_value(built[1], summary, resolver)
     if built[0] == "element" and len(built) == 4:
         return _of_element(built[1], built[2], built[3], summary, resolver)
     return None
@@ -64,6 +67,8 @@ def _of_class(qualname: str, resolver: Resolver, spelled: str) -> Evident | None
     """The evident type of a value built as `qualname`, when that names a class."""
     if qualname in SAFE_TYPES:
         return Evident("safe")
+    if qualname in PATH_CLASSES:
+        return Evident("path", qualname, "str")
     canonical = resolver.canonical(qualname)
     values = enum_class(canonical, resolver)
     if values is not None:
@@ -76,6 +81,30 @@ def _of_class(qualname: str, resolver: Resolver, spelled: str) -> Evident | None
     if isinstance(resolver.class_of(canonical), ClassAt):
         return Evident("unsafe", why=f"is a {spelled} of the application, not data")
     return None  # a function (what it returns is not evident), a library's name
+
+
+def _path_value(spelled: str, summary: ModuleSummary, resolver: Resolver) -> Evident | None:
+    """A module-level name assigned a pathlib path (`BASE = Path(...)`, `BASE: Path = ...`),
+    followed through imports: such a value (and `BASE / name`) is a path."""
+    qualname = resolver.qualify_chain(summary, tuple(spelled.split(".")))
+    for _ in range(8):
+        found = resolver.split(qualname) if qualname else None
+        if found is None:
+            return None
+        where, rest = found
+        binding = where.bindings.get(rest)
+        if binding is None:
+            return None
+        if binding.kind == "import":
+            qualname = binding.target
+            continue
+        value = binding.value
+        for chain in (value.cls, value.declared) if value is not None else ():
+            name = resolver.qualify_chain(where, chain) if chain else None
+            if name in PATH_CLASSES:
+                return Evident("path", name, "str")
+        return None
+    return None
 
 
 def _of_element(

@@ -22,6 +22,12 @@ SAFE_TYPES = frozenset(
         "decimal.Decimal",
     }
 )
+# Paths travel as their str and are rebuilt by the wrapper (a path of the web host's disk is
+# host-path first): not JSON-safe themselves.
+PATH_CLASSES = frozenset(
+    f"pathlib.{name}"
+    for name in ("Path", "PurePath", "PosixPath", "PurePosixPath", "WindowsPath", "PureWindowsPath")
+)
 CONTAINERS = frozenset(
     {
         "builtins.list",
@@ -103,3 +109,12 @@ def _subscript_safety(
         parts = [i for i in items if not (isinstance(i, ast.Constant) and i.value is Ellipsis)]
         return _combine(*(annotation_safety(i, summary, resolver, depth) for i in parts))
     return UNKNOWN if base is None or base.startswith(("typing.", "collections.abc.")) else UNSAFE
+
+
+def path_class(annotation: str, summary: ModuleSummary, resolver: Resolver) -> str | None:
+    """The pathlib class an annotation is exactly (`Path`, `pathlib.PurePath`), qualified."""
+    parsed = parse_expression(annotation)
+    if not isinstance(parsed, ast.Name | ast.Attribute):
+        return None
+    qualname = qualify_expr(summary, parsed, resolver)
+    return qualname if qualname in PATH_CLASSES else None

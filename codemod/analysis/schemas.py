@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from codemod.analysis.aliases import alias_of, qualify_expr
 from codemod.analysis.enums import enum_value_type
+from codemod.analysis.jsonsafe import path_class
 from codemod.model.resolve import Resolver
 from codemod.model.summary import ModuleSummary
 from codemod.model.syntax import parse_expression
@@ -94,6 +95,11 @@ def with_models(signature: Signature, resolver: Resolver) -> Signature:
         if param.annotation and param.kind in ("posonly", "normal", "kwonly"):
             found = annotation_model(param.annotation, summary, resolver)
             enum = enum_value_type(param.annotation, summary, resolver) if found is None else None
+            path = path_class(param.annotation, summary, resolver)
+            if path is not None:
+                params.append(replace(param, enum=path, enum_value="str", path=True))
+                changed = True
+                continue
         if found is not None and found[1] == V2:
             params.append(replace(param, model=found[0]))
             changed = True

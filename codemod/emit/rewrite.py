@@ -503,6 +503,7 @@ def _sent(args: Sequence[cst.Arg], site: Site) -> Sequence[cst.Arg]:
     reads them, by keyword."""
     companions = _fields_set_args(args, site.fields_set_args)
     args = _enum_values(_dump_models(args, site.model_args), site.enum_args)
+    args = _each(args, site.path_args, lambda value: cst.Call(cst.Name("str"), [cst.Arg(value)]))
     kept = [
         arg
         for i, arg in enumerate(args)

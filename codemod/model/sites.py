@@ -636,6 +636,10 @@ class _Site:
         return None
 
 
+# Methods of a pathlib path that give a path.
+_PATH_METHODS = frozenset(
+    {"joinpath", "with_name", "with_suffix", "with_stem", "resolve", "absolute", "expanduser"}
+)
 _MODEL_BUILDERS = frozenset(
     {"model_validate", "model_validate_json", "parse_obj", "model_construct"}
 )
@@ -646,6 +650,17 @@ def _built(value: ast.expr) -> tuple[str, ...] | None:
     `E.model_validate(...)` (whether `E` is a class is the program's to tell)."""
     if isinstance(value, ast.Await):
         value = value.value
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Div):
+        value = value.left  # `base / name`: a path when `base` is one
+    while (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr in _PATH_METHODS
+    ):
+        value = value.func.value  # `base.joinpath(name)`: likewise
+    if isinstance(value, ast.Name | ast.Attribute):
+        chain = name_chain(value)
+        return ("value", ".".join(chain)) if chain else None  # what the name is assigned
     if isinstance(value, ast.Subscript):
         chain = name_chain(value.value)
         return ("class", ".".join(chain)) if chain else None
