@@ -45,6 +45,12 @@ def classify(fact: SiteFact, ctx: Context) -> Site:
             status = Status.ALREADY_MIGRATED
         else:
             end_line = _handle_end(fact)
+        if fact.in_main:
+            raise Skip(
+                Reason.STARTUP,
+                f'the call is under `if __name__ == "__main__":` of `{ctx.summary.module}`: it '
+                "runs when the process starts, not in a request",
+            )
         if fact.function is None:
             raise Skip(
                 Reason.STARTUP,

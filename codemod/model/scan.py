@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from codemod.model.paths import DISK_NAMES, PATH_FIELD, Paths, disk_uses
@@ -33,6 +34,7 @@ from codemod.model.syntax import (
     OTHER_ROOT,
     FunctionNode,
     chain_of,
+    is_main_guard,
     last_name,
     name_chain,
     parse_expression,
@@ -640,8 +642,10 @@ class Scan:
             self.repeats = True
             if self.endless is None:
                 self.endless = (node.lineno, ast.unparse(node.test))
-        elif not self.repeats and any(_sleeps(n) for n in ast.walk(node)):
+        elif any(_sleeps(n) for n in ast.walk(node)):
             self.repeats = True
+            if self.endless is None and _until_stopped(node.test):
+                self.endless = (node.lineno, ast.unparse(node.test))
 
     def refs_tuple(self) -> tuple[Ref, ...]:
         return tuple(Ref(chain, flags, line) for (chain, flags), line in self.refs.items())
@@ -698,7 +702,48 @@ def locals_of(
 
 
 def _sleeps(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and last_name(node.func) == "sleep"
+    """`time.sleep(...)`, `asyncio.sleep(...)`, or a wait with a timeout (`event.wait(6)`)."""
+    if not isinstance(node, ast.Call):
+        return False
+    name = last_name(node.func)
+    return name == "sleep" or (name == "wait" and bool(node.args or node.keywords))
+
+
+# The words of a flag that a service loop runs until (`while not stop_event.is_set():`,
+# `while self._running:`): set when the process stops, never by the job.
+_STOP_WORDS = frozenset(
+    {
+        "stop",
+        "stopped",
+        "stopping",
+        "shutdown",
+        "exit",
+        "exiting",
+        "quit",
+        "terminate",
+        "terminated",
+        "running",
+        "alive",
+        "closing",
+        "closed",
+        "cancelled",
+    }
+)
+
+
+def _until_stopped(test: ast.expr) -> bool:
+    """A loop that runs until a stop flag is set: `while not stop_event.is_set()`, `while
+    self._running`, `while not SHUTDOWN` (with a sleep or a wait in it: a service loop)."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+    if isinstance(test, ast.Call) and not test.args and isinstance(test.func, ast.Attribute):
+        if test.func.attr not in ("is_set", "is_alive"):
+            return False
+        test = test.func.value
+    if not isinstance(test, ast.Name | ast.Attribute):
+        return False
+    words = set(re.split(r"_+", last_name(test).lower()))
+    return bool(words & _STOP_WORDS)
 
 
 def _always_true(test: ast.expr) -> bool:
@@ -779,7 +824,7 @@ def summarise_top_level(
 ) -> Function:
     """The module's top level, as a function of path ()."""
     nodes = module_nodes(tree)
-    main = {id(n) for stmt in tree.body if _is_main_guard(stmt) for n in ast.walk(stmt)}
+    main = {id(n) for stmt in tree.body if is_main_guard(stmt) for n in ast.walk(stmt)}
     scan = Scan(nodes, [], starters, segment, main)
     paths = qualify.scope(None, {})
     return Function(
@@ -818,18 +863,6 @@ def summarise_top_level(
 
 def _is_def(stmt: ast.stmt) -> bool:
     return isinstance(stmt, FunctionNode | ast.ClassDef)
-
-
-def _is_main_guard(stmt: ast.stmt) -> bool:
-    test = stmt.test if isinstance(stmt, ast.If) else None
-    return (
-        isinstance(test, ast.Compare)
-        and isinstance(test.left, ast.Name)
-        and test.left.id == "__name__"
-        and len(test.comparators) == 1
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value == "__main__"
-    )
 
 
 def changes_self(node: ast.AST) -> bool:

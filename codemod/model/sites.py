@@ -20,7 +20,14 @@ from codemod.model.hostpath import HostPaths
 from codemod.model.index import ModuleInfo
 from codemod.model.noqa import suppressed
 from codemod.model.summary import ArgFact, QueuedFact, SiteFact, Sites
-from codemod.model.syntax import FunctionNode, last_name, name_chain, walk_lines, word_lines
+from codemod.model.syntax import (
+    FunctionNode,
+    is_main_guard,
+    last_name,
+    name_chain,
+    walk_lines,
+    word_lines,
+)
 from codemod.models import (
     ADD_TASK,
     AFTER_RESPONSE,
@@ -144,6 +151,7 @@ class _Site:
             job_form=job_form,
             starter=info.segment(call.func),
             receiver=self._imported_executor(),
+            in_main=any(is_main_guard(p) for p in candidate.parents[1:2]),
         )
 
     def _qualify(self, expr: ast.expr) -> str | None:

@@ -270,6 +270,7 @@ class SiteFact(NamedTuple):
     # `pool.submit(...)` of a name another module defines: that name, qualified; the site is one
     # only if it is an executor (analysis/executors.py)
     receiver: str | None
+    in_main: bool  # under the module's `if __name__ == "__main__":` (a def there included)
 
 
 class QueuedFact(NamedTuple):

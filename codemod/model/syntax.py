@@ -373,3 +373,16 @@ def _starts_statement(tokens: list[tokenize.TokenInfo], at: int) -> bool:
         )
         or (before.type == tokenize.OP and before.string == ";")
     )
+
+
+def is_main_guard(stmt: ast.AST) -> bool:
+    """`if __name__ == "__main__":`."""
+    test = stmt.test if isinstance(stmt, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
