@@ -644,8 +644,29 @@ def add_imports_and_logger(
     if logger_line:
         statement = cst.parse_statement(logger_line + "\n")
         statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
-        body.insert(end, statement)
+        body.insert(_after_binding(body, end, logger_line.split()[2].partition(".")[0]), statement)
     return module.with_changes(body=body)
+
+
+def _after_binding(body: Sequence[cst.BaseStatement], end: int, name: str) -> int:
+    """`end`, or the index after a later top-level import that binds `name` (a module that runs
+    code before some of its imports: `logging` imported below a `print`)."""
+    at = end
+    for i in range(end, len(body)):
+        statement = body[i]
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(
+                small.names, cst.ImportStar
+            ):
+                bound = {
+                    _code(a.asname.name) if a.asname else _code(a.name).partition(".")[0]
+                    for a in small.names
+                }
+                if name in bound:
+                    at = i + 1
+    return at
 
 
 def _insert(
@@ -932,7 +953,20 @@ def rewrite_pieces(source: str, job: _Rewrite, tree: ast.Module) -> tuple[str, s
     newline_found = _NEWLINE.search(source)
     newline = newline_found.group(0) if newline_found else "\n"
     indent = _first_indent(tree, lines)
-    wanted = set(range(_header_size(groups)))
+    header = _header_size(groups)
+    logging_name = job.names.has_logging
+    if (
+        job.names.logger is None
+        and logging_name
+        and any(
+            isinstance(n, ast.Import | ast.ImportFrom)
+            and any((a.asname or a.name.partition(".")[0]) == logging_name for a in n.names)
+            for g in groups[header:]
+            for n in g.nodes
+        )
+    ):
+        return None  # `import logging` below code: the logger goes after it, out of the header
+    wanted = set(range(header))
     by_group: dict[int, list[SiteEdit]] = {}
     for edit in job.edits:
         holding = [i for i, g in enumerate(groups) if g.first <= edit.site.stmt_line <= g.last]
