@@ -93,10 +93,13 @@ def child_pids(pid: int) -> set[int]:
 
 
 def migrate(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `celery-codemod migrate` in `tree`, as a user would."""
+    """Run `celery-codemod migrate` in `tree`, as a user would, with this checkout's `codemod`
+    (not whichever one the virtualenv's editable install points at, e.g. another worktree's)."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "codemod", "migrate", *args],
         cwd=tree,
+        env={**os.environ, "PYTHONPATH": path},
         capture_output=True,
         text=True,
         timeout=120,

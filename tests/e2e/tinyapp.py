@@ -56,6 +56,13 @@ def tiny_app(root: Path, module: str, endpoints: str, **options: object) -> Path
 
     `options` go to `[tool.celery-codemod]` (`retry_backoff=1` -> `retry-backoff = 1`).
     """
+    write_tiny_app(root, module, endpoints, **options)
+    migrate(root, "--report", "MIGRATION_SUMMARY.md")
+    return root
+
+
+def write_tiny_app(root: Path, module: str, endpoints: str, **options: object) -> Path:
+    """Write the app of `tiny_app`, not migrated (migrate it with the options you need)."""
     files = {
         "pyproject.toml": "\n".join(
             [
@@ -84,5 +91,4 @@ def tiny_app(root: Path, module: str, endpoints: str, **options: object) -> Path
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    migrate(root, "--report", "MIGRATION_SUMMARY.md")
     return root
