@@ -39,6 +39,8 @@ SUBMIT = "Executor.submit"
 BACKGROUND_TASK = "BackgroundTask"
 # The forms that run after the response, through the runner's `publish_or_run` once migrated.
 AFTER_RESPONSE = frozenset({ADD_TASK, BACKGROUND_TASK})
+# The generated runner module, in the tasks package: its own threads are no call sites.
+RUNNER = "async_runner"
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
 PUBLISH_OR_RUN = "publish_or_run"
 GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverified ones
@@ -209,6 +211,8 @@ class Site:
     # call site is rewritten from them; and the starter's text (`asyncio.create_task`).
     job_form: str = "call"
     starter: str = ""
+    # Names the rewrite would use that the site's function binds itself (`partial`).
+    shadowed: tuple[str, ...] = ()
     # Arguments whose types could not be proven JSON-safe: the call site publishes through the
     # runner's `guarded_delay`, which checks them at run time (`unverified-args = "guard"`).
     guarded: bool = False

@@ -23,6 +23,7 @@ from codemod.model.resolve import Resolver
 from codemod.model.syntax import FunctionNode, first_line
 from codemod.models import (
     RUN_WITH_DEPENDENCIES,
+    RUNNER,
     CeleryApp,
     Drift,
     FileAnalysis,
@@ -48,7 +49,6 @@ from codemod.target import (
 )
 from codemod.target import find_celery_app as find_celery_app  # importable from here as before
 
-RUNNER = "async_runner"
 # The runner's function that hands a soft time limit to the job's coroutine (`time-limits`).
 DELIVERING = "_delivering"
 

@@ -21,7 +21,7 @@ from codemod.model.program import Program
 from codemod.model.resolve import Resolver
 from codemod.model.sources import Sources
 from codemod.model.summary import Sites, loads
-from codemod.models import FileAnalysis, FileError, Site, Status
+from codemod.models import RUNNER, FileAnalysis, FileError, Site, Status
 
 # Analysing and rewriting take about 50 s a megabyte (a 10 MB module: ten minutes and gigabytes
 # of memory, in LibCST), and no hand-written endpoint module comes near this size: a bigger file
@@ -83,7 +83,8 @@ def analyse_all(
         error = sources.error(rel) if rel in sources else None
         if error is not None:
             results[path] = FileAnalysis(rel, module, error=FileError(rel, error))
-        elif not may_have_sites(data):
+        elif not may_have_sites(data) or module == f"{config.tasks_package}.{RUNNER}":
+            # the generated runner's own threads and loops are no call sites
             results[path] = FileAnalysis(rel, module, noqa=noqa_codes(data))
         elif len(data) > MAX_FILE_BYTES:
             size = f"{len(data) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB"

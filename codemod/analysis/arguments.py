@@ -91,7 +91,7 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
         elif param is not None and param.enum is not None:
             if arg.literal:
                 continue  # the wrapper makes the member of it
-            if _is_member(arg, param.enum, ctx):
+            if _is_member(arg, param.enum, ctx) or _built_member(arg, param.enum, ctx):
                 enums.append(key)  # sent as its `.value`, made a member again by the wrapper
                 continue
             # a value of another type (a plain str given to an enum parameter): `.value` would
@@ -262,6 +262,18 @@ def _is_member(arg: ArgFact, enum: str, ctx: Context) -> bool:
     owner = ctx.rebased(arg.owner)
     canonical = ctx.resolver.canonical
     return owner is not None and canonical(owner) == canonical(enum)
+
+
+def _built_member(arg: ArgFact, enum: str, ctx: Context) -> bool:
+    """Whether the call site builds the argument as a member of the enum (`E(value)`, `E[name]`)."""
+    shown = evident_type(arg, ctx.summary, ctx.resolver)
+    canonical = ctx.resolver.canonical
+    return (
+        shown is not None
+        and shown.kind == "enum"
+        and shown.qualname is not None
+        and canonical(shown.qualname) == canonical(enum)
+    )
 
 
 def _built_path(arg: ArgFact, ctx: Context) -> bool:

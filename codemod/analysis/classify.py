@@ -112,6 +112,7 @@ def classify(fact: SiteFact, ctx: Context) -> Site:
         standalone=fact.standalone and end_line == fact.stmt_end,
         job_form=fact.job_form,
         starter=fact.starter,
+        shadowed=fact.shadowed,
         asyncio_name=fact.asyncio_name,
         source_line=fact.source_line,
         notes=tuple(ctx.notes),
@@ -204,6 +205,7 @@ def _published_after_response(fact: SiteFact, ctx: Context) -> Site | None:
         standalone=True,
         job_form=fact.job_form,
         starter=fact.starter,
+        shadowed=fact.shadowed,
     )
 
 

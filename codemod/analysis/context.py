@@ -10,6 +10,7 @@ from codemod.config import Config
 from codemod.model.resolve import Resolver
 from codemod.model.sources import Sources
 from codemod.model.summary import ModuleSummary
+from codemod.models import RUNNER
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Context:
 
     @property
     def program_root_runner(self) -> str:
-        return f"{self.config.tasks_package}.async_runner"
+        return f"{self.config.tasks_package}.{RUNNER}"
 
     def rebased(self, qualname: str | None) -> str | None:
         """A name qualified in the site's module, as its imports name it from the root."""

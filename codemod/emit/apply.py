@@ -7,7 +7,7 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from codemod.models import (
     GUARDED_DELAY,
     PUBLISH_OR_RUN,
     RUN_WITH_DEPENDENCIES,
+    RUNNER,
     WITH_FIELDS_SET,
     Drift,
     FileError,
@@ -42,7 +43,6 @@ from codemod.models import (
     Status,
     TasksModulePlan,
 )
-from codemod.plan import RUNNER
 
 Changes = dict[str, tuple[bytes | None, bytes]]
 
@@ -322,7 +322,11 @@ def _render_endpoint(job: _EndpointJob) -> Rendered:
         info = ModuleInfo.parse(module, job.config.root / job.rel, job.text)
     except (SyntaxError, ValueError):
         return None, _REREAD
-    return _rendered(job.rel, partial(job.rewrite, module_names(info), info.tree), compiled=True)
+    names = module_names(info)
+    if any("partial" in e.site.shadowed for e in job.edits if e.site.after_response):
+        # a parameter or a local of the site's function is called `partial`: spelled in full
+        names = replace(names, partial="functools.partial")
+    return _rendered(job.rel, partial(job.rewrite, names, info.tree), compiled=True)
 
 
 # LibCST parses every rewritten module, black formats every generated one: worth worker

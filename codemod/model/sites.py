@@ -47,6 +47,8 @@ GUARD_ATTRS = frozenset({"add_done_callback", "set_name", "get_name"})
 STORE_METHODS = frozenset({"add", "append", "appendleft", "extend", "insert", "put_nowait"})
 EVIDENT_NAMES = frozenset({"request", "websocket", "self", "cls"})
 PUBLISH_OR_RUN = ".async_runner.publish_or_run"
+# Names a rewritten site may use, which a parameter or a local of its function may shadow.
+REWRITE_NAMES = ("partial", "functools")
 THREAD_ATTRS = frozenset({"start", "setDaemon", "setName"})  # what a started thread may get
 THREAD_FIELDS = frozenset({"daemon", "name"})  # and what may be set on it before its start
 # Responses whose background task runs when the body has been streamed: cleanup, not a job.
@@ -152,6 +154,9 @@ class _Site:
             starter=info.segment(call.func),
             receiver=self._imported_executor(),
             in_main=any(is_main_guard(p) for p in candidate.parents[1:2]),
+            shadowed=tuple(
+                name for name in REWRITE_NAMES if lookup(name, candidate.scopes[:-1]) is not None
+            ),
         )
 
     def _qualify(self, expr: ast.expr) -> str | None:

@@ -271,6 +271,7 @@ class SiteFact(NamedTuple):
     # only if it is an executor (analysis/executors.py)
     receiver: str | None
     in_main: bool  # under the module's `if __name__ == "__main__":` (a def there included)
+    shadowed: tuple[str, ...]  # names the rewrite uses that the site's function binds itself
 
 
 class QueuedFact(NamedTuple):
