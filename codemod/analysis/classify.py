@@ -134,6 +134,7 @@ def _checks(
     checked = check_arguments(fact, signature, ctx)
     parts = jobs.parts(signature, checked.injected, ctx)
     jobs.check_spawns_processes(parts, signature, ctx)
+    jobs.check_needs_request(parts, ctx)
     jobs.check_needs_startup(parts, ctx)
     jobs.check_shared_memory(parts, ctx, fact.scope_key)
     shared_disk = jobs.check_shared_disk(parts, ctx)

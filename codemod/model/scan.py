@@ -119,6 +119,18 @@ FULL_CALLS = frozenset(
         "__setattr__",
         "FastAPI",
         "Starlette",
+        # Flask: views and hooks registered by call, and the app's constructor
+        "add_url_rule",
+        "before_first_request",
+        "before_app_first_request",
+        "before_request",
+        "after_request",
+        "teardown_request",
+        "before_app_request",
+        "after_app_request",
+        "teardown_app_request",
+        "Flask",
+        "APIFlask",
     }
 )
 APP_HOOKS = frozenset({"lifespan", "on_startup", "on_shutdown"})
