@@ -63,7 +63,7 @@ def find_flask_apps(
 
 def _returns_app(factory: Func) -> bool:
     """Whether a function that constructs an app returns something (the app: a factory)."""
-    return bool(factory.fn.returned) or factory.fn.returns is not None
+    return factory.fn.returns_value or factory.fn.returns is not None
 
 
 def _required(function: Func) -> bool:

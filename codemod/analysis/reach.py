@@ -11,8 +11,8 @@ from codemod.analysis.routes import (
     ModuleScan,
     may_create_app,
     may_declare_routes,
-    may_derive_views,
     may_start_up,
+    views_deriving,
 )
 from codemod.analysis.state import StartupState, collect_state
 from codemod.model.callgraph import callees, reached_from
@@ -127,10 +127,11 @@ def _declared(sources: Sources, resolver: Resolver) -> _Found:
         new = found.views - known
         if not new:
             break
+        derives = views_deriving(new)
         todo = [
             (rel, (True, False, False))
             for _, rel, data in sources.items()
-            if rel not in found.scanned and may_derive_views(data, new)
+            if rel not in found.scanned and derives(data)
         ]
     return found
 

@@ -124,21 +124,25 @@ class NeedsRequest(JobCheck):
             for known, (what, consequence) in REQUEST_GLOBALS.items():
                 if name == known or name.startswith(known + "."):
                     return Read(f"reads `{spelled}`", what, ref.line, consequence)
-            if not ref.flags & STORE and _reads_request_g(name, sets_g):
-                text = f"reads `{spelled}`, which it does not set itself"
+            unset = _request_g(name, sets_g) if not ref.flags & STORE else None
+            if unset is not None:
+                text = f"reads `{spelled}`, {unset}"
                 return Read(text, "flask's `g`", ref.line, G_CONSEQUENCE)
         return None
 
 
-def _reads_request_g(name: str, sets_g: set[str]) -> bool:
-    """Whether a use of `g` reads what a request set there: an attribute the job does not set
-    itself (or `g` as a whole, `g.get(...)`, when the job sets nothing there)."""
+def _request_g(name: str, sets_g: set[str]) -> str | None:
+    """Whether a use of `g` reads what a request set there, said as the message says it: an
+    attribute the job does not set itself (or `g` as a whole, `g.get(...)`, when the job sets
+    nothing there)."""
     rest = _g_attributes(name)
     if rest is None:
-        return False
+        return None
     if not rest or rest[0] in G_READS:
-        return not sets_g
-    return not (rest[0] == "setdefault" or rest[0] in sets_g or "*" in sets_g)
+        return None if sets_g else "and sets nothing in `g` itself"
+    if rest[0] == "setdefault" or rest[0] in sets_g or "*" in sets_g:
+        return None
+    return "which it does not set itself"
 
 
 def _g_attributes(name: str | None) -> list[str] | None:

@@ -110,15 +110,21 @@ def may_declare_routes(data: bytes) -> bool:
     return (b"View" in data or b"Resource" in data) and _VIEW_CLASS.search(data) is not None
 
 
-def may_derive_views(data: bytes, bases: Iterable[str]) -> bool:
-    """Whether a class of the module may derive from one of these class-based views of the
-    program (by name: `class ItemAPI(BaseAPI)` where `BaseAPI` derives from MethodView)."""
+def views_deriving(bases: Iterable[str]) -> Callable[[bytes], bool]:
+    """A byte test: whether a class of a module may derive from one of these class-based views
+    of the program (by name: `class ItemAPI(BaseAPI)` where `BaseAPI` derives from MethodView)."""
     names = [name.encode() for name in bases]
-    if b"class" not in data or not any(name in data for name in names):
-        return False
     alternatives = b"|".join(re.escape(name) for name in names)
-    pattern = rb"class[ \t]+\w+[ \t]*\([^)]*\b(?:" + alternatives + rb")\b"
-    return re.search(pattern, data) is not None
+    pattern = re.compile(rb"class[ \t]+\w+[ \t]*\([^)]*\b(?:" + alternatives + rb")\b")
+
+    def test(data: bytes) -> bool:
+        return (
+            b"class" in data
+            and any(name in data for name in names)
+            and pattern.search(data) is not None
+        )
+
+    return test
 
 
 def _decorator_roots(data: bytes) -> set[bytes]:
