@@ -335,6 +335,20 @@ APPS = {
         },
         ("app.factory:create_app",),
     ),
+    "a function that sets up the module's app and returns it": (
+        {
+            "app/main.py": """
+                from flask import Flask
+
+                app = Flask(__name__)
+
+                def configured(config=None):
+                    app.config.update(config or {})
+                    return app
+                """,
+        },
+        ("app.main:app", "app.main:configured"),
+    ),
     "a function that runs an app, returning nothing, and a FastAPI app": (
         {
             "app/run.py": """
@@ -365,3 +379,34 @@ def test_flask_app_must_name_a_module_and_an_attribute(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"flask-app: 'app.create_app' must be MODULE:ATTR"):
         load_config((tmp_path,), tmp_path, {})
+
+
+def test_a_function_that_returns_the_configured_app_is_start_up(tmp_path: Path) -> None:
+    """changedetection.io's `changedetection_app()` sets up the module's `app`, starts its
+    threads and returns it: start-up, like a factory; a function returning something else that
+    starts the same work is not."""
+    files = {
+        "app/main.py": """
+            import asyncio
+
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            async def ticker():
+                pass
+
+            def configured():
+                asyncio.ensure_future(ticker())
+                return app
+
+            def not_the_app():
+                asyncio.ensure_future(ticker())
+                return 1
+            """,
+    }
+    reach = reach_of(write(tmp_path, files))
+    assert (
+        reach.started_at_startup("app.main.configured") == "app factory `configured` (app/main.py)"
+    )
+    assert reach.started_at_startup("app.main.not_the_app") is None

@@ -194,3 +194,41 @@ MIGRATES = {
 @pytest.mark.parametrize("jobs", MIGRATES.values(), ids=MIGRATES.keys())
 def test_look_alikes_migrate(tmp_path: Path, jobs: str) -> None:
     assert site(project(tmp_path, jobs))[:2] == ("migrated", None)
+
+
+HANDED = {
+    "current_app._get_current_object()": "is the Flask app (flask's `current_app`), not data",
+    "current_app": "is the Flask app (flask's `current_app`), not data",
+    "flask.request": "is the request (flask's `request`), not data",
+    "current_user": "is the logged-in user (flask_login's `current_user`), not data",
+}
+
+
+@pytest.mark.parametrize(("given", "said"), HANDED.items(), ids=HANDED.keys())
+def test_flask_s_objects_handed_to_the_job_are_no_data(
+    tmp_path: Path, given: str, said: str
+) -> None:
+    """boac hands its thread `current_app._get_current_object()` to enter the app's context."""
+    view = f"""
+        import threading
+
+        import flask
+        from flask import Blueprint, current_app
+        from flask_login import current_user
+
+        from app.jobs import job
+
+        bp = Blueprint("items", __name__)
+
+
+        @bp.post("/items")
+        def create_item():
+            threading.Thread(target=job, args=({given},)).start()
+            return {{}}
+        """
+    jobs = "def job(value) -> None:\n    print(value)\n"
+    root = project(tmp_path, jobs, {"app/views.py": view})
+    result = run_cli(root, "migrate", "--check", "--report", "report.json", "-v")
+    [found] = json.loads((root / "report.json").read_text(encoding="utf-8"))["sites"]
+    assert (found["status"], found["reason"]) == ("skipped", "unserializable-args")
+    assert f"argument `{given}` {said}" in result.output

@@ -73,6 +73,7 @@ class _Found:
 
     handlers: list[Func] = field(default_factory=list)
     roots: list[tuple[Func, str]] = field(default_factory=list)
+    first_request_hooks: list[Func] = field(default_factory=list)
     factories: list[tuple[Func, str]] = field(default_factory=list)
     flask_factories: list[tuple[Func, str]] = field(default_factory=list)
     app_modules: list[tuple[ModuleSummary, str]] = field(default_factory=list)
@@ -80,13 +81,13 @@ class _Found:
     flask_routes: set[str] = field(default_factory=set)  # files with Flask routes or views
     creations: list[tuple[ModuleSummary, AppCreation]] = field(default_factory=list)
     views: set[str] = field(default_factory=set)  # the names of class-based views found
-    scanned: set[str] = field(default_factory=set)  # the files looked into
+    scanned: set[str] = field(default_factory=set)  # the files looked into for routes
 
     def scan(self, rel: str, summary: ModuleSummary, resolver: Resolver, wants: Wants) -> None:
-        self.scanned.add(rel)
         scan = ModuleScan(summary, rel, resolver)
         routes, starts, creates = wants
         if routes:
+            self.scanned.add(rel)
             declared = list(scan.handlers())
             if declared:
                 self.route_modules.add(summary.module)
@@ -96,6 +97,7 @@ class _Found:
             self.views.update(scan.view_classes)
         if starts:
             self.roots += scan.startup_roots()
+            self.first_request_hooks += scan.first_request_hooks
         if creates:
             creation = scan.app_creation()
             if creation.at_module_level:
@@ -169,9 +171,8 @@ def find_reach(
     }
     modules = frozenset(function.module for function, _ in reached.values())
     flask = find_flask_apps(found.creations, resolver, sources, found.flask_routes, flask_app)
-    hooks = frozenset(
-        [*(h.key for h in handlers), *(f.key for f, why in roots if "_first_request hook" in why)]
-    )
+    # What the app only registers to run in requests, or before the first one: never in a worker.
+    hooks = frozenset(f.key for f in (*handlers, *found.first_request_hooks))
     state = collect_state(
         [*roots, *found.factories, *found.flask_factories],
         found.app_modules,

@@ -4,11 +4,13 @@ job in the app's context at most, never in a request's."""
 
 from __future__ import annotations
 
+import ast
 from typing import NamedTuple
 
 from codemod.analysis.webside import JobCheck
-from codemod.model.resolve import Func
-from codemod.model.summary import CALLED, STORE, Chain
+from codemod.model.resolve import Func, Resolver
+from codemod.model.summary import CALLED, STORE, Chain, ModuleSummary
+from codemod.model.syntax import name_chain, parse_expression
 
 _OUTSIDE = "a worker has no request (RuntimeError: Working outside of request context)"
 # What only a request's context has, by qualified name -> (how the message names it, what
@@ -153,3 +155,54 @@ def _g_attributes(name: str | None) -> list[str] | None:
         if name is not None and name.startswith(base + "."):
             return name[len(base) + 1 :].split(".")
     return None
+
+
+# Flask's context-bound objects, which a job cannot be handed as data: name -> how it is said.
+FLASK_OBJECTS = {
+    "flask.current_app": "the Flask app (flask's `current_app`)",
+    "flask.globals.current_app": "the Flask app (flask's `current_app`)",
+    "flask.request": "the request (flask's `request`)",
+    "flask.globals.request": "the request (flask's `request`)",
+    "flask.session": "the session (flask's `session`)",
+    "flask.globals.session": "the session (flask's `session`)",
+    "flask.g": "flask's `g`",
+    "flask.globals.g": "flask's `g`",
+    "flask_login.current_user": "the logged-in user (flask_login's `current_user`)",
+    "flask_login.utils.current_user": "the logged-in user (flask_login's `current_user`)",
+}
+_UNWRAPPED = "._get_current_object()"
+
+
+def flask_object(text: str, summary: ModuleSummary, resolver: Resolver) -> str | None:
+    """Why an argument, as spelled, is one of Flask's context-bound objects (or the object
+    behind one, `current_app._get_current_object()`): no data a message can carry (None when
+    it is not one). A thread is handed the app to enter its context: a worker's job runs in
+    the app's context already."""
+    base = text.removesuffix(_UNWRAPPED)
+    parts = tuple(base.split("."))
+    if not all(part.isidentifier() for part in parts):
+        return None
+    qualname = resolver.qualify_chain(summary, parts)
+    what = FLASK_OBJECTS.get(resolver.canonical(qualname)) if qualname else None
+    if what is None:
+        return None
+    if qualname in ("flask.current_app", "flask.globals.current_app"):
+        return (
+            f"is {what}, not data: a worker runs the job in the app's context already "
+            "(`FlaskTask`), where the job reads it as `current_app`"
+        )
+    return f"is {what}, not data"
+
+
+def copied_context(job: str, summary: ModuleSummary, resolver: Resolver) -> str | None:
+    """Why a job given as `copy_current_request_context(job)` (a thread's target) needs the
+    request, as the message says it (None for any other job expression)."""
+    expr = parse_expression(job)
+    if not isinstance(expr, ast.Call) or len(expr.args) != 1:
+        return None
+    chain = name_chain(expr.func)
+    qualname = resolver.qualify_chain(summary, chain) if chain else None
+    if qualname is None or resolver.canonical(qualname) not in COPY_CONTEXT:
+        return None
+    wrapped = ast.unparse(expr.args[0])
+    return f"`{wrapped}` is wrapped with `{ast.unparse(expr.func)}`: {COPY_CONSEQUENCE}"

@@ -186,6 +186,9 @@ class ModuleScan:
         self.flask = False
         # The classes it declares that derive from a class-based view (set by `handlers`).
         self.view_classes: list[str] = []
+        # The functions registered to run before the first request (set by `startup_roots`):
+        # start-up that a worker, which serves no request, never runs.
+        self.first_request_hooks: list[Func] = []
 
     def _scopes(self) -> Iterator[Func | None]:
         """The module's top level (None) and its functions."""
@@ -295,6 +298,7 @@ class ModuleScan:
                     )
                 elif not decorator.is_call and target[-1] in FIRST_REQUEST_HOOKS:
                     out.append((function, f"{target[-1]} hook `{function.display}` ({rel})"))
+                    self.first_request_hooks.append(function)
         for call, where in self._calls(lambda c: c.func[-1] == "add_event_handler"):
             if len(call.func) < 2:
                 continue
@@ -305,7 +309,9 @@ class ModuleScan:
         for call, where in self._calls(lambda c: c.func[-1] in FIRST_REQUEST_HOOKS):
             registered = argument(call, 0, "f")
             if len(call.func) > 1 and registered is not None:
+                before = len(out)
                 add(registered, where, f"{call.func[-1]} hook")
+                self.first_request_hooks += [f for f, _ in out[before:]]
         for call, where in self._calls(lambda c: any(k in APP_HOOKS for k, _ in c.keywords)):
             if not self._constructs_app(call.func, where, APP_CLASSES):
                 continue
@@ -338,6 +344,17 @@ class ModuleScan:
             len(ref.chain) > 1 and ref.chain[-1] == "app_context" for ref in top.fn.refs
         ):
             found.at_module_level = True  # `with app.app_context(): ...` at import
+        for function in self.resolver.functions(self.summary):
+            # a module-level function that sets up a Flask app made elsewhere and returns it
+            # (`def make_app(config): app.config.update(config); ...; return app`)
+            if (
+                len(function.path) == 1
+                and function.fn.returned
+                and all(f.key != function.key for f, _ in found.flask_factories)
+                and any(self._is_app(c, function, FLASK_APPS) for c in function.fn.returned)
+            ):
+                why = f"app factory `{function.display}` ({self.rel})"
+                found.flask_factories.append((function, why))
         for name, binding in self.summary.bindings.items():
             made = binding.value.call if binding.value is not None else None
             if (
