@@ -126,7 +126,7 @@ def _analyse(
     from codemod.model.index import RepoIndex
     from codemod.model.syntax import tune_interpreter
     from codemod.plan import build_plan
-    from codemod.target import default_tasks_package, search_celery_app
+    from codemod.target import default_tasks_package, search_celery_app, search_flask_app
 
     tune_interpreter()
     project = Project.of(config, _cache(config))
@@ -140,6 +140,9 @@ def _analyse(
         if config.tasks_package_setting is None and search.app is not None:
             tasks_package = default_tasks_package(search.app, config)
             config = replace(config, tasks_package_setting=tasks_package)
+        flask = search_flask_app(config, project.reach.flask, index)
+        if flask.app != config.flask_app:
+            config = replace(config, flask_app=flask.app)
         files = endpoint_modules(config, selected, project.reach.handler_modules)
         show = show_progress and len(files) > PROGRESS_THRESHOLD and sys.stderr.isatty()
         if show:
@@ -148,7 +151,9 @@ def _analyse(
         else:
             analyses = project.analyse(files, config)
         startup_code = project.reach.startup_code
-        plan = build_plan(analyses, config, index, project.resolver, paths, startup_code, search)
+        plan = build_plan(
+            analyses, config, index, project.resolver, paths, startup_code, search, flask
+        )
     finally:
         project.close()
     return plan, index, config

@@ -94,6 +94,9 @@ class Config:
     # tasks module or task glob (as in `queues`) -> soft time limit in seconds
     time_limits: dict[str, int] = field(default_factory=dict)
     pools: dict[str, str] = field(default_factory=dict)  # queue -> prefork, threads or solo
+    # The Flask app the jobs run in: "module:attr" (the app) or "module:factory" (called with no
+    # argument), as set, or as found before the analysis (cli; target.find_flask_app)
+    flask_app: str | None = None
 
     @property
     def tasks_package(self) -> str:
@@ -171,6 +174,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "cache-dir": ("cache_dir", str),
     "time-limits": ("time_limits", dict),
     "pools": ("pools", dict),
+    "flask-app": ("flask_app", str),
 }
 DELIVERY_MODES = ("at-least-once", "at-most-once")
 UNVERIFIED_MODES = ("guard", "skip", "allow")
@@ -301,6 +305,11 @@ def _validate(config: Config) -> None:
     for spec in config.worker_startup:
         if not is_callable_spec(spec):
             raise ConfigError(f"worker-startup: {spec!r} must be MODULE:CALLABLE")
+    if config.flask_app is not None and not is_callable_spec(config.flask_app):
+        raise ConfigError(
+            f"flask-app: {config.flask_app!r} must be MODULE:ATTR (the Flask app) or "
+            "MODULE:FACTORY (a function that returns it)"
+        )
     for provider, replacement in config.dependencies.items():
         if not (is_callable_spec(provider) and is_callable_spec(replacement)):
             raise ConfigError(

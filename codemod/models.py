@@ -47,6 +47,7 @@ GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverifie
 FIELDS_SET_OF = "fields_set_of"  # a model's set fields, sent beside its JSON form
 WITH_FIELDS_SET = "with_fields_set"  # and put back on the model in the worker
 RUN_WITH_DEPENDENCIES = "run_with_dependencies"  # a job with dependencies the worker re-creates
+FLASK_TASK = "FlaskTask"  # the runner's task base that runs jobs in the Flask app's context
 
 
 class Reason(StrEnum):
@@ -60,6 +61,7 @@ class Reason(StrEnum):
     STARTUP = "startup"
     NEVER_ENDS = "never-ends"
     NEEDS_STARTUP = "needs-startup"
+    NEEDS_REQUEST = "needs-request"
     HOST_PATH = "host-path"
     SHARED_HELPER = "shared-helper"
     SPAWNS_PROCESSES = "spawns-processes"
@@ -82,6 +84,8 @@ HINTS = {
     Reason.NEEDS_STARTUP: "a worker does not run the web app's start-up: list the start-up "
     "callable that sets it in `worker-startup` in [tool.celery-codemod], or keep the job here "
     "with `# noqa: CCM002`",
+    Reason.NEEDS_REQUEST: "pass the values the job needs from the request as arguments, or keep "
+    "the job here with `# noqa: CCM002`",
     Reason.HOST_PATH: "a worker on another host cannot read that file: pass its contents or upload "
     "it to shared storage first; or set `shared-filesystem = true` if web and workers share a disk",
     Reason.SHARED_HELPER: "move the job to the request-path callers of the helper, or keep it here "

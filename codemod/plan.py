@@ -22,6 +22,7 @@ from codemod.model.index import ModuleInfo, RepoIndex, signature_of, wrapped_imp
 from codemod.model.resolve import Resolver
 from codemod.model.syntax import FunctionNode, first_line
 from codemod.models import (
+    FLASK_TASK,
     RUN_WITH_DEPENDENCIES,
     RUNNER,
     CeleryApp,
@@ -38,6 +39,7 @@ from codemod.models import (
 )
 from codemod.target import (
     AppSearch,
+    FlaskSearch,
     Registration,
     find_routes,
     generated_routes,
@@ -236,6 +238,16 @@ def _drift(
             "route belongs in the app's `task_routes`",
             signature,
         )
+    flask = _base(node) == FLASK_TASK
+    if flask != bool(config.flask_app):
+        return drift(
+            f"runs its job inside the Flask app's context (`base={FLASK_TASK}`), but the project "
+            "has no Flask app (`flask-app`)"
+            if flask
+            else f"runs its job outside the Flask app's context, but the project's jobs run in "
+            f"`{config.flask_app}` (`base={FLASK_TASK}`)",
+            signature,
+        )
     limits = config.time_limits_for(info.module, node.name)
     has = (_keyword(node, "soft_time_limit"), _keyword(node, "time_limit"))
     if has != ((str(limits[0]), str(limits[1])) if limits else (None, None)):
@@ -348,6 +360,16 @@ def _keyword(node: FunctionNode, name: str) -> str | None:
     return None
 
 
+def _base(node: FunctionNode) -> str | None:
+    """The `base=` class of the wrapper's `@app.task(...)` decorator, as spelled."""
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Call):
+            for keyword in decorator.keywords:
+                if keyword.arg == "base" and isinstance(keyword.value, ast.Name | ast.Attribute):
+                    return ast.unparse(keyword.value).rpartition(".")[2]
+    return None
+
+
 def _calls(node: FunctionNode, name: str) -> bool:
     return any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
@@ -357,18 +379,28 @@ def _calls(node: FunctionNode, name: str) -> bool:
 
 def worker_startup_of(tree: ast.Module) -> tuple[str, ...] | None:
     """The `WORKER_STARTUP` a generated runner module runs (None: it has no such section)."""
+    value = _module_value(tree, "WORKER_STARTUP")
+    if isinstance(value, ast.Tuple | ast.List):
+        return tuple(
+            e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        )
+    return None
+
+
+def flask_app_of(tree: ast.Module) -> str | None:
+    """The `FLASK_APP` a generated runner module creates (None: it has no Flask section)."""
+    value = _module_value(tree, "FLASK_APP")
+    return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+
+
+def _module_value(tree: ast.Module, name: str) -> ast.expr | None:
     for node in tree.body:
         target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
-        if isinstance(target, ast.Name) and target.id == "WORKER_STARTUP":
+        if isinstance(target, ast.Name) and target.id == name:
             value = getattr(node, "value", None)
-            if isinstance(value, ast.Tuple | ast.List):
-                return tuple(
-                    e.value
-                    for e in value.elts
-                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                )
+            return value if isinstance(value, ast.expr) else None
     return None
 
 
@@ -384,6 +416,15 @@ def runner_drift(config: Config, index: RepoIndex) -> str | None:
             "the runner module does not hand a soft time limit to the job's coroutine, but "
             "`time-limits` is set"
         )
+    made = flask_app_of(info.tree)
+    if made != config.flask_app:
+        if made is None:
+            return (
+                "the runner module runs jobs outside a Flask app's context, but the project's "
+                f"jobs run in `{config.flask_app}` (`flask-app`)"
+            )
+        now = f"`flask-app` is `{config.flask_app}`" if config.flask_app else "there is none"
+        return f"the runner module creates the Flask app `{made}`, but {now}"
     runs = worker_startup_of(info.tree) or ()
     if runs == config.worker_startup:
         return None
@@ -405,10 +446,11 @@ def build_plan(
     files: list[Path] | None = None,
     startup_code: tuple[str, ...] = (),
     search: AppSearch | None = None,
+    flask: FlaskSearch | None = None,
 ) -> MigrationPlan:
     """`files`: every Python file under the root, when the caller has walked it already;
     `startup_code`: the app's start-up (for the report); `search`: the Celery app, when the
-    caller has looked for it already."""
+    caller has looked for it already; `flask`: the Flask app of a Flask project."""
     sites = tuple(site for analysis in analyses for site in analysis.sites)
     noqa = tuple((a.path, line, codes) for a in analyses for line, codes in a.noqa)
     errors = tuple(a.error for a in analyses if a.error is not None)
@@ -419,6 +461,8 @@ def build_plan(
     app = search.app
     if app is None and (todo or any(d.signature for d in drifts)):
         raise ConfigError(search.error)
+    if flask is not None and flask.error and (todo or any(d.signature for d in drifts)):
+        raise ConfigError(flask.error)
     reg = registration(app, config, index) if app else Registration("include", frozenset())
     unregistered = tuple(
         (info.module, relpath(info.path, root))

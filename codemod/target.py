@@ -1,6 +1,7 @@
 """The target's Celery app and tasks package: finding the app and how it registers tasks modules;
 the tasks package's default name (from the app's package), where a new one goes and the
-`__init__.py` files it needs; and its routes module, which the app applies to `task_routes`."""
+`__init__.py` files it needs; its routes module, which the app applies to `task_routes`; and the
+Flask app that a Flask project's jobs run in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from codemod.analysis.flask_app import FlaskApps
 from codemod.config import DEFAULT_TASKS_PACKAGE, Config, ConfigError
 from codemod.model.files import (
     excluded,
@@ -152,6 +154,54 @@ def _registration_values(node: ast.AST) -> list[tuple[str, ast.expr]]:
             if isinstance(target, ast.Attribute) and target.attr in ("include", "imports"):
                 out.append((target.attr, node.value))
     return [(k, v) for k, v in out if isinstance(v, ast.List | ast.Tuple)]
+
+
+# --- the Flask app ----------------------------------------------------------------------------
+
+FLASK_APP_KEY = 'flask-app = "MODULE:ATTR_OR_FACTORY"'
+
+
+@dataclass(frozen=True)
+class FlaskSearch:
+    """The Flask app a Flask project's jobs run in ("module:attr", "module:factory"), or why
+    none is known (raised only where the plan needs it); neither for a project without Flask."""
+
+    app: str | None
+    error: str = ""
+
+
+def search_flask_app(config: Config, flask: FlaskApps, index: RepoIndex) -> FlaskSearch:
+    """The `flask-app` setting (its module must define the name), else the one Flask app the
+    project creates (an app a module builds at its top level, or a factory a worker can call
+    with no argument); never raises."""
+    spec = config.flask_app
+    if spec:
+        module, _, name = spec.partition(":")
+        info = index.module(module)
+        if info is None:
+            return FlaskSearch(None, f"flask-app {spec}: no module {module} under root")
+        if name not in info.bindings:
+            return FlaskSearch(None, f"flask-app {spec}: {module} defines no {name}")
+        return FlaskSearch(spec)
+    if not flask.used:
+        return FlaskSearch(None)
+    if flask.chosen:
+        return FlaskSearch(flask.chosen)
+    todo = (
+        f"set {FLASK_APP_KEY} in [tool.celery-codemod] to the app the web server runs: every "
+        "worker creates it and runs the jobs in its app context"
+    )
+    if flask.candidates:
+        names = ", ".join(flask.candidates)
+        return FlaskSearch(
+            None, f"{shown(config.root)}: several Flask apps found ({names}); {todo}"
+        )
+    return FlaskSearch(
+        None,
+        f"{shown(config.root)}: the routes are Flask's ({flask.routes[0]}), but no Flask app was "
+        "found (a module-level `app = Flask(...)`, or a factory that builds one and can be "
+        f"called with no argument); {todo}",
+    )
 
 
 # --- the tasks package's name and place -------------------------------------------------------

@@ -169,7 +169,7 @@ def test_reason_page_has_what_why_example_and_fix(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "suggested"),
     [
-        ("needs-start", "'needs-startup'?"),
+        ("needs-start", "'needs-startup', 'needs-request'?"),
         ("CCM02", "'CCM002'"),
         ("host_path", "'host-path'"),
         ("star-arg", "'star-args'"),

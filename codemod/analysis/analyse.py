@@ -47,7 +47,8 @@ class Project:
         program = Program(config.root, cache, config.workers)
         resolver = Resolver(program)
         sources = Sources(every)
-        return cls(program, resolver, sources, find_reach(sources, resolver, config.worker_startup))
+        reach = find_reach(sources, resolver, config.worker_startup, config.flask_app)
+        return cls(program, resolver, sources, reach)
 
     def analyse(
         self, paths: list[Path], config: Config, progress: Callable[[int], None] | None = None

@@ -16,6 +16,7 @@ from codemod.analysis.dependencies import (
 from codemod.analysis.evident import Evident, evident_type
 from codemod.analysis.fieldsset import reads_fields_set
 from codemod.analysis.jsonsafe import SAFE, UNKNOWN, UNSAFE, annotation_safety, text_safety
+from codemod.analysis.request_context import flask_object
 from codemod.analysis.schemas import V1, annotation_model, round_trip_problem
 from codemod.analysis.skip import Skip
 from codemod.model.resolve import Func
@@ -190,6 +191,9 @@ def _evidently_unsafe(arg: ArgFact, ctx: Context, data: bool) -> str:
     dependency whose value is data."""
     if arg.is_lambda or _names_code(arg, ctx):
         return "is a function or a class, not data"
+    flask = flask_object(arg.text, ctx.summary, ctx.resolver)
+    if flask is not None:
+        return flask
     if not arg.is_name:
         return ""
     if arg.evident:

@@ -10,6 +10,7 @@ from codemod.analysis import jobs
 from codemod.analysis.arguments import Arguments, check_arguments
 from codemod.analysis.context import Context
 from codemod.analysis.fieldsset import mark_fields_set, reads_fields_set
+from codemod.analysis.request_context import copied_context
 from codemod.analysis.schemas import with_models, with_params
 from codemod.analysis.signatures import signature_of
 from codemod.analysis.skip import Ignored, Skip
@@ -135,6 +136,7 @@ def _checks(
     checked = check_arguments(fact, signature, ctx)
     parts = jobs.parts(signature, checked.injected, ctx)
     jobs.check_spawns_processes(parts, signature, ctx)
+    jobs.check_needs_request(parts, ctx)
     jobs.check_needs_startup(parts, ctx)
     jobs.check_shared_memory(parts, ctx, fact.scope_key)
     shared_disk = jobs.check_shared_disk(parts, ctx)
@@ -287,6 +289,9 @@ def _check_runs(fact: SiteFact, signature: Signature | None) -> None:
 
 def _implementation(fact: SiteFact, ctx: Context) -> tuple[str | None, Signature | None]:
     if fact.impl_skip:
+        copied = copied_context(fact.impl_text, ctx.summary, ctx.resolver)
+        if copied is not None:
+            raise Skip(Reason.NEEDS_REQUEST, copied)
         raise Skip(Reason.NOT_IMPORTABLE, fact.impl_skip)
     qualname = ctx.rebased(fact.impl)
     assert qualname is not None

@@ -18,6 +18,7 @@ from codemod.analysis.memory import SharedMemory
 from codemod.analysis.naming import Located, task_name, tasks_module_for
 from codemod.analysis.needs_startup import needs_startup
 from codemod.analysis.processes import SpawnsProcesses
+from codemod.analysis.request_context import NeedsRequest
 from codemod.analysis.skip import Skip
 from codemod.model.resolve import Func
 from codemod.model.summary import SiteFact
@@ -117,6 +118,16 @@ def check_spawns_processes(parts: list[Part], signature: Signature, ctx: Context
         f"(AssertionError: daemonic processes are not allowed to have children), and its task "
         f"`{module}.{task}` would go to {where}",
     )
+
+
+def check_needs_request(parts: list[Part], ctx: Context) -> None:
+    """A job that reads the request's context (Flask's `request`, `session`, the `g` of a
+    request, `current_user`) has none in a worker, which runs it in the app's context at most."""
+    found = NeedsRequest.of(ctx.resolver, ctx.sources, ctx.reach.state.code)
+    for part in parts:
+        why = found.shared(part.function)
+        if why is not None:
+            raise Skip(Reason.NEEDS_REQUEST, part.says(why))
 
 
 def check_needs_startup(parts: list[Part], ctx: Context) -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from codemod.analysis.routes import ModuleScan, may_create_app, may_declare_routes, may_start_up
+from codemod.analysis.flask_app import FlaskApps, creation_roots, find_flask_apps
+from codemod.analysis.routes import (
+    AppCreation,
+    ModuleScan,
+    may_create_app,
+    may_declare_routes,
+    may_start_up,
+    views_deriving,
+)
 from codemod.analysis.state import StartupState, collect_state
 from codemod.model.callgraph import callees, reached_from
 from codemod.model.files import module_name
@@ -18,6 +26,8 @@ MAX_DEPTH = 8
 # A backward search that would look into more files than this gives up: the function then
 # counts as reached by no handler (a start-up site is refused rather than migrated).
 MAX_CALLER_FILES = 150
+# Rounds of looking for classes that derive from the class-based views found so far.
+MAX_VIEW_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,9 @@ class Reach:
     state: StartupState = field(default_factory=StartupState)  # what the start-up sets
     startup_code: tuple[str, ...] = ()  # "lifespan `f` (path)", "app factory ...", ...
     route_handlers: frozenset[str] = frozenset()  # the route handlers themselves
+    flask: FlaskApps = field(
+        default_factory=FlaskApps
+    )  # the Flask apps, and the one a worker makes
 
     @property
     def handler_modules(self) -> frozenset[str]:
@@ -54,38 +67,90 @@ def declaring(sources: Sources) -> list[tuple[str, bool, bool, bool]]:
     return out
 
 
-def find_reach(sources: Sources, resolver: Resolver, worker_startup: Iterable[str] = ()) -> Reach:
-    """Route handlers and start-up roots among the files, what they reach, and the state the
-    start-up sets (less what the `worker_startup` callables set). Only files whose bytes could
-    declare routes, start-up or the app are looked into, then what they call."""
-    program = resolver.program
-    handlers: list[Func] = []
-    roots: list[tuple[Func, str]] = []
-    factories: list[tuple[Func, str]] = []
-    app_modules: list[tuple[ModuleSummary, str]] = []
-    route_modules: set[str] = set()
-    found = declaring(sources)
-    program.prefetch((sources.path(rel), rel) for rel, *_ in found)
-    for rel, routes, starts, creates in found:
-        name = module_name(rel)
-        if program.path(name) != sources.path(rel):
-            continue
-        summary = program.module(name)
-        if summary is None:
-            continue
+@dataclass
+class _Found:
+    """What the modules that declare routes, start-up or the app declare."""
+
+    handlers: list[Func] = field(default_factory=list)
+    roots: list[tuple[Func, str]] = field(default_factory=list)
+    first_request_hooks: list[Func] = field(default_factory=list)
+    factories: list[tuple[Func, str]] = field(default_factory=list)
+    flask_factories: list[tuple[Func, str]] = field(default_factory=list)
+    app_modules: list[tuple[ModuleSummary, str]] = field(default_factory=list)
+    route_modules: set[str] = field(default_factory=set)
+    flask_routes: set[str] = field(default_factory=set)  # files with Flask routes or views
+    creations: list[tuple[ModuleSummary, AppCreation]] = field(default_factory=list)
+    views: set[str] = field(default_factory=set)  # the names of class-based views found
+    scanned: set[str] = field(default_factory=set)  # the files looked into for routes
+
+    def scan(self, rel: str, summary: ModuleSummary, resolver: Resolver, wants: Wants) -> None:
         scan = ModuleScan(summary, rel, resolver)
+        routes, starts, creates = wants
         if routes:
+            self.scanned.add(rel)
             declared = list(scan.handlers())
             if declared:
-                route_modules.add(summary.module)
-                handlers += declared
+                self.route_modules.add(summary.module)
+                self.handlers += declared
+            if scan.flask:
+                self.flask_routes.add(rel)
+            self.views.update(scan.view_classes)
         if starts:
-            roots += scan.startup_roots()
+            self.roots += scan.startup_roots()
+            self.first_request_hooks += scan.first_request_hooks
         if creates:
-            at_module_level, found_factories = scan.app_creation()
-            if at_module_level:
-                app_modules.append((summary, f"the module level of {rel}"))
-            factories += found_factories
+            creation = scan.app_creation()
+            if creation.at_module_level:
+                self.app_modules.append((summary, f"the module level of {rel}"))
+            self.factories += creation.factories
+            self.flask_factories += creation.flask_factories
+            self.creations.append((summary, creation))
+
+
+Wants = tuple[bool, bool, bool]
+
+
+def _declared(sources: Sources, resolver: Resolver) -> _Found:
+    """What the files whose bytes may declare routes, start-up or the app declare, and then the
+    files whose classes may derive from the class-based views found (by name, a few rounds)."""
+    program = resolver.program
+    todo = [(rel, (routes, starts, creates)) for rel, routes, starts, creates in declaring(sources)]
+    found = _Found()
+    for _ in range(MAX_VIEW_ROUNDS):
+        program.prefetch((sources.path(rel), rel) for rel, _ in todo)
+        known = set(found.views)
+        for rel, wants in todo:
+            name = module_name(rel)
+            if program.path(name) != sources.path(rel):
+                continue
+            summary = program.module(name)
+            if summary is not None:
+                found.scan(rel, summary, resolver, wants)
+        new = found.views - known
+        if not new:
+            break
+        derives = views_deriving(new)
+        todo = [
+            (rel, (True, False, False))
+            for _, rel, data in sources.items()
+            if rel not in found.scanned and derives(data)
+        ]
+    return found
+
+
+def find_reach(
+    sources: Sources,
+    resolver: Resolver,
+    worker_startup: Iterable[str] = (),
+    flask_app: str | None = None,
+) -> Reach:
+    """Route handlers and start-up roots among the files, what they reach, and the state the
+    start-up sets (less what the `worker_startup` callables set, and what creating the Flask
+    app `flask_app`, or the one found, sets in the worker). Only files whose bytes could
+    declare routes, start-up or the app are looked into, then what they call."""
+    program = resolver.program
+    found = _declared(sources, resolver)
+    handlers, roots = found.handlers, found.roots
     # What handlers call directly: the modules that hold request work (discovery, part c), of
     # which only those that may hold a call site matter (and packages, for their re-exports).
     reached = (
@@ -93,25 +158,45 @@ def find_reach(sources: Sources, resolver: Resolver, worker_startup: Iterable[st
         if handlers
         else {}
     )
-    at_startup = reached_from(roots, resolver, depth=MAX_DEPTH)
+    # A Flask app factory is start-up code: what it calls runs when the app is created.
+    starting = [*roots, *found.flask_factories]
+    at_startup = reached_from(starting, resolver, depth=MAX_DEPTH)
     # Start-up work that holds a background call, and that no handler reaches (looked for
     # backwards from it: far fewer modules to read than all that every handler reaches).
-    search = Callers(sources, resolver, frozenset(reached), frozenset(f.key for f, _ in roots))
+    search = Callers(sources, resolver, frozenset(reached), frozenset(f.key for f, _ in starting))
     startup = {
         key: why
         for key, (function, why) in at_startup.items()
         if key not in reached and function.fn.starts_background and not search.reaches(function)
     }
     modules = frozenset(function.module for function, _ in reached.values())
-    state = collect_state([*roots, *factories], app_modules, resolver, worker_startup)
+    flask = find_flask_apps(found.creations, resolver, sources, found.flask_routes, flask_app)
+    # What the app only registers to run in requests, or before the first one: never in a worker.
+    hooks = frozenset(f.key for f in (*handlers, *found.first_request_hooks))
+    state = collect_state(
+        [*roots, *found.factories, *found.flask_factories],
+        found.app_modules,
+        resolver,
+        worker_startup,
+        creation_roots(flask.chosen, resolver),
+        hooks,
+    )
     # The start-up hooks, and the app's creation where it sets state (every app is created
     # somewhere: that alone is no start-up code worth a line of the report).
     setters = [setter.what for _, setter in state.keys.values()]
-    made = [why for _, why in (*factories, *app_modules) if any(why in w for w in setters)]
+    creating = (*found.factories, *found.flask_factories, *found.app_modules)
+    made = [why for _, why in creating if any(why in w for w in setters)]
     code = tuple(dict.fromkeys([*(why for _, why in roots), *made]))
     route_handlers = frozenset(h.key for h in handlers)
     return Reach(
-        frozenset(route_modules), frozenset(reached), startup, modules, state, code, route_handlers
+        frozenset(found.route_modules),
+        frozenset(reached),
+        startup,
+        modules,
+        state,
+        code,
+        route_handlers,
+        flask,
     )
 
 

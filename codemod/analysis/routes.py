@@ -1,9 +1,11 @@
-"""Route handlers, start-up hooks and the app's creation that one module declares."""
+"""Route handlers, start-up hooks and the app's creation that one module declares: FastAPI,
+Starlette and Flask (blueprints, class-based views, flask_restful / flask_restx resources)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from codemod.model.resolve import Func, Resolver
 from codemod.model.summary import Arg, Call, Chain, ModuleSummary
@@ -11,28 +13,68 @@ from codemod.model.summary import Arg, Call, Chain, ModuleSummary
 ROUTE_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket", "route"}
 )
-# registrar -> the position of the endpoint among its positional arguments
+# registrar -> (the position of the endpoint among its positional arguments, its keyword)
 REGISTRARS = {
-    "add_api_route": 1,
-    "add_route": 1,
-    "add_websocket_route": 1,
-    "add_api_websocket_route": 1,
+    "add_api_route": (1, "endpoint"),
+    "add_route": (1, "endpoint"),
+    "add_websocket_route": (1, "endpoint"),
+    "add_api_websocket_route": (1, "endpoint"),
+    "add_url_rule": (2, "view_func"),  # Flask: (rule, endpoint, view_func)
 }
-APP_CLASSES = frozenset(
-    {
-        "fastapi.FastAPI",
-        "fastapi.applications.FastAPI",
-        "fastapi.APIRouter",
-        "fastapi.routing.APIRouter",
-        "starlette.applications.Starlette",
-        "starlette.routing.Router",
-    }
+FLASK_APPS = frozenset(
+    {"flask.Flask", "flask.app.Flask", "apiflask.APIFlask", "apiflask.app.APIFlask"}
+)
+FLASK_CLASSES = FLASK_APPS | {"flask.Blueprint", "flask.blueprints.Blueprint"}
+APP_CLASSES = (
+    frozenset(
+        {
+            "fastapi.FastAPI",
+            "fastapi.applications.FastAPI",
+            "fastapi.APIRouter",
+            "fastapi.routing.APIRouter",
+            "starlette.applications.Starlette",
+            "starlette.routing.Router",
+        }
+    )
+    | FLASK_CLASSES
 )
 # The applications themselves (not routers): what constructs one is the app's start-up.
-APPS_ONLY = frozenset(
-    {"fastapi.FastAPI", "fastapi.applications.FastAPI", "starlette.applications.Starlette"}
+APPS_ONLY = (
+    frozenset(
+        {"fastapi.FastAPI", "fastapi.applications.FastAPI", "starlette.applications.Starlette"}
+    )
+    | FLASK_APPS
 )
+APP_CONSTRUCTORS = frozenset({"FastAPI", "Starlette", "Flask", "APIFlask"})
 APP_HOOKS = frozenset({"lifespan", "on_startup", "on_shutdown"})
+# Class-based views: their methods named for HTTP methods (and `dispatch_request`) are handlers.
+VIEW_CLASSES = frozenset(
+    {
+        "flask.views.View",
+        "flask.views.MethodView",
+        "flask_restful.Resource",
+        "flask_restx.Resource",
+        "flask_restx.resource.Resource",
+        "flask_restplus.Resource",
+        "flask_restplus.resource.Resource",
+    }
+)
+VIEW_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "dispatch_request"}
+)
+# Flask's hooks run in every request (request work, like a handler's), or before the first one
+# (the app's start-up, which a worker that creates the app does not run: there is no request).
+REQUEST_HOOKS = frozenset(
+    {
+        "before_request",
+        "after_request",
+        "teardown_request",
+        "before_app_request",
+        "after_app_request",
+        "teardown_app_request",
+    }
+)
+FIRST_REQUEST_HOOKS = frozenset({"before_first_request", "before_app_first_request"})
 
 # Cheap byte tests, before any parse: a module that declares a route, or the app's start-up.
 # Each pattern starts with a literal, which `re` finds fast; an alternation at the front would
@@ -41,7 +83,10 @@ _ROUTE_DECORATOR = re.compile(
     rb"@[ \t]*(\w+)[\w.]*\.(?:get|post|put|patch|delete|head|options|api_route|websocket|route)"
     rb"[ \t]*\("
 )
-_ROUTE_CALL = re.compile(rb"\.add_(?:api_|websocket_|api_websocket_)?route[ \t]*\(")
+_ROUTE_CALL = re.compile(rb"\.add_(?:api_|websocket_|api_websocket_|url_)?r(?:oute|ule)[ \t]*\(")
+_REQUEST_HOOK = re.compile(rb"\.(?:before|after|teardown)_(?:app_)?request\b")
+# `class X(MethodView)`, `class X(views.View)`, `class X(Resource, Mixin)`
+_VIEW_CLASS = re.compile(rb"class[ \t]+\w+[ \t]*\([^)]*\b(?:MethodView|View|Resource)\b")
 _STARTUP = tuple(
     (word, re.compile(re.escape(word) + pattern))
     for word, pattern in (
@@ -50,6 +95,7 @@ _STARTUP = tuple(
         (b"on_shutdown", rb"[ \t]*="),
         (b".on_event", rb"[ \t]*\("),
         (b".add_event_handler", rb"[ \t]*\("),
+        (b"_first_request", rb"\b"),
     )
 )
 
@@ -57,7 +103,28 @@ _STARTUP = tuple(
 def may_declare_routes(data: bytes) -> bool:
     if b"@" in data and any(_bound(root, data) for root in _decorator_roots(data)):
         return True
-    return b"_route" in data and _ROUTE_CALL.search(data) is not None
+    if (b"_route" in data or b"_url_rule" in data) and _ROUTE_CALL.search(data) is not None:
+        return True
+    if b"_request" in data and _REQUEST_HOOK.search(data) is not None:
+        return True
+    return (b"View" in data or b"Resource" in data) and _VIEW_CLASS.search(data) is not None
+
+
+def views_deriving(bases: Iterable[str]) -> Callable[[bytes], bool]:
+    """A byte test: whether a class of a module may derive from one of these class-based views
+    of the program (by name: `class ItemAPI(BaseAPI)` where `BaseAPI` derives from MethodView)."""
+    names = [name.encode() for name in bases]
+    alternatives = b"|".join(re.escape(name) for name in names)
+    pattern = re.compile(rb"class[ \t]+\w+[ \t]*\([^)]*\b(?:" + alternatives + rb")\b")
+
+    def test(data: bytes) -> bool:
+        return (
+            b"class" in data
+            and any(name in data for name in names)
+            and pattern.search(data) is not None
+        )
+
+    return test
 
 
 def _decorator_roots(data: bytes) -> set[bytes]:
@@ -73,16 +140,39 @@ def _bound(name: bytes, data: bytes) -> bool:
 
 
 def may_create_app(data: bytes) -> bool:
-    """Whether a module may construct the app (at its top level or in an app factory)."""
-    return b"FastAPI(" in data or b"Starlette(" in data
+    """Whether a module may construct the app (at its top level or in an app factory), or enter
+    a Flask app's context at its top level."""
+    return (
+        b"FastAPI(" in data
+        or b"Starlette(" in data
+        or b"Flask(" in data
+        or b".app_context(" in data
+    )
 
 
 def may_start_up(data: bytes) -> bool:
     # Three scans that every start-up word passes (on_startup, on_shutdown, .on_event; lifespan;
-    # .add_event_handler) before one scan per word: most modules fail the first three.
-    if not (b"on_" in data or b"lifespan" in data or b"event_handler" in data):
+    # .add_event_handler; before_first_request) before one scan per word: most modules fail them.
+    if not (
+        b"on_" in data
+        or b"lifespan" in data
+        or b"event_handler" in data
+        or b"first_request" in data
+    ):
         return False
     return any(word in data and pattern.search(data) is not None for word, pattern in _STARTUP)
+
+
+@dataclass
+class AppCreation:
+    """Where one module creates the app: at its top level (or it enters a Flask app's context
+    there), and in app factories (FastAPI's and Starlette's, Flask's apart: a worker that
+    creates the Flask app runs them)."""
+
+    at_module_level: bool = False
+    factories: list[tuple[Func, str]] = field(default_factory=list)
+    flask_factories: list[tuple[Func, str]] = field(default_factory=list)
+    flask_apps: list[str] = field(default_factory=list)  # module-level names: `app = Flask()`
 
 
 class ModuleScan:
@@ -92,6 +182,13 @@ class ModuleScan:
         self.summary = summary
         self.rel = rel
         self.resolver = resolver
+        # Whether a handler it declares is Flask's (set by `handlers`).
+        self.flask = False
+        # The classes it declares that derive from a class-based view (set by `handlers`).
+        self.view_classes: list[str] = []
+        # The functions registered to run before the first request (set by `startup_roots`):
+        # start-up that a worker, which serves no request, never runs.
+        self.first_request_hooks: list[Func] = []
 
     def _scopes(self) -> Iterator[Func | None]:
         """The module's top level (None) and its functions."""
@@ -111,29 +208,70 @@ class ModuleScan:
                     yield call, scope
 
     def handlers(self) -> Iterator[Func]:
+        """Route handlers, class-based views' methods and Flask's per-request hooks."""
         for function in self.resolver.functions(self.summary):
             for decorator in function.fn.decorators:
                 target = decorator.target
-                if (
-                    decorator.is_call
-                    and target is not None
-                    and len(target) > 1
-                    and target[-1] in ROUTE_METHODS
-                    and self._is_app(target[:-1], self.resolver.outer(function))
-                ):
+                if target is None or len(target) < 2:
+                    continue
+                route = decorator.is_call and target[-1] in ROUTE_METHODS
+                hook = not decorator.is_call and target[-1] in REQUEST_HOOKS
+                where = self.resolver.outer(function)
+                if (route or hook) and self._is_app(target[:-1], where):
+                    self._note_flask(target[:-1], where)
                     yield function
                     break
         for call, where in self._calls(lambda c: c.func[-1] in REGISTRARS):
             name = call.func[-1]
             if len(call.func) < 2:
                 continue
-            endpoint = argument(call, REGISTRARS[name], "endpoint")
-            if endpoint is None and name != "add_api_route":
-                endpoint = argument(call, REGISTRARS[name], "route")
+            endpoint = argument(call, *REGISTRARS[name])
+            if endpoint is None and name not in ("add_api_route", "add_url_rule"):
+                endpoint = argument(call, REGISTRARS[name][0], "route")
             if endpoint is not None and self._is_app(call.func[:-1], where):
-                found = self.resolver.callee(endpoint.chain, where, self.summary)
+                self._note_flask(call.func[:-1], where)
+                yield from self._endpoints(endpoint, where)
+        for call, where in self._calls(lambda c: c.func[-1] in REQUEST_HOOKS):
+            hooked = argument(call, 0, "f")
+            if len(call.func) > 1 and hooked is not None and self._is_app(call.func[:-1], where):
+                yield from self._endpoints(hooked, where)
+        yield from self._views()
+
+    def _endpoints(self, arg: Arg, where: Func | None) -> Iterator[Func]:
+        """The handler a registration names: a function, or the methods of `View.as_view(...)`."""
+        if arg.call is not None and len(arg.call) > 1 and arg.call[-1] == "as_view":
+            qualname = self.resolver.qualify_local(arg.call[:-1], where, self.summary)
+            cls = self.resolver.class_of(self.resolver.canonical(qualname)) if qualname else None
+            if cls is not None:
+                self.flask = True
+                for name in sorted(VIEW_METHODS):
+                    found = self.resolver.member(cls, name)
+                    if found is not None:
+                        yield found
+            return
+        found = self.resolver.callee(arg.chain, where, self.summary)
+        if found is not None:
+            yield found
+
+    def _views(self) -> Iterator[Func]:
+        """The methods named for HTTP methods (and `dispatch_request`) of the module's classes
+        that derive from a Flask view or a flask_restful / flask_restx Resource."""
+        for path, cls in self.summary.classes.items():
+            if len(path) != 1 or not cls.bases or not self._derives_view(path[0]):
+                continue
+            self.view_classes.append(path[0])
+            for name, method in cls.methods.items():
+                found = self.resolver.func(self.summary, method) if name in VIEW_METHODS else None
                 if found is not None:
+                    self.flask = True
                     yield found
+
+    def _derives_view(self, name: str) -> bool:
+        return self.resolver.derives_from(f"{self.summary.module}.{name}", VIEW_CLASSES)
+
+    def _note_flask(self, chain: Chain, where: Func | None) -> None:
+        if not self.flask and self._is_app(chain, where, FLASK_CLASSES):
+            self.flask = True
 
     def startup_roots(self) -> list[tuple[Func, str]]:
         out: list[tuple[Func, str]] = []
@@ -148,16 +286,19 @@ class ModuleScan:
         for function in self.resolver.functions(self.summary):
             for decorator in function.fn.decorators:
                 target = decorator.target
+                if not target or len(target) < 2:
+                    continue
                 if (
                     decorator.is_call
-                    and target
-                    and len(target) > 1
                     and target[-1] == "on_event"
                     and decorator.first in ("startup", "shutdown")
                 ):
                     out.append(
                         (function, f"{decorator.first} handler `{function.display}` ({rel})")
                     )
+                elif not decorator.is_call and target[-1] in FIRST_REQUEST_HOOKS:
+                    out.append((function, f"{target[-1]} hook `{function.display}` ({rel})"))
+                    self.first_request_hooks.append(function)
         for call, where in self._calls(lambda c: c.func[-1] == "add_event_handler"):
             if len(call.func) < 2:
                 continue
@@ -165,6 +306,12 @@ class ModuleScan:
             handler = argument(call, 1, "func")
             if event is not None and event.const in ("startup", "shutdown") and handler:
                 add(handler, where, f"{event.const} handler")
+        for call, where in self._calls(lambda c: c.func[-1] in FIRST_REQUEST_HOOKS):
+            registered = argument(call, 0, "f")
+            if len(call.func) > 1 and registered is not None:
+                before = len(out)
+                add(registered, where, f"{call.func[-1]} hook")
+                self.first_request_hooks += [f for f, _ in out[before:]]
         for call, where in self._calls(lambda c: any(k in APP_HOOKS for k, _ in c.keywords)):
             if not self._constructs_app(call.func, where, APP_CLASSES):
                 continue
@@ -177,19 +324,47 @@ class ModuleScan:
                         add(Arg(element, None, None, None, False), where, f"{hook} handler")
         return out
 
-    def app_creation(self) -> tuple[bool, list[tuple[Func, str]]]:
-        """Whether the module constructs the app at its top level, and the functions that
-        construct it (app factories, start-up code when the app is created)."""
-        at_module_level = False
-        factories: list[tuple[Func, str]] = []
-        for call, where in self._calls(lambda c: c.func[-1] in ("FastAPI", "Starlette")):
+    def app_creation(self) -> AppCreation:
+        """Whether the module constructs the app at its top level (or enters a Flask app's
+        context there), and the functions that construct it (app factories: start-up code when
+        the app is created)."""
+        found = AppCreation()
+        for call, where in self._calls(lambda c: c.func[-1] in APP_CONSTRUCTORS):
             if not self._constructs_app(call.func, where, APPS_ONLY):
                 continue
             if where is None:
-                at_module_level = True
-            elif all(f.key != where.key for f, _ in factories):
-                factories.append((where, f"app factory `{where.display}` ({self.rel})"))
-        return at_module_level, factories
+                found.at_module_level = True
+                continue
+            flask = self._constructs_app(call.func, where, FLASK_APPS)
+            listed = found.flask_factories if flask else found.factories
+            if all(f.key != where.key for f, _ in listed):
+                listed.append((where, f"app factory `{where.display}` ({self.rel})"))
+        top = self.resolver.top_level(self.summary)
+        if top is not None and any(
+            len(ref.chain) > 1 and ref.chain[-1] == "app_context" for ref in top.fn.refs
+        ):
+            found.at_module_level = True  # `with app.app_context(): ...` at import
+        for function in self.resolver.functions(self.summary):
+            # a module-level function that sets up a Flask app made elsewhere and returns it
+            # (`def make_app(config): app.config.update(config); ...; return app`)
+            if (
+                len(function.path) == 1
+                and function.fn.returned
+                and all(f.key != function.key for f, _ in found.flask_factories)
+                and any(self._is_app(c, function, FLASK_APPS) for c in function.fn.returned)
+            ):
+                why = f"app factory `{function.display}` ({self.rel})"
+                found.flask_factories.append((function, why))
+        for name, binding in self.summary.bindings.items():
+            made = binding.value.call if binding.value is not None else None
+            if (
+                binding.kind == "assign"
+                and made is not None
+                and made[-1] in APP_CONSTRUCTORS
+                and self._constructs_app(made, None, FLASK_APPS)
+            ):
+                found.flask_apps.append(name)
+        return found
 
     def _constructs_app(self, func: Chain, function: Func | None, classes: frozenset[str]) -> bool:
         name = self._qualname(func, function)
@@ -203,21 +378,31 @@ class ModuleScan:
         name = self.resolver.qualify_chain(self.summary, chain)
         return self.resolver.canonical(name) if name else None
 
-    def _is_app(self, chain: Chain, function: Func | None, depth: int = 0) -> bool:
-        """Whether an expression is a FastAPI, APIRouter or Starlette object (or of a class of the
-        repository deriving from one): by the constructor or annotation that defines the name."""
+    def _is_app(
+        self,
+        chain: Chain,
+        function: Func | None,
+        classes: frozenset[str] = APP_CLASSES,
+        depth: int = 0,
+    ) -> bool:
+        """Whether an expression is a FastAPI, APIRouter, Starlette, Flask or Blueprint object
+        (or of a class of the repository deriving from one): by the constructor or annotation
+        that defines the name (`classes`: which of them)."""
         if depth > 4 or not chain:
             return False
         if len(chain) > 1 and chain[-1] == "router":  # `app.router`
-            return self._is_app(chain[:-1], function, depth + 1)
+            return self._is_app(chain[:-1], function, classes, depth + 1)
         if len(chain) == 1 and function is not None:
-            local = function.fn.locals.get(chain[0])
-            if local is not None:
-                return self._defines_app(self.summary, local.cls)
+            scope: Func | None = function
+            while scope is not None:  # a local of the function or of one around it
+                local = scope.fn.locals.get(chain[0])
+                if local is not None:
+                    return self._defines_app(self.summary, local.cls, classes)
+                scope = self.resolver.outer(scope)
         name = self.resolver.qualify_chain(self.summary, chain)
-        return name is not None and self._is_app_named(name, depth)
+        return name is not None and self._is_app_named(name, classes, depth)
 
-    def _is_app_named(self, qualname: str, depth: int) -> bool:
+    def _is_app_named(self, qualname: str, classes: frozenset[str], depth: int) -> bool:
         """The module-level name `qualname` (followed through imports) is such an object."""
         found = self.resolver.split(qualname) if depth <= 4 else None
         if found is None:
@@ -227,14 +412,16 @@ class ModuleScan:
         if binding is None:
             return False
         if binding.kind == "import":
-            return self._is_app_named(binding.target, depth + 1)
-        return binding.value is not None and self._defines_app(summary, binding.value.cls)
+            return self._is_app_named(binding.target, classes, depth + 1)
+        return binding.value is not None and self._defines_app(summary, binding.value.cls, classes)
 
-    def _defines_app(self, summary: ModuleSummary, cls: Chain | None) -> bool:
+    def _defines_app(
+        self, summary: ModuleSummary, cls: Chain | None, classes: frozenset[str]
+    ) -> bool:
         """`x = FastAPI(...)`, `x: APIRouter = ...`, or a parameter annotated so."""
         name = self.resolver.qualify_chain(summary, cls)
         return name is not None and self.resolver.derives_from(
-            self.resolver.canonical(name), APP_CLASSES
+            self.resolver.canonical(name), classes
         )
 
 

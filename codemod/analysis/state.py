@@ -12,6 +12,8 @@ from codemod.model.summary import CALLED, MAXIMAL, STORE, Chain, ModuleSummary
 
 # How far start-up code is followed (calls deep).
 STARTUP_DEPTH = 8
+# Methods that set an object up for the app (Flask's extensions: `db.init_app(app)`).
+INIT_METHODS = frozenset({"init_app"})
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,14 @@ def collect_state(
     module_roots: Iterable[tuple[ModuleSummary, str]],
     resolver: Resolver,
     worker_startup: Iterable[str] = (),
+    created: tuple[list[tuple[Func, str]], list[tuple[ModuleSummary, str]]] = ([], []),
+    hooks: frozenset[str] = frozenset(),
 ) -> StartupState:
     """The state set by start-up `roots` (function, description) and by the module-level code of
-    `module_roots` (the app's main modules), less what the `worker-startup` callables set too."""
+    `module_roots` (the app's main modules), less what the `worker-startup` callables set too,
+    and what the worker's creation of the Flask app sets (`created`: its factory and its
+    module; `hooks`: the functions it only registers, run in requests or before the first one,
+    which a worker never serves)."""
     found: dict[str, tuple[str, Setter]] = {}
     code: set[str] = set()
     for key, word, walk, line in _state_sets(roots, module_roots, resolver, code):
@@ -75,6 +82,10 @@ def collect_state(
             found[key] = (word, _setter(walk, line, resolver))
     if found:
         covered = _covered(worker_startup, resolver, code)
+        functions, modules = created
+        if functions or modules:
+            sets = _state_sets(functions, modules, resolver, code, skip=hooks)
+            covered |= {key for key, _, _, _ in sets}
         found = {
             k: v
             for k, v in found.items()
@@ -123,10 +134,11 @@ def _state_sets(
     module_roots: Iterable[tuple[ModuleSummary, str]],
     resolver: Resolver,
     code: set[str],
+    skip: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, str, _Walk, int]]:
     """(key, variable name, the walk it was set in, the line) for each piece of state set; the
-    keys of the functions walked go into `code`."""
-    seen: set[str] = set()
+    keys of the functions walked go into `code`; the functions of `skip` are not walked."""
+    seen: set[str] = set(skip)
     layer: list[_Walk] = []
     for function, why in roots:
         if function.key not in seen:
@@ -293,7 +305,7 @@ class Scope:
         key = scope.state_key(func[:-1], whole=True)
         if key is None:
             return None
-        if func[-1] in FILL_METHODS:
+        if func[-1] in FILL_METHODS or func[-1] in INIT_METHODS:
             return key
         method = self.resolver.callee(func, scope.function, scope.summary)
         if method is not None and method.fn.owner is not None and method.fn.mutates_self:

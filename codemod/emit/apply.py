@@ -31,6 +31,7 @@ from codemod.model.source import SourceFile, atomic_write, check_compiles
 from codemod.model.syntax import tune_interpreter
 from codemod.models import (
     FIELDS_SET_OF,
+    FLASK_TASK,
     GUARDED_DELAY,
     PUBLISH_OR_RUN,
     RUN_WITH_DEPENDENCIES,
@@ -147,14 +148,16 @@ class _Renderer:
                 failed.add(module)
         used = _runner_functions(plan, config, failed)
         needs_runner = bool(used) or any(
-            d.signature is not None for d in plan.drifts if config.worker_startup
+            d.signature is not None
+            for d in plan.drifts
+            if config.worker_startup or config.flask_app
         )
         old, _ = self._read(plan.runner_path)
         # A runner written by an earlier version lacks what the new code imports from it.
         stale = (
             old is not None
             and GENERATED_BY.encode() in old
-            and any(f"def {name}(".encode() not in old for name in used)
+            and any(_defines(name).encode() not in old for name in used)
         )
         if (needs_runner and old is None) or (old is not None and plan.runner_drift) or stale:
             # Tasks modules generated with `worker-startup` import `run_sync`: it stays.
@@ -408,7 +411,14 @@ def _runner_functions(plan: MigrationPlan, config: Config, failed: set[str]) -> 
                 used.add("run_coroutine")
             elif config.worker_startup:
                 used.add("run_sync")
+            if config.flask_app:
+                used.add(FLASK_TASK)
     return used
+
+
+def _defines(name: str) -> str:
+    """How the runner module spells the definition of one of its names."""
+    return f"class {name}(" if name == FLASK_TASK else f"def {name}("
 
 
 def _maintenance_plan(module: str, path: str) -> TasksModulePlan:

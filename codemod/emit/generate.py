@@ -12,9 +12,11 @@ from dataclasses import replace
 import libcst as cst
 
 from codemod.config import Config
+from codemod.emit.flask_runner import with_flask
 from codemod.emit.time_limits import with_time_limits
 from codemod.model.index import ModuleInfo
 from codemod.models import (
+    FLASK_TASK,
     RUN_WITH_DEPENDENCIES,
     WITH_FIELDS_SET,
     CeleryApp,
@@ -390,22 +392,26 @@ def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 def runner_source(config: Config, keep_run_sync: bool = False) -> str:
     """The runner module's source for this configuration: with `worker-startup`, the section
-    that runs it; with `time-limits`, `_delivering`; without either, exactly the runner every
-    earlier version wrote (and a plain `run_sync` when tasks modules may import it,
-    `keep_run_sync`)."""
+    that runs it; with `time-limits`, `_delivering`; with a Flask app, `FlaskTask`; without any
+    of them, exactly the runner every earlier version wrote (and a plain `run_sync` when tasks
+    modules may import it, `keep_run_sync`)."""
     runner = with_time_limits(RUNNER_SOURCE) if config.time_limits else RUNNER_SOURCE
     if not config.worker_startup:
-        return runner + (PLAIN_RUN_SYNC if keep_run_sync else "")
-    startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
-    startup += "," if len(config.worker_startup) == 1 else ""
-    source = runner.replace("import functools\n", "import functools\nimport importlib\n").replace(
-        '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
+        runner += PLAIN_RUN_SYNC if keep_run_sync else ""
+    else:
+        startup = ", ".join(json.dumps(spec) for spec in config.worker_startup)
+        startup += "," if len(config.worker_startup) == 1 else ""
+        runner = runner.replace(
+            "import functools\n", "import functools\nimport importlib\n"
+        ).replace(
+            '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
 ''',
-        '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
+            '''    """Run `fn(*args, **kwargs)` to completion and return its result."""
     _worker_startup()
 ''',
-    )
-    return source + STARTUP_SECTION.replace("{startup}", startup)
+        )
+        runner += STARTUP_SECTION.replace("{startup}", startup)
+    return with_flask(runner, config.flask_app) if config.flask_app else runner
 
 
 @functools.lru_cache(maxsize=1024)  # call sites and imports repeat the same few templates
@@ -520,8 +526,10 @@ def wrapper_code(wrapper: Wrapper, config: Config, app_name: str) -> str:
     # The queue is no task attribute (Celery 5 deprecates it): the routes module routes it.
     limited = config.time_limits_for(wrapper.tasks_module, wrapper.name)
     limits = f"\n    soft_time_limit={limited[0]},\n    time_limit={limited[1]}," if limited else ""
+    # A Flask project's jobs run inside its app's context (the runner's FlaskTask).
+    base = f"\n    base={FLASK_TASK}," if config.flask_app else ""
     code = f'''@{app_name}.task(
-    bind=True,
+    bind=True,{base}
     name="{wrapper.dotted}",
     autoretry_for=({retry_on}),
     max_retries={config.max_retries},
@@ -589,6 +597,7 @@ def _needed_imports(
         ),
         (RUN_WITH_DEPENDENCIES, any(not plain(w) for w in new)),
         (WITH_FIELDS_SET, any(p.fields_set for w in new for p in w.signature.params)),
+        (FLASK_TASK, bool(config.flask_app) and bool(new)),
     ):
         if needed and f"{config.tasks_package}.async_runner.{name}" not in bound:
             lines.append(f"from {config.tasks_package}.async_runner import {name}")

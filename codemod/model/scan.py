@@ -119,6 +119,18 @@ FULL_CALLS = frozenset(
         "__setattr__",
         "FastAPI",
         "Starlette",
+        # Flask: views and hooks registered by call, and the app's constructor
+        "add_url_rule",
+        "before_first_request",
+        "before_app_first_request",
+        "before_request",
+        "after_request",
+        "teardown_request",
+        "before_app_request",
+        "after_app_request",
+        "teardown_app_request",
+        "Flask",
+        "APIFlask",
     }
 )
 APP_HOOKS = frozenset({"lifespan", "on_startup", "on_shutdown"})
@@ -456,6 +468,7 @@ class Scan:
         self.registers = False
         self.self_attrs: dict[str, Chain] = {}  # `self.x = C(...)`, `self.x: C = ...`
         self.returned: list[Chain] = []  # the names it returns or yields
+        self.returns_value = False
         self._changed: dict[int, bool] = {}
         # the spans (start, end as (line, column)) of the arguments of calls that start
         # background work: a node in one is started, not run
@@ -482,6 +495,8 @@ class Scan:
                 chain = name_chain(value) if value is not None else None
                 if chain is not None and chain not in self.returned:
                     self.returned.append(chain)
+                if kind is ast.Return and value is not None:
+                    self.returns_value = True
 
     # --- names and chains ------------------------------------------------------------------
 
@@ -816,6 +831,7 @@ def summarise_function(
         self_attrs=tuple(scan.self_attrs.items()) if method else (),
         returns=annotation_class(node.returns),
         returned=tuple(scan.returned),
+        returns_value=scan.returns_value,
     )
 
 

@@ -152,6 +152,7 @@ class Function(NamedTuple):
     self_attrs: tuple[tuple[str, Chain], ...]
     returns: Chain | None  # the class its return annotation names (`-> Service`)
     returned: tuple[Chain, ...]  # the names and chains it returns or yields
+    returns_value: bool = False  # a `return` of its own gives a value (an app factory's app)
 
 
 class Value(NamedTuple):

@@ -105,7 +105,10 @@ APP_REASONS = (
             app's start-up sets: a module-level name, an attribute of a module-level object, or a
             module-level container set or filled by the lifespan, a start-up handler, an app
             factory or a module-level call of the app's main module. The message names what it
-            reads, where, and what sets it.
+            reads, where, and what sets it. In a Flask project a worker creates the app (the
+            `flask-app` setting, or the app found), so what creating it sets (the factory and what
+            it calls, extensions' `init_app`) is there; what a `before_first_request` hook sets
+            is not.
 
             The same reason covers a job that shares the web process's memory: it changes a
             module-level object (a status dict, a connection manager, a counter, a class used as
@@ -180,6 +183,61 @@ APP_REASONS = (
 
             For state shared with the web process, move it where both reach it (Redis, the
             database) first, or keep the job in the web process with `# noqa: CCM002`.
+            """,
+    ),
+    Rule(
+        name="needs-request",
+        code=CCM002,
+        summary="the job reads the request's context",
+        what="""
+            The job, or a function of the repository it calls, reads what only a request's
+            context has: Flask's `request` or `session`, an attribute of `g` that the job does
+            not set itself, flask_login's `current_user`; or it is wrapped with (or calls)
+            `copy_current_request_context`. The message names what it reads and where.
+            """,
+        why="""
+            A worker runs the job in the Flask app's context (`FlaskTask`), never in a request's:
+            `request` and `session` raise `RuntimeError: Working outside of request context`,
+            `current_user` is `None`, and `g` is the task's own, empty. Even in the web process
+            a thread or a task started by the handler outlives the request it reads from.
+            """,
+        example=Example(
+            files=(
+                (
+                    ENDPOINT,
+                    """
+                    import asyncio
+
+                    from flask import Flask, request
+
+                    app = Flask(__name__)
+
+
+                    async def log_visit(page: str) -> None:
+                        print(page, request.remote_addr)
+
+
+                    @app.get("/items")
+                    async def items() -> list:
+                        asyncio.create_task(log_visit("items"))
+                        return []
+                    """,
+                ),
+            ),
+            reported=f"{ENDPOINT}:14",
+        ),
+        fix="""
+            Pass the values the job needs from the request as arguments, read in the handler:
+
+            ```python
+            async def log_visit(page: str, address: str | None) -> None:
+                print(page, address)
+
+
+            asyncio.create_task(log_visit("items", request.remote_addr))
+            ```
+
+            Or keep the job in the web process with `# noqa: CCM002`.
             """,
     ),
     Rule(

@@ -9,7 +9,7 @@ from typing import Any
 
 from codemod.config import DEFAULT_QUEUE, HARD_LIMIT_GRACE, Config
 from codemod.model.source import SourceFile
-from codemod.models import MigrationPlan, Outcome, Site, Status, Wrapper
+from codemod.models import FLASK_TASK, MigrationPlan, Outcome, Site, Status, Wrapper
 
 
 def reported_sites(plan: MigrationPlan, outcome: Outcome) -> list[Site]:
@@ -378,6 +378,17 @@ def _startup_steps(plan: MigrationPlan, config: Config) -> list[str]:
                 "`worker_process_init` handler."
             )
         steps.append(f"The web app's start-up, which a worker does not run: {code}. {done}")
+    if config.flask_app:
+        steps.append(
+            f"The worker creates the Flask app `{config.flask_app}` once in every worker process, "
+            f"and runs every job inside its app context (`{FLASK_TASK}` in "
+            f"`{plan.runner_path}`): `current_app` and extensions such as Flask-SQLAlchemy's "
+            "`db.session` work in the jobs. Whatever creating the app does runs in every worker "
+            "process too: its extensions' `init_app`, and any scheduler or thread it starts "
+            "(one more per worker process, beside the web process's). Make such start-up skip "
+            "the workers (an environment variable their command sets, say), or move it to "
+            "Celery beat. `before_first_request` hooks never run there: no request comes."
+        )
     shared = [s for s in plan.sites if s.status is Status.MIGRATED and s.shared_path]
     if shared:
         where = ", ".join(f"`{s.path}:{s.line}`" for s in shared)
