@@ -41,6 +41,8 @@ BACKGROUND_TASK = "BackgroundTask"
 AFTER_RESPONSE = frozenset({ADD_TASK, BACKGROUND_TASK})
 # The generated runner module, in the tasks package: its own threads are no call sites.
 RUNNER = "async_runner"
+# The runner's function that gives a Flask project's job the worker's app (a job handed the app).
+FLASK_APP_PROVIDER = "flask_app"
 # The runner module's helper that a migrated `add_task` site hands to BackgroundTasks.
 PUBLISH_OR_RUN = "publish_or_run"
 GUARDED_DELAY = "guarded_delay"  # and its check of the arguments, for unverified ones
@@ -62,6 +64,7 @@ class Reason(StrEnum):
     NEVER_ENDS = "never-ends"
     NEEDS_STARTUP = "needs-startup"
     NEEDS_REQUEST = "needs-request"
+    HOST_ADMIN = "host-admin"
     HOST_PATH = "host-path"
     SHARED_HELPER = "shared-helper"
     SPAWNS_PROCESSES = "spawns-processes"
@@ -90,6 +93,8 @@ HINTS = {
     "it to shared storage first; or set `shared-filesystem = true` if web and workers share a disk",
     Reason.SHARED_HELPER: "move the job to the request-path callers of the helper, or keep it here "
     "with `# noqa: CCM002`",
+    Reason.HOST_ADMIN: "keep it in the web process with `# noqa: CCM002`, or route its task to a "
+    "queue whose only worker runs on the web host",
     Reason.SPAWNS_PROCESSES: "route its task (`queues`) to a queue that `pools` serves with a "
     "`threads` or `solo` worker, or keep it here with `# noqa: CCM002`",
 }

@@ -197,8 +197,6 @@ def test_look_alikes_migrate(tmp_path: Path, jobs: str) -> None:
 
 
 HANDED = {
-    "current_app._get_current_object()": "is the Flask app (flask's `current_app`), not data",
-    "current_app": "is the Flask app (flask's `current_app`), not data",
     "flask.request": "is the request (flask's `request`), not data",
     "current_user": "is the logged-in user (flask_login's `current_user`), not data",
 }
@@ -232,3 +230,32 @@ def test_flask_s_objects_handed_to_the_job_are_no_data(
     [found] = json.loads((root / "report.json").read_text(encoding="utf-8"))["sites"]
     assert (found["status"], found["reason"]) == ("skipped", "unserializable-args")
     assert f"argument `{given}` {said}" in result.output
+
+
+@pytest.mark.parametrize("given", ["current_app._get_current_object()", "current_app"])
+def test_the_app_handed_to_the_job_is_the_worker_s_own(tmp_path: Path, given: str) -> None:
+    """boac hands its thread `current_app._get_current_object()` to enter the app's context: the
+    wrapper hands the job the app the worker made instead, and sends nothing for it."""
+    view = f"""
+        import threading
+
+        from flask import Blueprint, current_app
+
+        from app.jobs import job
+
+        bp = Blueprint("items", __name__)
+
+
+        @bp.post("/items")
+        def create_item():
+            threading.Thread(target=job, kwargs={{"app_arg": {given}, "n": 3}}).start()
+            return {{}}
+        """
+    jobs = "def job(app_arg, n: int) -> None:\n    with app_arg.app_context():\n        print(n)\n"
+    root = project(tmp_path, jobs, {"app/views.py": view})
+    run_cli(root, "migrate", "--report", "report.json")
+    [found] = json.loads((root / "report.json").read_text(encoding="utf-8"))["sites"]
+    assert (found["status"], found["reason"]) == ("migrated", None)
+    assert "job_task.delay(n=3)" in (root / "app/views.py").read_text(encoding="utf-8")
+    wrapper = (root / "app/tasks/views_tasks.py").read_text(encoding="utf-8")
+    assert '{"app_arg": flask_app}' in wrapper

@@ -16,13 +16,13 @@ from codemod.analysis.dependencies import (
 from codemod.analysis.evident import Evident, evident_type
 from codemod.analysis.fieldsset import reads_fields_set
 from codemod.analysis.jsonsafe import SAFE, UNKNOWN, UNSAFE, annotation_safety, text_safety
-from codemod.analysis.request_context import flask_object
+from codemod.analysis.request_context import flask_object, is_current_app
 from codemod.analysis.schemas import V1, annotation_model, round_trip_problem
 from codemod.analysis.skip import Skip
 from codemod.model.resolve import Func
 from codemod.model.summary import ArgFact, SiteFact
 from codemod.model.syntax import parse_expression
-from codemod.models import Param, Reason, Signature, fields_set_name
+from codemod.models import FLASK_APP_PROVIDER, Param, Reason, Signature, fields_set_name
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,10 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
             provider = _recreated(arg, dependency, param, ctx)
             assert param is not None
             injected.append((key, param.name, provider))
+            continue
+        if param is not None and param.kind in ("normal", "kwonly") and _worker_app(arg, ctx):
+            # the Flask app handed to a thread: the worker hands the job its own app
+            injected.append((key, param.name, f"{ctx.program_root_runner}:{FLASK_APP_PROVIDER}"))
             continue
         unsafe = _evidently_unsafe(arg, ctx, data)
         if unsafe:
@@ -266,6 +270,14 @@ def _is_member(arg: ArgFact, enum: str, ctx: Context) -> bool:
     owner = ctx.rebased(arg.owner)
     canonical = ctx.resolver.canonical
     return owner is not None and canonical(owner) == canonical(enum)
+
+
+def _worker_app(arg: ArgFact, ctx: Context) -> bool:
+    """An argument that is the Flask app (`current_app._get_current_object()`, `current_app`),
+    in a project whose app a worker creates: the wrapper gives the job the worker's app."""
+    if ctx.reach.flask.chosen is None:
+        return False
+    return is_current_app(arg.text, ctx.summary, ctx.resolver)
 
 
 def _built_member(arg: ArgFact, enum: str, ctx: Context) -> bool:

@@ -133,8 +133,10 @@ def _checks(
     if signature is not None:
         signature = mark_fields_set(signature, ctx.resolver)
     assert signature is not None
+    _check_fits(fact, signature)
     checked = check_arguments(fact, signature, ctx)
     parts = jobs.parts(signature, checked.injected, ctx)
+    jobs.check_host_admin(parts, ctx)
     jobs.check_spawns_processes(parts, signature, ctx)
     jobs.check_needs_request(parts, ctx)
     jobs.check_needs_startup(parts, ctx)
@@ -268,6 +270,32 @@ def _handle_end(fact: SiteFact) -> int:
 
 
 # --- the implementation -----------------------------------------------------------------------
+
+
+def _check_fits(fact: SiteFact, signature: Signature) -> None:
+    """A call that does not fit the job's parameters fails as it is (in a thread, silently);
+    `.delay` would raise it in the request instead: the bug is the app's to fix first."""
+    params = signature.params
+    positional = [p for p in params if p.kind in ("posonly", "normal")]
+    named = {p.name for p in params if p.kind in ("normal", "kwonly")}
+    takes_more = any(p.kind == "vararg" for p in params)
+    takes_any = any(p.kind == "kwarg" for p in params)
+    given = [a.key for a in fact.args if isinstance(a.key, int)]
+    why = None
+    if len(given) > len(positional) and not takes_more:
+        why = f"it passes {len(given)} arguments by position, and `{signature.name}` takes "
+        why += f"{len(positional)}"
+    for arg in fact.args:
+        if isinstance(arg.key, str) and arg.key not in named and not takes_any:
+            why = f"`{arg.key}=` is no parameter of `{signature.name}`"
+    if why is not None:
+        raise Skip(
+            Reason.NOT_A_CALL,
+            f"the call does not fit the job: {why}, so it fails in the web process as it is",
+            hint="fix the call (or the job's parameters) first; a task would raise it in the "
+            "request instead",
+        )
+
 
 # The forms that call the job in a thread: a coroutine function's coroutine is made, never run.
 _IN_A_THREAD = frozenset({"thread", "to_thread", "executor", "executor_partial"})

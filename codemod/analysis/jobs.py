@@ -11,6 +11,7 @@ from codemod.analysis.disk import HINT as DISK_HINT
 from codemod.analysis.disk import SharedDisk
 from codemod.analysis.endless import never_ends
 from codemod.analysis.helpers import shared_helper
+from codemod.analysis.hostadmin import AdministersHost
 from codemod.analysis.importable import HINT as IMPORT_HINT
 from codemod.analysis.importable import sub_root_import
 from codemod.analysis.memory import HINT as MEMORY_HINT
@@ -90,6 +91,14 @@ def check_never_ends(signature: Signature | None, ctx: Context) -> None:
     why = never_ends(function, ctx.resolver) if function is not None else None
     if why is not None and signature is not None:
         raise Skip(Reason.NEVER_ENDS, f"`{signature.name}` never finishes: {why}")
+
+
+def check_host_admin(parts: list[Part], ctx: Context) -> None:
+    """A job that administers the host (sudo, services, packages) must run on the web host."""
+    check = AdministersHost.of(ctx.resolver, ctx.sources, ctx.reach.state.code)
+    why = next((part.says(found) for part in parts if (found := check.shared(part.function))), None)
+    if why is not None:
+        raise Skip(Reason.HOST_ADMIN, why)
 
 
 def check_spawns_processes(parts: list[Part], signature: Signature, ctx: Context) -> None:

@@ -11,6 +11,7 @@ from codemod.analysis.routes import (
     ModuleScan,
     may_create_app,
     may_declare_routes,
+    may_serve,
     may_start_up,
     views_deriving,
 )
@@ -19,7 +20,7 @@ from codemod.model.callgraph import callees, reached_from
 from codemod.model.files import module_name
 from codemod.model.resolve import Func, Resolver
 from codemod.model.sources import Sources
-from codemod.model.summary import ModuleSummary
+from codemod.model.summary import MAIN_BLOCK, ModuleSummary
 
 # How many calls deep a handler's or the start-up's reach is followed.
 MAX_DEPTH = 8
@@ -56,14 +57,16 @@ class Reach:
         return self.startup.get(key)  # find_reach leaves out what a handler reaches
 
 
-def declaring(sources: Sources) -> list[tuple[str, bool, bool, bool]]:
-    """(root-relative path, declares routes, starts up, creates the app) of each file whose
-    bytes may do one of those: the only files route discovery and start-up look into."""
+def declaring(sources: Sources) -> list[tuple[str, bool, bool, bool, bool]]:
+    """(root-relative path, declares routes, starts up, creates the app, runs a server from its
+    `__main__` block) of each file whose bytes may do one of those: the only files route
+    discovery and start-up look into."""
     out = []
     for _, rel, data in sources.items():
         routes, starts, creates = may_declare_routes(data), may_start_up(data), may_create_app(data)
-        if routes or starts or creates:
-            out.append((rel, routes, starts, creates))
+        serves = may_serve(data)
+        if routes or starts or creates or serves:
+            out.append((rel, routes, starts, creates, serves))
     return out
 
 
@@ -85,7 +88,13 @@ class _Found:
 
     def scan(self, rel: str, summary: ModuleSummary, resolver: Resolver, wants: Wants) -> None:
         scan = ModuleScan(summary, rel, resolver)
-        routes, starts, creates = wants
+        routes, starts, creates, serves = wants
+        if serves:
+            # The web server's entry point: what its `__main__` block runs (settings it
+            # initialises, threads it starts) is start-up, which no worker runs.
+            main = resolver.func(summary, MAIN_BLOCK)
+            if main is not None:
+                self.roots.append((main, f"the `__main__` block of {rel}"))
         if routes:
             self.scanned.add(rel)
             declared = list(scan.handlers())
@@ -107,14 +116,17 @@ class _Found:
             self.creations.append((summary, creation))
 
 
-Wants = tuple[bool, bool, bool]
+Wants = tuple[bool, bool, bool, bool]
 
 
 def _declared(sources: Sources, resolver: Resolver) -> _Found:
     """What the files whose bytes may declare routes, start-up or the app declare, and then the
     files whose classes may derive from the class-based views found (by name, a few rounds)."""
     program = resolver.program
-    todo = [(rel, (routes, starts, creates)) for rel, routes, starts, creates in declaring(sources)]
+    todo: list[tuple[str, Wants]] = [
+        (rel, (routes, starts, creates, serves))
+        for rel, routes, starts, creates, serves in declaring(sources)
+    ]
     found = _Found()
     for _ in range(MAX_VIEW_ROUNDS):
         program.prefetch((sources.path(rel), rel) for rel, _ in todo)
@@ -131,7 +143,7 @@ def _declared(sources: Sources, resolver: Resolver) -> _Found:
             break
         derives = views_deriving(new)
         todo = [
-            (rel, (True, False, False))
+            (rel, (True, False, False, False))
             for _, rel, data in sources.items()
             if rel not in found.scanned and derives(data)
         ]

@@ -171,6 +171,16 @@ FLASK_OBJECTS = {
     "flask_login.utils.current_user": "the logged-in user (flask_login's `current_user`)",
 }
 _UNWRAPPED = "._get_current_object()"
+CURRENT_APP = frozenset({"flask.current_app", "flask.globals.current_app"})
+
+
+def is_current_app(text: str, summary: ModuleSummary, resolver: Resolver) -> bool:
+    """Whether an argument, as spelled, is Flask's `current_app` (or the app behind it)."""
+    parts = tuple(text.removesuffix(_UNWRAPPED).split("."))
+    if not all(part.isidentifier() for part in parts):
+        return False
+    qualname = resolver.qualify_chain(summary, parts)
+    return qualname is not None and resolver.canonical(qualname) in CURRENT_APP
 
 
 def flask_object(text: str, summary: ModuleSummary, resolver: Resolver) -> str | None:

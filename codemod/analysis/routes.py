@@ -150,6 +150,18 @@ def may_create_app(data: bytes) -> bool:
     )
 
 
+# A `__main__` block that starts the web server: `uvicorn.run(...)`, `app.run(...)`, ...
+_SERVES = re.compile(
+    rb"uvicorn|hypercorn|waitress|gunicorn|run_simple|run_app|\bapp\.run\(|socketio\.run\(|"
+    rb"\.serve\("
+)
+
+
+def may_serve(data: bytes) -> bool:
+    """Whether a module may start the web server from its `if __name__ == "__main__":` block."""
+    return b"__main__" in data and _SERVES.search(data) is not None
+
+
 def may_start_up(data: bytes) -> bool:
     # Three scans that every start-up word passes (on_startup, on_shutdown, .on_event; lifespan;
     # .add_event_handler; before_first_request) before one scan per word: most modules fail them.

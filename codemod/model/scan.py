@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from typing import overload
 
 from codemod.model.paths import DISK_NAMES, PATH_FIELD, Paths, disk_uses
 from codemod.model.summary import (
@@ -12,6 +13,7 @@ from codemod.model.summary import (
     CALLED,
     CHANGED_ATTR,
     CHANGED_NAME,
+    MAIN_BLOCK,
     MAXIMAL,
     NAME_BY_CALL,
     PASSED,
@@ -835,16 +837,40 @@ def summarise_function(
     )
 
 
+@overload
 def summarise_top_level(
     tree: ast.Module, starters: frozenset[str], segment: Segment, qualify: Paths
-) -> Function:
-    """The module's top level, as a function of path ()."""
-    nodes = module_nodes(tree)
-    main = {id(n) for stmt in tree.body if is_main_guard(stmt) for n in ast.walk(stmt)}
+) -> Function: ...
+
+
+@overload
+def summarise_top_level(
+    tree: ast.Module,
+    starters: frozenset[str],
+    segment: Segment,
+    qualify: Paths,
+    main_only: bool,
+) -> Function | None: ...
+
+
+def summarise_top_level(
+    tree: ast.Module,
+    starters: frozenset[str],
+    segment: Segment,
+    qualify: Paths,
+    main_only: bool = False,
+) -> Function | None:
+    """The module's top level, as a function of path (); with `main_only`, its `if __name__ ==
+    "__main__":` blocks alone, as a function of path MAIN_BLOCK (None: it has none)."""
+    guards = [stmt for stmt in tree.body if is_main_guard(stmt)]
+    if main_only and not guards:
+        return None
+    nodes = walk(list(guards), _DEFS_AND_LAMBDAS) if main_only else module_nodes(tree)
+    main = {id(n) for stmt in guards for n in ast.walk(stmt)}
     scan = Scan(nodes, [], starters, segment, main)
     paths = qualify.scope(None, {})
     return Function(
-        path=(),
+        path=MAIN_BLOCK if main_only else (),
         owner=None,
         line=1,
         end_line=len(segment.lines),

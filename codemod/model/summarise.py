@@ -23,6 +23,7 @@ from codemod.model.scan import (
 )
 from codemod.model.sites import site_facts
 from codemod.model.summary import (
+    MAIN_BLOCK,
     Binding,
     Chain,
     Class,
@@ -148,6 +149,9 @@ class _Summariser:
         names: set[str] = set()
         top = summarise_top_level(info.tree, self.starters, self.segment, self.paths)
         functions[()] = dumps(top)
+        main = summarise_top_level(info.tree, self.starters, self.segment, self.paths, True)
+        if main is not None:
+            functions[MAIN_BLOCK] = dumps(main)
         stack: list[tuple[list[ast.stmt], tuple[str, ...], tuple[str, ...] | None]] = [
             (info.tree.body, (), None)
         ]

@@ -294,6 +294,10 @@ class Sites(NamedTuple):
     error: str | None  # the module is too deeply nested to analyse
 
 
+# The path of the pseudo-function that holds a module's `if __name__ == "__main__":` block.
+MAIN_BLOCK = ("__main__",)
+
+
 class ModuleSummary(NamedTuple):
     module: str
     is_package: bool

@@ -422,7 +422,51 @@ APP_REASONS = (
             pools = { "video" = "threads" }
             ```
 
-            Or keep it in the web process with `# noqa: CCM002`.
+            On a `threads` worker a child started with the `fork` method may end with exit code
+            1 although its target finished (CPython's `concurrent.futures` exit hook, in a forked
+            child of a pool thread): use `solo`, or the `spawn` start method, for a job that
+            checks its children's exit codes. Or keep it in the web process with `# noqa: CCM002`.
+            """,
+    ),
+    Rule(
+        name="host-admin",
+        code=CCM002,
+        summary="the job administers the web host",
+        what="""
+            The job, or a function of the repository it calls, runs commands (`subprocess`,
+            `os.system`) that administer the host it runs on: `sudo`, `systemctl`, a package
+            manager (`apt-get`, `dpkg`, `pip install`), a command run as root (`user="root"`),
+            a reboot. The message names the command and its line.
+            """,
+        why="""
+            Such a job acts on the machine it runs on: installs the web app's dependencies,
+            restarts its services, rewrites its files. A worker runs it on the worker's host,
+            where it changes the wrong machine or fails for want of `sudo`, and the web host is
+            left as it was.
+            """,
+        example=Example(
+            files=(
+                (
+                    ENDPOINT,
+                    """
+                    import asyncio
+                    import subprocess
+
+
+                    def restart_frontend() -> None:
+                        subprocess.run(["sudo", "systemctl", "restart", "frontend"], check=True)
+
+
+                    async def apply_settings() -> None:
+                        asyncio.create_task(asyncio.to_thread(restart_frontend))
+                    """,
+                ),
+            ),
+            reported=f"{ENDPOINT}:10",
+        ),
+        fix="""
+            Keep the job in the web process with `# noqa: CCM002`; or route its task (`queues`)
+            to a queue whose only worker runs on the web host, and keep it there by hand.
             """,
     ),
 )

@@ -136,7 +136,7 @@ CODES = (
             the reason and ends with `(celery-codemod rule REASON)`, which explains that reason:
             `not-a-call`, `not-importable`, `handle-stored`, `unserializable-args`,
             `unverified-args`, `star-args`, `startup`, `never-ends`, `needs-startup`,
-            `needs-request`, `host-path`, `shared-helper` or `spawns-processes`.
+            `needs-request`, `host-admin`, `host-path`, `shared-helper` or `spawns-processes`.
             """,
         why="""
             The job still has every problem of CCM001 (it competes with requests, is lost on a

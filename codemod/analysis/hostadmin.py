@@ -1,0 +1,79 @@
+"""Jobs that administer the web host itself: packages installed, services restarted, commands
+run as root. A worker runs them on its own host, or not at all (no sudo there)."""
+
+from __future__ import annotations
+
+import re
+
+from codemod.analysis.webside import JobCheck
+from codemod.model.resolve import Func
+from codemod.model.summary import CALLED
+
+# What runs a command, by qualified name.
+RUNNERS = frozenset(
+    {
+        "subprocess.run",
+        "subprocess.call",
+        "subprocess.check_call",
+        "subprocess.check_output",
+        "subprocess.Popen",
+        "subprocess.getoutput",
+        "subprocess.getstatusoutput",
+        "os.system",
+        "os.popen",
+        "asyncio.create_subprocess_shell",
+        "asyncio.create_subprocess_exec",
+    }
+)
+# What in a function that runs commands says the commands administer the host.
+ADMIN = re.compile(
+    rb"\bsudo\b|\bsystemctl\b|\bsupervisorctl\b|\bapt-get\b|\bapt install\b|\bdpkg\b|"
+    rb"\breboot\b|\bpip3? install\b|\buser\s*=\s*['\"]root['\"]|\bservice\s+\S+\s+(?:re)?start\b"
+)
+
+
+class AdministersHost(JobCheck):
+    """Where a job, or a function of the program it calls, runs host administration: a command
+    run through `subprocess` / `os.system` (by it or what it reaches) that uses `sudo`,
+    `systemctl`, a package manager, or runs as root."""
+
+    def _shared(self, job: Func) -> str | None:
+        walked = self.walk(job)
+        if not any(self._runs_commands(f) for f in walked):
+            return None
+        program = self.resolver.program
+        for function in walked:
+            found = self._admin(function)
+            if found is not None:
+                text, line = found
+                where = f"{program.rel(function.module)}:{line}"
+                who = (
+                    f"`{job.display}`"
+                    if function is job
+                    else (f"`{job.display}` reaches `{function.display}`, which")
+                )
+                return f"{who} runs host administration (`{text}`, {where})"
+        return None
+
+    def _runs_commands(self, function: Func) -> bool:
+        resolver = self.resolver
+        return any(
+            ref.flags & CALLED
+            and resolver.qualify_local(ref.chain, function, function.summary) in RUNNERS
+            for ref in function.fn.refs
+        )
+
+    def _admin(self, function: Func) -> tuple[str, int] | None:
+        """(what it spells, its line) of the first sign of host administration in a function."""
+        rel = self.resolver.program.rel(function.module)
+        if rel not in self.sources:
+            return None
+        data = self.sources.data(rel)
+        lines = data.splitlines(keepends=True)
+        first, last = function.fn.line, function.fn.end_line
+        text = b"".join(lines[first - 1 : last])
+        found = ADMIN.search(text)
+        if found is None:
+            return None
+        line = first + text.count(b"\n", 0, found.start())
+        return found.group(0).decode("utf-8", "replace"), line
