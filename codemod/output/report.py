@@ -9,7 +9,7 @@ from typing import Any
 
 from codemod.config import DEFAULT_QUEUE, HARD_LIMIT_GRACE, Config
 from codemod.model.source import SourceFile
-from codemod.models import FLASK_TASK, MigrationPlan, Outcome, Site, Status, Wrapper
+from codemod.models import FLASK_TASK, MigrationPlan, Outcome, Reason, Site, Status, Wrapper
 
 
 def reported_sites(plan: MigrationPlan, outcome: Outcome) -> list[Site]:
@@ -388,6 +388,7 @@ def _startup_steps(plan: MigrationPlan, config: Config) -> list[str]:
             "(one more per worker process, beside the web process's). Make such start-up skip "
             "the workers (an environment variable their command sets, say), or move it to "
             "Celery beat. `before_first_request` hooks never run there: no request comes."
+            + _factory_work(plan)
         )
     shared = [s for s in plan.sites if s.status is Status.MIGRATED and s.shared_path]
     if shared:
@@ -403,4 +404,19 @@ def _startup_steps(plan: MigrationPlan, config: Config) -> list[str]:
 def render_report(plan: MigrationPlan, outcome: Outcome, config: Config, target: str) -> str:
     return (
         to_json(plan, outcome) if target.endswith(".json") else to_markdown(plan, outcome, config)
+    )
+
+
+def _factory_work(plan: MigrationPlan) -> str:
+    """The background work an app factory starts, found as its start-up sites: what every
+    worker process that creates the app starts too."""
+    found = [
+        f"`{s.call_text}` in `{s.function}` (`{s.path}:{s.line}`)"
+        for s in plan.sites
+        if s.reason is Reason.STARTUP and "app factory" in s.detail
+    ]
+    if not found:
+        return ""
+    return " Creating the app starts background work that every worker process starts too: " + (
+        ", ".join(found) + "."
     )
