@@ -1,4 +1,5 @@
-"""Real processes for the end-to-end tests and the benchmark: Redis, Celery workers, uvicorn.
+"""Real processes for the end-to-end tests and the benchmark: Redis, Celery workers, uvicorn,
+and a WSGI server (werkzeug's) for the Flask apps.
 
 Every process is started in its own session (process group) and stopped by its own id: SIGTERM to
 the group, then SIGKILL if it has not gone within a few seconds. Everything listens on loopback.
@@ -418,6 +419,94 @@ class Uvicorn:
 
         try:
             wait_for(up, timeout, "uvicorn to answer", interval=0.1)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
+# --- a WSGI app (Flask) -------------------------------------------------------------------------
+
+# `python -c` this with the app (`module:attr`) and the file to write the port to: werkzeug's
+# threaded development server on loopback, on a port of the system's choosing (no race for a
+# free one); the port is written (renamed into place) once the socket listens.
+SERVE_WSGI = """\
+import importlib, os, sys
+from werkzeug.serving import make_server
+module, _, name = sys.argv[1].partition(":")
+app = getattr(importlib.import_module(module), name)
+server = make_server("{host}", 0, app, threaded=True)
+with open(sys.argv[2] + ".part", "w", encoding="utf-8") as out:
+    out.write(str(server.port))
+os.replace(sys.argv[2] + ".part", sys.argv[2])
+server.serve_forever()
+"""
+
+
+@dataclass
+class WsgiServer:
+    """A WSGI app of a copied tree (`wsgi:app`) served by werkzeug's `make_server` on loopback,
+    in a process of its own."""
+
+    tree: Path
+    app: str = "wsgi:app"
+    env: dict[str, str] = field(default_factory=dict)
+    health: str = "/health"
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def logfile(self) -> Path:
+        return self.tree.parent / f"{self.tree.name}-wsgi.log"
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+    def start(self, timeout: float = 30) -> WsgiServer:
+        import httpx
+
+        portfile = self.tree.parent / f"{self.tree.name}-wsgi.port"
+        portfile.unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(self.tree), "PYTHONUNBUFFERED": "1", **self.env}
+        with self.logfile.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    SERVE_WSGI.format(host=LOOPBACK),
+                    self.app,
+                    str(portfile),
+                ],
+                cwd=self.tree,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"the WSGI server exited at start; its log:\n{self.log()}")
+            if not self.port:
+                if not portfile.exists():
+                    return False
+                self.port = int(portfile.read_text(encoding="utf-8"))
+            try:
+                return httpx.get(self.base_url + self.health, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_for(up, timeout, "the WSGI server to answer", interval=0.1)
         except BaseException:
             self.stop()
             raise
