@@ -19,7 +19,10 @@ times each (commands under a second: 5 runs in a row per repetition, as speed.py
                                                         appended: its summary is rebuilt):
                                                         <= 1.5x `--version` in the same tree
 - `celery-codemod --version`                            <= 1.5x `python -c "import click"`
-- `python -c "import click"`                            the start-up baseline
+- `python -P -c "import click"`                         the start-up baseline (-P: the current
+                                                        directory is not on sys.path, as for a
+                                                        console script; in the stdlib tree it
+                                                        would import the tree's copies)
 
 and reports the peak memory of the largest process of `check --no-cache` on Skyvern
 (<= 150 MiB), sampled as speed.py samples it. Both tools run with their default parallelism
@@ -31,7 +34,7 @@ trees:
     .venv/bin/python -m tests.bench.appspeed --checkout /path/to/before
     .venv/bin/python -m tests.bench.appspeed --checkout /path/to/after
 
-(`--checkout DIR` runs `python -m codemod` with DIR first on PYTHONPATH, so that DIR's codemod
+(`--checkout DIR` runs `python -P -m codemod` with DIR first on PYTHONPATH, so that DIR's codemod
 is the one imported whatever the editable install points at; `--tool CMD` runs any other command
 instead, e.g. `--tool "/other/.venv/bin/celery-codemod"`.) Every command runs with the tree as its
 current directory, as pre-commit would run it.
@@ -41,7 +44,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -50,7 +55,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from tests.bench.realapps import APPS, App, extract
@@ -185,7 +192,7 @@ def the_tool(args: argparse.Namespace) -> Tool:
         if not (checkout / "codemod" / "__init__.py").is_file():
             raise SystemExit(f"--checkout: no codemod/ package in {checkout}")
         path = os.pathsep.join(p for p in (str(checkout), os.environ.get("PYTHONPATH")) if p)
-        argv = shlex.split(args.tool) if args.tool else [args.python, "-m", "codemod"]
+        argv = shlex.split(args.tool) if args.tool else [args.python, "-P", "-m", "codemod"]
         return Tool(argv, {"PYTHONPATH": path}, f"{shlex.join(argv)} (PYTHONPATH={checkout})")
     argv = shlex.split(args.tool) if args.tool else [str(BIN / "celery-codemod")]
     return Tool(argv, {}, shlex.join(argv))
@@ -239,7 +246,9 @@ def measures(tree: Tree, tool: Tool, args: argparse.Namespace) -> list[Measure]:
         Measure("cold", "check --no-cache (cold)", [*check[:-1], "--no-cache", "."], tool.env),
         Measure("warm", "check (warm, 1 endpoint file touched)", check, tool.env),
         Measure("version", "celery-codemod --version", [*tool.argv, "--version"], tool.env),
-        Measure("click", 'python -c "import click"', [args.python, "-c", "import click"], {}),
+        Measure(
+            "click", 'python -P -c "import click"', [args.python, "-P", "-c", "import click"], {}
+        ),
     ]
     if tree.touched is not None:
         found[2].before = touch(tree.touched)
@@ -352,7 +361,12 @@ def bench(args: argparse.Namespace, chosen: list[App | str], work: Path) -> int:
         [args.ruff, "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     cpus = os.cpu_count() or 1
-    trees = [prepare(which, work, args.mirror) for which in chosen]
+    # Prepared in a child process: a child's peak RSS as the kernel reports it is never below
+    # the peak of the process that started it (the memory it had when it forked), and
+    # extracting an app holds its whole archive in memory.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        trees = list(pool.map(prepare, chosen, repeat(work), repeat(args.mirror)))
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     plan: list[tuple[Tree, list[Measure]]] = []
     for tree in trees:
         check = [*tool.argv, "check", "-q", *(["-j", str(args.jobs)] if args.jobs else [])]
@@ -368,6 +382,10 @@ def bench(args: argparse.Namespace, chosen: list[App | str], work: Path) -> int:
         "noise hurts every command alike; ratios are the measure, seconds are not"
     )
     parallel = f"-j {args.jobs}, ruff {args.jobs} threads" if args.jobs else f"-j {cpus}"
+    print(
+        f"- peak RSS: the largest process of each command (from wait4), which is never below "
+        f"this benchmark's own peak ({own / MIB:.0f} MiB), the floor of that column"
+    )
     print(
         f"- {args.repeat} repetitions; commands under 1 s run {QUICK_RUNS} times in a row per "
         f"repetition; both tools at their default parallelism ({parallel})"
