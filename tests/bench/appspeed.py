@@ -2,7 +2,8 @@
 that feels like ruff?
 
     .venv/bin/python -m tests.bench.appspeed [--repeat 5] [--apps skyvern,ragflow,dispatch,stdlib]
-        [--tool CMD | --checkout DIR] [--jobs N] [--keep DIR] [--mirror DIR]
+        [--tool CMD | --checkout DIR] [--jobs N] [--touch median|largest] [--keep DIR]
+        [--mirror DIR]
 
 It is a benchmark, never a test (the apps come from the search tool's mirrors, which CI cannot
 reach; and a timed test fails on a busy machine). The trees are the ones the real-apps benchmark
@@ -15,7 +16,8 @@ times each (commands under a second: 5 runs in a row per repetition, as speed.py
 - `celery-codemod check --no-cache`                     cold: <= the tree's bound x ruff
 - `celery-codemod check`, warm                          the cache filled by one run before, and
                                                         one endpoint file that holds a call site
-                                                        touched before each run (a comment line
+                                                        (of median size; --touch largest) touched
+                                                        before each run (a comment line
                                                         appended: its summary is rebuilt):
                                                         <= 1.5x `--version` in the same tree
 - `celery-codemod --version`                            <= 1.5x `python -c "import click"`
@@ -85,6 +87,7 @@ class Tree:
     cold_bound: float | None
     args: tuple[str, ...]  # what `check` needs on this tree besides its options
     touched: Path | None = None  # the endpoint file appended to before each warm run
+    touch_note: str = "a file that spells create_task( or add_task(: check reports no site"
 
 
 @dataclass
@@ -149,9 +152,11 @@ def prepare(which: App | str, work: Path, mirror: Path) -> Tree:
     return Tree(which.repo, label, root, files, COLD_BOUNDS.get(which.repo), args)
 
 
-def site_file(tree: Tree, check: list[str], env: dict[str, str]) -> Path | None:
-    """A file of the tree that holds a call site `check` reports (None: it reports none). The
-    run also fills the tree's cache, as the warm runs need."""
+def site_file(tree: Tree, check: list[str], env: dict[str, str], which: str) -> Path | None:
+    """A file of the tree that holds a call site `check` reports (None: it reports none): of
+    those files, the one of median size (a typical edit) or the largest (the most that
+    rebuilding one summary can cost). The run also fills the tree's cache, as the warm runs
+    need."""
     found = subprocess.run(
         [*check, "--format", "json", "--exit-zero"],
         cwd=tree.root,
@@ -167,11 +172,15 @@ def site_file(tree: Tree, check: list[str], env: dict[str, str]) -> Path | None:
             f"{tree.name}: `check --format json` printed no JSON (exit {found.returncode}):\n"
             f"{found.stdout[-2000:]}{found.stderr[-2000:]}"
         ) from None
-    # a site the tool reports (CCM001/CCM002), preferably in the largest such module (the most
-    # that rebuilding one summary can cost)
-    paths = {d["path"] for d in diagnostics if d["code"] in ("CCM001", "CCM002")}
-    files = [tree.root / p for p in paths if (tree.root / p).is_file()]
-    return max(files, key=lambda p: p.stat().st_size, default=None)
+    paths: set[str] = {d["path"] for d in diagnostics if d["code"] in ("CCM001", "CCM002")}
+    files = sorted(
+        (tree.root / p for p in paths if (tree.root / p).is_file()),
+        key=lambda p: (p.stat().st_size, p.as_posix()),
+    )
+    if not files:
+        return None
+    tree.touch_note = f"the {which}-size of the {len(files)} files that hold a reported site"
+    return files[-1] if which == "largest" else files[(len(files) - 1) // 2]
 
 
 def fallback_file(tree: Tree) -> Path | None:
@@ -336,6 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, help="check -j N and ruff's N threads (default: both tools' own)"
     )
+    parser.add_argument(
+        "--touch",
+        choices=["median", "largest"],
+        default="median",
+        help="which file holding a site the warm runs touch: the median-size one (default) or "
+        "the largest",
+    )
     parser.add_argument("--mirror", type=Path, default=Path("/work/.mirror"))
     parser.add_argument("--keep", type=Path, help="build the trees here and keep them")
     args = parser.parse_args(argv)
@@ -370,7 +386,9 @@ def bench(args: argparse.Namespace, chosen: list[App | str], work: Path) -> int:
     plan: list[tuple[Tree, list[Measure]]] = []
     for tree in trees:
         check = [*tool.argv, "check", "-q", *(["-j", str(args.jobs)] if args.jobs else [])]
-        tree.touched = site_file(tree, [*check, *tree.args, "."], tool.env) or fallback_file(tree)
+        tree.touched = site_file(
+            tree, [*check, *tree.args, "."], tool.env, args.touch
+        ) or fallback_file(tree)
         plan.append((tree, measures(tree, tool, args)))
     print(f"# issue 21 speed: {time.strftime('%Y-%m-%d %H:%M')}")
     print()
@@ -405,7 +423,11 @@ def bench(args: argparse.Namespace, chosen: list[App | str], work: Path) -> int:
         touched = tree.touched.relative_to(tree.root).as_posix() if tree.touched else "none"
         print(f"## {tree.label}: {tree.files:,} files")
         print()
-        print(f"warm runs touch `{touched}` (a comment line appended before each)")
+        size = tree.touched.stat().st_size / 1000 if tree.touched else 0
+        print(
+            f"warm runs touch `{touched}` ({size:,.0f} kB, {tree.touch_note}; a comment line "
+            "appended before each run)"
+        )
         print()
         lines, met = table(tree, found)
         verdicts += met
