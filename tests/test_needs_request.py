@@ -259,3 +259,43 @@ def test_the_app_handed_to_the_job_is_the_worker_s_own(tmp_path: Path, given: st
     assert "job_task.delay(n=3)" in (root / "app/views.py").read_text(encoding="utf-8")
     wrapper = (root / "app/tasks/views_tasks.py").read_text(encoding="utf-8")
     assert '{"app_arg": flask_app}' in wrapper
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "threading.Thread(target=copy_current_request_context(job), args=(3,)).start()",
+        "wrapped = copy_current_request_context(job)\n"
+        "            threading.Thread(target=wrapped, args=(3,)).start()",
+        "@copy_current_request_context\n"
+        "            def wrapped(n: int) -> None:\n"
+        "                job(n)\n\n"
+        "            threading.Thread(target=wrapped, args=(3,)).start()",
+    ],
+    ids=["inline", "local", "decorated"],
+)
+def test_a_thread_that_copies_the_request_context_needs_the_request(
+    tmp_path: Path, start: str
+) -> None:
+    """Flask's docs show the decorator on a nested function: needs-request, not
+    not-importable (whose hint, a module-level function, would fail at import)."""
+    view = f"""
+        import threading
+
+        from flask import Blueprint, copy_current_request_context
+
+        from app.jobs import job
+
+        bp = Blueprint("items", __name__)
+
+
+        @bp.post("/items")
+        def create_item():
+            {start}
+            return {{}}
+        """
+    jobs = "def job(n: int) -> None:\n    print(n)\n"
+    root = project(tmp_path, jobs, {"app/views.py": view})
+    run_cli(root, "migrate", "--check", "--report", "report.json")
+    [found] = json.loads((root / "report.json").read_text(encoding="utf-8"))["sites"]
+    assert (found["status"], found["reason"]) == ("skipped", "needs-request")

@@ -270,10 +270,16 @@ class _Site:
         if isinstance(func, ast.Name):
             found = lookup(func.id, self.candidate.scopes)
             if found is not None and not isinstance(found[0].node, ast.Module):
+                node = found[1].node
                 if found[1].kind == "def":
-                    return None, f"`{func.id}` is a nested function", text
+                    # `@copy_current_request_context def job(): ...`: said as what wraps it
+                    decorators = getattr(node, "decorator_list", [])
+                    wrapped = f"{ast.unparse(decorators[-1])}({func.id})" if decorators else text
+                    return None, f"`{func.id}` is a nested function", wrapped
                 if found[1].kind != "import":
-                    return None, f"`{func.id}` is a local variable", text
+                    value = node.value if isinstance(node, ast.Assign) else None
+                    wrapped = ast.unparse(value) if isinstance(value, ast.Call) else text
+                    return None, f"`{func.id}` is a local variable", wrapped
         elif not isinstance(func, ast.Attribute):
             return None, "the job is not a named function", text
         qualname = self._qualify(func)
