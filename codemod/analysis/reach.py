@@ -13,6 +13,7 @@ from codemod.analysis.routes import (
     may_declare_routes,
     may_serve,
     may_start_up,
+    routed,
     views_deriving,
 )
 from codemod.analysis.state import StartupState, collect_state
@@ -236,7 +237,7 @@ class Callers:
                 if target.key in self.roots:
                     continue
                 for caller in self.callers(target):
-                    if caller.key in self.handlers:
+                    if caller.key in self.handlers or routed(caller):
                         return True
                     if caller.key not in seen:
                         seen.add(caller.key)
@@ -246,9 +247,17 @@ class Callers:
             layer = following
         return False
 
-    def callers(self, target: Func) -> Iterator[Func]:
+    def callers(self, target: Func) -> list[Func]:
+        """The functions of the program that call (or hand on) `target`: looked for in the files
+        that spell its name as a word, once per run."""
+        memo = _memo(self.resolver, self.sources)
+        if target.key not in memo:
+            memo[target.key] = list(self._callers(target))
+        return memo[target.key]
+
+    def _callers(self, target: Func) -> Iterator[Func]:
         name = target.name
-        rels = self.sources.spelling(name)
+        rels = self.sources.spelling_word(name)
         if len(rels) > MAX_CALLER_FILES:
             return
         program = self.resolver.program
@@ -262,3 +271,14 @@ class Callers:
             for function in self.resolver.functions(summary):
                 if any(c.key == target.key for c in callees(function, self.resolver, name)):
                     yield function
+
+
+_MEMO: tuple[Resolver, Sources, dict[str, list[Func]]] | None = None
+
+
+def _memo(resolver: Resolver, sources: Sources) -> dict[str, list[Func]]:
+    """The callers found so far in this run (the same resolver and sources)."""
+    global _MEMO
+    if _MEMO is None or _MEMO[0] is not resolver or _MEMO[1] is not sources:
+        _MEMO = (resolver, sources, {})
+    return _MEMO[2]

@@ -444,3 +444,15 @@ def argument(call: Call, position: int, keyword: str) -> Arg | None:
     if position < len(call.args) and not call.args[position].starred:
         return call.args[position]
     return None
+
+
+def routed(function: Func) -> bool:
+    """A function decorated as a route (`@manager.route("/x", methods=[...])`) on an object the
+    program does not show: a request handler all the same (an app injected at run time)."""
+    return any(
+        decorator.is_call
+        and decorator.target is not None
+        and len(decorator.target) > 1
+        and decorator.target[-1] in ROUTE_METHODS
+        for decorator in function.fn.decorators
+    )

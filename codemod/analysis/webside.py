@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self, cast
 
-from codemod.analysis.routes import ModuleScan
+from codemod.analysis.routes import ModuleScan, routed
 from codemod.model.callgraph import reached_from
 from codemod.model.resolve import Func, Resolver
 from codemod.model.sources import Sources
@@ -132,7 +132,7 @@ class WebSide:
         handlers = self._handlers[module]
         key = function.key
         # a closure of a handler runs when the handler calls it
-        return key in handlers or any(key.startswith(h + ".") for h in handlers)
+        return key in handlers or any(key.startswith(h + ".") for h in handlers) or routed(function)
 
     def _callers(self, target: Func) -> list[Func]:
         name = target.name
