@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from codemod import __version__
-from codemod.config import Config, ConfigError, load_config
-from codemod.models import FileError, MigrationPlan, Outcome, Status
-from codemod.output.diagnostics import FORMATS
+from codemod.output.formats import FORMAT_NAMES
 
 if TYPE_CHECKING:
+    from codemod.config import Config
     from codemod.model.cache import Cache
     from codemod.model.index import RepoIndex
+    from codemod.models import FileError, MigrationPlan, Outcome
 
-# The pipeline is imported inside the commands, and LibCST and black only by `migrate` (through
-# apply, report and write): `--version`, `--help` and a clean `check` stay light.
+# The pipeline (and the configuration and the models) is imported inside the commands, and
+# LibCST and black only by `migrate` (through apply, report and write): `--version` and `--help`
+# import click alone, and a clean `check` stays light.
 
 EXIT_OK, EXIT_CHANGES, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 123
 
@@ -89,6 +90,8 @@ def _config(params: dict[str, Any]) -> Config:
         "no_cache": params.get("no_cache"),
         "cache_dir_given": params.get("cache_dir"),
     }
+    from codemod.config import load_config
+
     return load_config(tuple(params["paths"]), params["root"], overrides)
 
 
@@ -179,6 +182,8 @@ def main() -> None:
 @click.option("--diff", is_flag=True, help="Write nothing; print a unified diff.")
 @click.option("--report", help="Write the summary: FILE.md, FILE.json, or - for stdout.")
 def migrate(**params: Any) -> None:
+    from codemod.config import ConfigError
+
     """Migrate every migratable background call site under PATH (default: .)."""
     from codemod.emit.apply import apply, render, render_count
     from codemod.emit.diff import unified_diff
@@ -216,6 +221,8 @@ def migrate(**params: Any) -> None:
 
 
 def _write_report(plan: MigrationPlan, outcome: Outcome, config: Config) -> list[FileError]:
+    from codemod.models import FileError
+
     """The summary report, written whatever the mode: with --check or --diff, it is what the
     migration would do (and the only file written)."""
     from codemod.model.source import atomic_write
@@ -251,6 +258,8 @@ def _summary_line(
     from codemod.emit.apply import migrated_count
 
     migrated = migrated_count(plan, outcome)
+    from codemod.models import Status
+
     skipped = sum(1 for s in plan.sites if s.status is Status.SKIPPED)
     verb = "would migrate" if dry else "migrated"
     files = len(outcome.changes)
@@ -267,7 +276,7 @@ def _summary_line(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(sorted(FORMATS)),
+    type=click.Choice(sorted(FORMAT_NAMES)),
     default="text",
     show_default=True,
     help="Output format.",
@@ -278,6 +287,9 @@ def _summary_line(
 @click.option("--statistics", is_flag=True, help="Print the number of problems per code.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when problems are found.")
 def check(**params: Any) -> None:
+    from codemod.config import ConfigError
+    from codemod.output.diagnostics import FORMATS
+
     """Lint: report background jobs left in the web process, and wrappers out of sync."""
     try:
         config = _config(params)
@@ -361,6 +373,8 @@ def _add_noqa(found: list[Any], config: Config, show: Callable[[str], str]) -> i
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="The cache to remove.")
 def clean(path: Path | None, cache_dir: Path | None) -> None:
+    from codemod.config import ConfigError, load_config
+
     """Remove the analysis cache of the project at PATH (default: .)."""
     from codemod.model.cache import cache_dir as find_cache_dir
     from codemod.model.cache import clean as remove

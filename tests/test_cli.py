@@ -170,3 +170,25 @@ def test_parallel_and_serial_runs_are_byte_identical(tmp_path: Path) -> None:
     assert run_cli(serial, "migrate", "-j", "1", "--report", "r.json").exit_code == 0
     assert run_cli(parallel, "migrate", "-j", "3", "--report", "r.json").exit_code == 0
     assert tree(serial) == tree(parallel)
+
+
+def test_the_format_names_are_the_formats() -> None:
+    """The command line offers the formats without importing them (a light `--version`)."""
+    from codemod.output.diagnostics import FORMATS
+    from codemod.output.formats import FORMAT_NAMES
+
+    assert set(FORMATS) == FORMAT_NAMES
+
+
+def test_version_imports_no_more_than_click() -> None:
+    """`--version` imports click and the command line, not the pipeline or its models."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from codemod.cli import main; "
+        "print(sorted(m for m in sys.modules if m.startswith('codemod')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = ["codemod", "codemod.cli", "codemod.output", "codemod.output.formats"]
+    assert out.stdout.strip() == str(loaded)
