@@ -134,8 +134,10 @@ def _mark(tile: int) -> None:
         "thread": threading.current_thread().name,
     }
     folder = os.environ["E2E_MARKERS"]
-    with open(os.path.join(folder, f"{tile}-{os.getpid()}.json"), "w", encoding="utf-8") as out:
+    final = os.path.join(folder, f"{tile}-{os.getpid()}.json")
+    with open(final + ".tmp", "w", encoding="utf-8") as out:  # renamed whole: never read half
         out.write(json.dumps(record))
+    os.replace(final + ".tmp", final)
 """
 
 MAIN = '''\
