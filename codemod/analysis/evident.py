@@ -87,23 +87,14 @@ def _path_value(spelled: str, summary: ModuleSummary, resolver: Resolver) -> Evi
     """A module-level name assigned a pathlib path (`BASE = Path(...)`, `BASE: Path = ...`),
     followed through imports: such a value (and `BASE / name`) is a path."""
     qualname = resolver.qualify_chain(summary, tuple(spelled.split(".")))
-    for _ in range(8):
-        found = resolver.split(qualname) if qualname else None
-        if found is None:
-            return None
-        where, rest = found
-        binding = where.bindings.get(rest)
-        if binding is None:
-            return None
-        if binding.kind == "import":
-            qualname = binding.target
-            continue
-        value = binding.value
-        for chain in (value.cls, value.declared) if value is not None else ():
-            name = resolver.qualify_chain(where, chain) if chain else None
-            if name in PATH_CLASSES:
-                return Evident("path", name, "str")
+    found = resolver.assigned(qualname) if qualname else None
+    if found is None:
         return None
+    where, value = found
+    for chain in (value.cls, value.declared):
+        name = resolver.qualify_chain(where, chain) if chain else None
+        if name in PATH_CLASSES:
+            return Evident("path", name, "str")
     return None
 
 

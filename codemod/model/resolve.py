@@ -360,6 +360,23 @@ class Resolver:
             return self._binding(target, hops + 1) or (summary, rest, binding)
         return summary, rest, binding
 
+    def assigned(self, qualname: str, hops: int = 8) -> tuple[ModuleSummary, Value] | None:
+        """What the module-level name `qualname` is assigned, followed through imports and
+        re-exports: (the module that assigns it, the value); None for anything else."""
+        for _ in range(hops):
+            found = self.split(qualname)
+            if found is None:
+                return None
+            summary, rest = found
+            binding = summary.bindings.get(rest)
+            if binding is None:
+                return None
+            if binding.kind != "import":
+                value = binding.value
+                return (summary, value) if binding.kind == "assign" and value else None
+            qualname = binding.target
+        return None
+
     def split(self, qualname: str) -> tuple[ModuleSummary, str] | None:
         """The longest module prefix of a qualified name, and the rest."""
         parts = qualname.split(".")
