@@ -54,6 +54,24 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 
 
 @pytest.fixture
+def serve_tree() -> Iterator[Callable[..., Any]]:
+    """`start(ServerClass, tree, env)`: serve a tree on 127.0.0.1 with a server of support.py
+    (Uvicorn, WsgiServer); every server started through it is stopped at teardown."""
+    servers: list[Any] = []
+
+    def start(server_class: Callable[..., Any], tree: Path, env: dict[str, str]) -> Any:
+        server = server_class(tree, env=env)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+@pytest.fixture
 def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The seed app's settings for this test (set in os.environ before the app is imported)."""
     env = {"APP_DB_PATH": str(tmp_path / "app.sqlite3"), "APP_JOB_STEP_SECONDS": "0.02"}

@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -321,20 +322,9 @@ def files(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., Uvicorn]]:
+def serve(serve_tree: Callable[..., Any]) -> Callable[..., Uvicorn]:
     """Start `uvicorn app.main:app` on 127.0.0.1 for a tree; every server is stopped after."""
-    servers: list[Uvicorn] = []
-
-    def start(tree: Path, env: dict[str, str]) -> Uvicorn:
-        server = Uvicorn(tree, env=env)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield start
-    finally:
-        for server in reversed(servers):
-            server.stop()
+    return partial(serve_tree, Uvicorn)
 
 
 def runs(files: dict[str, str]) -> list[tuple[str, dict[str, Any], int]]:

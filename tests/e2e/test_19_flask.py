@@ -44,7 +44,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -396,20 +397,9 @@ def env(tmp_path: Path, tree: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., WsgiServer]]:
+def serve(serve_tree: Callable[..., Any]) -> Callable[..., WsgiServer]:
     """Serve a tree's `wsgi:app` on 127.0.0.1; every server is stopped after the test."""
-    servers: list[WsgiServer] = []
-
-    def start(tree: Path, env: dict[str, str]) -> WsgiServer:
-        server = WsgiServer(tree, env=env)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield start
-    finally:
-        for server in reversed(servers):
-            server.stop()
+    return partial(serve_tree, WsgiServer)
 
 
 def rows(env: dict[str, str]) -> list[dict[str, Any]]:
