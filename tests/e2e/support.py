@@ -369,8 +369,8 @@ def imported(tree: Path, module: str, package: str = "app") -> Iterator[ModuleTy
 
 
 @dataclass
-class Uvicorn:
-    """`uvicorn app.main:app` on loopback, serving a copied tree."""
+class _Server:
+    """A server of a copied tree on loopback, in a process group of its own."""
 
     tree: Path
     env: dict[str, str] = field(default_factory=dict)
@@ -381,27 +381,11 @@ class Uvicorn:
     def base_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self, timeout: float = 30) -> Uvicorn:
-        import httpx
-
-        self.port = free_port()
+    def _launch(self, command: list[str], log: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(self.tree), "PYTHONUNBUFFERED": "1", **self.env}
-        out = (self.tree.parent / f"{self.tree.name}-uvicorn.log").open("ab")
-        with out:
+        with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.main:app",
-                    "--host",
-                    LOOPBACK,
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
+                command,
                 cwd=self.tree,
                 env=env,
                 stdout=out,
@@ -409,25 +393,46 @@ class Uvicorn:
                 start_new_session=True,
             )
 
+    def _wait(self, health: str, what: str, timeout: float, ready: Callable[[], bool]) -> None:
+        """Until `health` answers 200 (once `ready()` says the port is known); stopped if not."""
+        import httpx
+
         def up() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError("uvicorn exited at start")
+                raise RuntimeError(f"{what} exited at start{self._log_tail()}")
+            if not ready():
+                return False
             try:
-                return httpx.get(self.base_url + "/health", timeout=1).status_code == 200
+                return httpx.get(self.base_url + health, timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
 
         try:
-            wait_for(up, timeout, "uvicorn to answer", interval=0.1)
+            wait_for(up, timeout, f"{what} to answer", interval=0.1)
         except BaseException:
             self.stop()
             raise
-        return self
+
+    def _log_tail(self) -> str:
+        return ""
 
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
             self.proc = None
+
+
+@dataclass
+class Uvicorn(_Server):
+    """`uvicorn app.main:app` on loopback, serving a copied tree."""
+
+    def start(self, timeout: float = 30) -> Uvicorn:
+        self.port = free_port()
+        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", LOOPBACK]
+        command += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        self._launch(command, self.tree.parent / f"{self.tree.name}-uvicorn.log")
+        self._wait("/health", "uvicorn", timeout, lambda: True)
+        return self
 
 
 # --- a WSGI app (Flask) -------------------------------------------------------------------------
@@ -449,20 +454,12 @@ server.serve_forever()
 
 
 @dataclass
-class WsgiServer:
+class WsgiServer(_Server):
     """A WSGI app of a copied tree (`wsgi:app`) served by werkzeug's `make_server` on loopback,
     in a process of its own."""
 
-    tree: Path
     app: str = "wsgi:app"
-    env: dict[str, str] = field(default_factory=dict)
     health: str = "/health"
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def logfile(self) -> Path:
@@ -471,48 +468,19 @@ class WsgiServer:
     def log(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
 
-    def start(self, timeout: float = 30) -> WsgiServer:
-        import httpx
+    def _log_tail(self) -> str:
+        return f"; its log:\n{self.log()}"
 
+    def start(self, timeout: float = 30) -> WsgiServer:
         portfile = self.tree.parent / f"{self.tree.name}-wsgi.port"
         portfile.unlink(missing_ok=True)
-        env = {**os.environ, "PYTHONPATH": str(self.tree), "PYTHONUNBUFFERED": "1", **self.env}
-        with self.logfile.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    SERVE_WSGI.format(host=LOOPBACK),
-                    self.app,
-                    str(portfile),
-                ],
-                cwd=self.tree,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        command = [sys.executable, "-c", SERVE_WSGI.format(host=LOOPBACK), self.app, str(portfile)]
+        self._launch(command, self.logfile)
 
-        def up() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"the WSGI server exited at start; its log:\n{self.log()}")
-            if not self.port:
-                if not portfile.exists():
-                    return False
+        def ready() -> bool:
+            if not self.port and portfile.exists():
                 self.port = int(portfile.read_text(encoding="utf-8"))
-            try:
-                return httpx.get(self.base_url + self.health, timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
+            return bool(self.port)
 
-        try:
-            wait_for(up, timeout, "the WSGI server to answer", interval=0.1)
-        except BaseException:
-            self.stop()
-            raise
+        self._wait(self.health, "the WSGI server", timeout, ready)
         return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
