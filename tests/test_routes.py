@@ -19,8 +19,10 @@ from celery.exceptions import CDeprecationWarning
 from codemod.emit.routes import hook_routes, routes_source
 from codemod.models import CeleryApp
 
-OURS = "app.tasks.jobs_tasks.slow_task"
-ROUTES = ((OURS, "long"), ("app.tasks.jobs_tasks.other_task", "long"))
+# Names no other test registers: an app's finalize binds every shared task that any test imported,
+# and a shared task already under OURS would keep this test's own task from being bound at all.
+OURS = "routes_test.tasks.jobs_tasks.slow_task"
+ROUTES = ((OURS, "long"), ("routes_test.tasks.jobs_tasks.other_task", "long"))
 
 
 @pytest.fixture

@@ -262,7 +262,7 @@ SITE_REASONS = (
     ),
     Rule(
         name="suppressed",
-        code=None,  # its `# noqa` silences the site: `check` reports nothing
+        code=None,  # the site's noqa comment silences it: `check` reports nothing
         summary="a `# noqa` comment keeps the site in the web process",
         what="""
             The line where the call starts has `# noqa: CCM001` (or a bare `# noqa`): the site is
