@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from codemod.config import Config
-from codemod.emit import rewrite
+from codemod.emit import call_sites, imports
 from codemod.emit.generate import format_code, wrapper_code
 from codemod.models import Param, Signature, Wrapper
 from tests.golden import run_cli
@@ -55,8 +55,8 @@ def diff(tmp: Path, source: str, *options: str) -> str:
 def both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, *options: str) -> str:
     fast = diff(tmp_path / "fast", source, *options)
     with monkeypatch.context() as patched:
-        patched.setattr(rewrite, "_black_already", lambda *args: False)
-        patched.setattr(rewrite, "_import_fits", lambda *args: False)
+        patched.setattr(call_sites, "_black_already", lambda *args: False)
+        patched.setattr(imports, "_import_fits", lambda *args: False)
         slow = diff(tmp_path / "slow", source, *options)
     assert fast == slow
     return fast
@@ -89,8 +89,8 @@ def test_job_name_lengths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lengt
         root = project(tmp_path / str(fast), {"app/api/a.py": source, "app/jobs.py": jobs})
         with monkeypatch.context() as patched:
             if not fast:
-                patched.setattr(rewrite, "_black_already", lambda *args: False)
-                patched.setattr(rewrite, "_import_fits", lambda *args: False)
+                patched.setattr(call_sites, "_black_already", lambda *args: False)
+                patched.setattr(imports, "_import_fits", lambda *args: False)
             results.append(run_cli(root, "migrate", "--diff").stdout)
     assert results[0] == results[1]
     assert f"{job}_task" in results[0]

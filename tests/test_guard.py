@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from codemod.emit import apply
+from codemod.emit.edits import SiteEdit
 from codemod.emit.guard import check_rewrite
-from codemod.emit.rewrite import SiteEdit
 from tests.golden import run_cli
 from tests.test_check import project
 

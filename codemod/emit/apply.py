@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from codemod.config import Config
+from codemod.emit.edits import ModuleNames, SiteEdit
 from codemod.emit.generate import (
     GENERATED_BY,
     format_code,
@@ -23,7 +24,7 @@ from codemod.emit.generate import (
     wrapper_code,
 )
 from codemod.emit.guard import check_rewrite
-from codemod.emit.rewrite import ModuleNames, SiteEdit, rewrite_module
+from codemod.emit.rewrite import rewrite_module
 from codemod.emit.routes import hook_routes, routes_source
 from codemod.model.files import module_name
 from codemod.model.index import ModuleInfo, RepoIndex
