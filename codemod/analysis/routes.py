@@ -416,16 +416,8 @@ class ModuleScan:
 
     def _is_app_named(self, qualname: str, classes: frozenset[str], depth: int) -> bool:
         """The module-level name `qualname` (followed through imports) is such an object."""
-        found = self.resolver.split(qualname) if depth <= 4 else None
-        if found is None:
-            return False
-        summary, rest = found
-        binding = summary.bindings.get(rest)
-        if binding is None:
-            return False
-        if binding.kind == "import":
-            return self._is_app_named(binding.target, classes, depth + 1)
-        return binding.value is not None and self._defines_app(summary, binding.value.cls, classes)
+        found = self.resolver.assigned(qualname) if depth <= 4 else None
+        return found is not None and self._defines_app(found[0], found[1].cls, classes)
 
     def _defines_app(
         self, summary: ModuleSummary, cls: Chain | None, classes: frozenset[str]
