@@ -17,15 +17,14 @@ from codemod.emit.generate import (
     GENERATED_BY,
     format_code,
     new_tasks_module,
-    register_in_app,
-    register_in_init,
-    runner_source,
     update_tasks_module,
     wrapper_code,
 )
 from codemod.emit.guard import check_rewrite
+from codemod.emit.register import register_in_app, register_in_init
 from codemod.emit.rewrite import rewrite_module
 from codemod.emit.routes import hook_routes, routes_source
+from codemod.emit.runner import runner_source
 from codemod.model.files import module_name
 from codemod.model.index import ModuleInfo, RepoIndex
 from codemod.model.source import SourceFile, atomic_write, check_compiles
