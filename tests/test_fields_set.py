@@ -14,7 +14,7 @@ import pytest
 from kombu.serialization import dumps, loads
 from pydantic import BaseModel, Field
 
-from codemod.emit.generate import RUNNER_SOURCE
+from codemod.emit.runner import RUNNER_SOURCE
 from tests.golden import FIXTURES, run_cli
 
 CASE = FIXTURES / "cases" / "args_pydantic_fields_set" / "before"

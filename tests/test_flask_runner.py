@@ -14,7 +14,8 @@ from types import ModuleType
 import pytest
 
 from codemod.config import Config
-from codemod.emit.generate import RUNNER_SOURCE, format_code, runner_source, wrapper_code
+from codemod.emit.generate import format_code, wrapper_code
+from codemod.emit.runner import RUNNER_SOURCE, runner_source
 from codemod.models import Param, Signature, Wrapper
 from tests.golden import run_cli
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.emit import apply
+from codemod.emit import renders
 from codemod.emit.edits import SiteEdit
 from codemod.emit.guard import check_rewrite
 from tests.golden import run_cli
@@ -137,7 +137,7 @@ def test_a_bad_rewrite_is_the_file_error(
     def rewrite(source: str, edits: list[SiteEdit], *args: object) -> tuple[str, set[int]]:
         return source + broken, {e.site.stmt_line for e in edits}
 
-    monkeypatch.setattr(apply, "rewrite_module", rewrite)
+    monkeypatch.setattr(renders, "rewrite_module", rewrite)
     result = run_cli(root, "migrate")
     assert result.exit_code == 123, result.output
     assert result.stderr.startswith(f"error: app/api/a.py: {message}"), result.stderr

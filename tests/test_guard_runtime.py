@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from codemod.config import ConfigError, load_config
-from codemod.emit.generate import RUNNER_SOURCE
+from codemod.emit.runner import RUNNER_SOURCE
 from tests.golden import FIXTURES, run_cli
 
 

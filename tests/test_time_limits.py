@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from codemod.config import Config
-from codemod.emit.generate import format_code, runner_source
+from codemod.emit.generate import format_code
+from codemod.emit.runner import runner_source
 from tests.golden import run_cli, tree
 
 APP = 'from celery import Celery\n\ncelery_app = Celery("app", include=[])\n'

@@ -4,7 +4,7 @@ where it awaits, instead of leaving the job on the loop to wake up during the ne
 
 from __future__ import annotations
 
-# The runner's `_run_on_thread_loop` as RUNNER_SOURCE (emit.generate) has it, and its variant.
+# The runner's `_run_on_thread_loop` as RUNNER_SOURCE (emit.runner) has it, and its variant.
 PLAIN_THREAD_LOOP_RUN = """\
 def _run_on_thread_loop(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
     loop = _thread_loop()
