@@ -3,7 +3,7 @@ either as it was or fully migrated, no call site rewritten whose wrapper is miss
 run completes the migration to exactly the golden after/ tree.
 
 The runs are `python -m codemod migrate` subprocesses on a copy of fixtures/seed_app/before. The
-kill points come from a test-only hook in codemod/apply.py: CELERY_CODEMOD_TEST_KILL_AT_WRITE=K
+kill points come from a test-only hook in codemod/emit/apply.py: CELERY_CODEMOD_TEST_KILL_AT_WRITE=K
 makes the process SIGKILL itself just before its K-th file write (every K, from the first write
 to one past the last), and CELERY_CODEMOD_TEST_WRITE_LOG lists the writes of a full run. A few
 more runs are killed from outside at seeded pseudo-random times during the run.
