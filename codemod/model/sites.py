@@ -695,7 +695,7 @@ def _built(value: ast.expr) -> tuple[str, ...] | None:
 
 def _stores(function: FunctionNode, name: str) -> int:
     """How many times a function's own body binds `name` (nested functions not counted)."""
-    from codemod.model.scan import body_nodes
+    from codemod.model.nodes import body_nodes
 
     return sum(
         1
@@ -706,7 +706,7 @@ def _stores(function: FunctionNode, name: str) -> int:
 
 def _depends_of(function: FunctionNode, arg: ast.arg) -> str | None:
     """The provider (as spelled) of a parameter whose default is `Depends(...)`."""
-    from codemod.model.scan import DEPENDS, _defaults, _provider
+    from codemod.model.signature import DEPENDS, _defaults, _provider
 
     for param, default, _ in _defaults(function):
         if param is arg and isinstance(default, ast.Call) and last_name(default.func) in DEPENDS:

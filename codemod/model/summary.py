@@ -54,7 +54,7 @@ class Arg(NamedTuple):
 
 class Call(NamedTuple):
     """A call the analyses read in full: route and start-up registrations, `setattr`, app
-    constructors (by the last name of its function, see summarise.FULL_CALLS)."""
+    constructors (by the last name of its function, see model/nodes.FULL_CALLS)."""
 
     func: Chain
     args: tuple[Arg, ...]
