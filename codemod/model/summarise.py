@@ -62,6 +62,8 @@ _SUMMARISERS = (
     "functions",
     "paths",
     "sites",
+    "task_handle",
+    "arg_facts",
     "detect",
     "hostpath",
     "syntax",

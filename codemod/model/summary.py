@@ -213,7 +213,7 @@ class Import(NamedTuple):
 
 
 class ArgFact(NamedTuple):
-    """An argument of a job's call, as the call site shows it (see model/sites.py)."""
+    """An argument of a job's call, as the call site shows it (see model/arg_facts.py)."""
 
     key: int | str  # its position among the job's arguments, or its keyword
     text: str
