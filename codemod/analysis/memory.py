@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from codemod.analysis.webside import JobCheck
+from codemod.model.nodes import MUTATORS
 from codemod.model.resolve import Func
-from codemod.model.scan import MUTATORS
 from codemod.model.summary import (
     ATTR_BY_CALL,
     CHANGED_ATTR,

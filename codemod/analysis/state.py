@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from codemod.model.callgraph import callees
+from codemod.model.nodes import FILL_METHODS
 from codemod.model.resolve import Func, Resolver
-from codemod.model.scan import FILL_METHODS
 from codemod.model.summary import CALLED, MAXIMAL, STORE, Chain, ModuleSummary
 
 # How far start-up code is followed (calls deep).

@@ -1,19 +1,27 @@
-"""One function's body (or a module's top level) -> its summary (`summary.Function`)."""
+"""One pass over a scope's nodes (`Scan`): the names, calls, assignments, loops, returns in it."""
 
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
-from typing import overload
 
-from codemod.model.paths import DISK_NAMES, PATH_FIELD, Paths, disk_uses
+from codemod.model.loops import _always_true, _left, _sleeps, _until_stopped
+from codemod.model.nodes import (
+    APP_HOOKS,
+    FIELDS_SET,
+    FILL_METHODS,
+    FULL_CALLS,
+    MUTATORS,
+    STARTERS,
+    Segment,
+    value_class,
+)
+from codemod.model.paths import DISK_NAMES, PATH_FIELD
 from codemod.model.summary import (
     ATTR_BY_CALL,
     CALLED,
     CHANGED_ATTR,
     CHANGED_NAME,
-    MAIN_BLOCK,
     MAXIMAL,
     NAME_BY_CALL,
     PASSED,
@@ -23,221 +31,18 @@ from codemod.model.summary import (
     Assigned,
     Call,
     Chain,
-    Decorator,
-    Function,
     Handed,
-    Local,
-    Param,
     Ref,
 )
 from codemod.model.syntax import (
     CALL_ROOT,
     ITEM_ROOT,
     OTHER_ROOT,
-    FunctionNode,
     chain_of,
-    is_main_guard,
     last_name,
     name_chain,
-    parse_expression,
     root_name,
-    scope_bindings,
 )
-
-# Calls that start their argument as background work rather than run it.
-STARTERS = frozenset(
-    {
-        "create_task",
-        "ensure_future",
-        "add_task",
-        "run_in_executor",
-        "to_thread",
-        "submit",
-        "start_soon",
-        "spawn",
-        "run_coroutine_threadsafe",
-        "Thread",
-        "Process",
-        "delay",
-        "apply_async",
-    }
-)
-# Methods that change a container in place.
-MUTATORS = frozenset(
-    {
-        "append",
-        "appendleft",
-        "extend",
-        "extendleft",
-        "insert",
-        "remove",
-        "pop",
-        "popleft",
-        "popitem",
-        "clear",
-        "update",
-        "setdefault",
-        "add",
-        "discard",
-        "put",
-        "put_nowait",
-        "get_nowait",
-        "set",
-        "sort",
-        "reverse",
-        "rotate",
-        "difference_update",
-        "intersection_update",
-        "symmetric_difference_update",
-        "__setitem__",
-        "__delitem__",
-    }
-)
-# Methods that fill a container (or register into a registry) in place.
-FILL_METHODS = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "add",
-        "update",
-        "setdefault",
-        "register",
-        "__setitem__",
-        "appendleft",
-        "put",
-    }
-)
-PROPERTIES = frozenset({"property", "cached_property", "hybrid_property", "reify", "getter"})
-# The last names of the calls summarised in full (see summary.Call).
-FULL_CALLS = frozenset(
-    {
-        "add_api_route",
-        "add_route",
-        "add_websocket_route",
-        "add_api_websocket_route",
-        "add_event_handler",
-        "setattr",
-        "__setattr__",
-        "FastAPI",
-        "Starlette",
-        # Flask: views and hooks registered by call, and the app's constructor
-        "add_url_rule",
-        "before_first_request",
-        "before_app_first_request",
-        "before_request",
-        "after_request",
-        "teardown_request",
-        "before_app_request",
-        "after_app_request",
-        "teardown_app_request",
-        "Flask",
-        "APIFlask",
-    }
-)
-APP_HOOKS = frozenset({"lifespan", "on_startup", "on_shutdown"})
-DEPENDS = frozenset({"Depends", "Security"})
-# Which fields of a model were set.
-FIELDS_SET = frozenset({"model_fields_set", "__fields_set__", "__pydantic_fields_set__"})
-# Decorators that turn a generated wrapper's body into a task (see wraps_implementation).
-_GENERATED_KEYWORDS = frozenset({"name", "ignore_result", "autoretry_for"})
-
-
-def walk(roots: list[ast.AST], stop: tuple[type, ...]) -> list[ast.AST]:
-    """The nodes under `roots` (roots included), in source order (depth first), not entering the
-    nodes of the `stop` types (they are listed themselves), and without the context and
-    operator singletons (`Load`, `Add`, ...). ast.iter_child_nodes inlined: this walk is most
-    of the summaries' cost."""
-    out: list[ast.AST] = []
-    stack: list[ast.AST] = list(reversed(roots))
-    node_type = ast.AST
-    fields_of = _CHILD_FIELDS
-    while stack:
-        current = stack.pop()
-        out.append(current)
-        if isinstance(current, stop):
-            continue
-        kind = type(current)
-        fields = fields_of.get(kind)
-        if fields is None:
-            fields = fields_of[kind] = tuple(f for f in kind._fields if f not in _NO_CHILDREN)
-        if not fields:
-            continue
-        children: list[ast.AST] = []
-        for field in fields:
-            value = getattr(current, field, None)
-            if isinstance(value, list):
-                children.extend(item for item in value if isinstance(item, node_type))
-            elif isinstance(value, node_type):
-                children.append(value)
-        if children:
-            children.reverse()
-            stack.extend(children)
-    return out
-
-
-# Fields that hold no node worth a visit: contexts and operators are singletons, and these
-# fields of some node types hold strings or numbers (a constant's value).
-_NO_CHILDREN = frozenset({"ctx", "op", "ops", "type_comment", "id", "attr", "arg", "kind"})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.Name: ()}
-
-
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_DEFS_AND_LAMBDAS = (*_DEFS, ast.Lambda)
-
-
-def body_nodes(node: FunctionNode) -> list[ast.AST]:
-    """The nodes of a function's body, not those of nested defs and classes (they are functions
-    of their own) nor of its decorators."""
-    return walk(list(node.body), _DEFS)
-
-
-def module_nodes(tree: ast.Module) -> list[ast.AST]:
-    """The nodes of a module's top level: not those of its defs and classes, nor of lambdas."""
-    return walk([s for s in tree.body if not isinstance(s, _DEFS)], _DEFS_AND_LAMBDAS)
-
-
-def class_chain(node: ast.AST | None) -> Chain | None:
-    """The class that defines a name: the constructor of `x = C(...)`, the annotation of
-    `x: C = ...` or of a parameter `x: C` (a string annotation too)."""
-    if isinstance(node, ast.arg):
-        expr = node.annotation
-    elif isinstance(node, ast.Assign | ast.AnnAssign):
-        value = node.value.value if isinstance(node.value, ast.Await) else node.value
-        expr = value.func if isinstance(value, ast.Call) else getattr(node, "annotation", None)
-    else:
-        return None
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        expr = parse_expression(expr.value)
-    return name_chain(expr) if isinstance(expr, ast.Name | ast.Attribute) else None
-
-
-def annotation_class(expr: ast.expr | None) -> Chain | None:
-    """The one class an annotation names: `C`, `mod.C`, `"C"`, `C | None`, `Optional[C]`."""
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        expr = parse_expression(expr.value)
-    if isinstance(expr, ast.Name | ast.Attribute):
-        return name_chain(expr)
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
-        sides = [e for e in (expr.left, expr.right) if not _is_none(e)]
-        return annotation_class(sides[0]) if len(sides) == 1 else None
-    if isinstance(expr, ast.Subscript) and last_name(expr.value) == "Optional":
-        return annotation_class(expr.slice)
-    return None
-
-
-def _is_none(expr: ast.expr) -> bool:
-    return isinstance(expr, ast.Constant) and expr.value is None
-
-
-def value_class(node: ast.Assign | ast.AnnAssign) -> Chain | None:
-    """The class of what an assignment binds: its annotation's, else its constructor's."""
-    if isinstance(node, ast.AnnAssign):
-        found = annotation_class(node.annotation)
-        if found is not None:
-            return found
-    value = node.value.value if isinstance(node.value, ast.Await) else node.value
-    return name_chain(value.func) if isinstance(value, ast.Call) else None
 
 
 def _changed(node: ast.AST) -> Iterator[tuple[ast.expr, bool]]:
@@ -317,120 +122,6 @@ def full_call(node: ast.Call) -> Call | None:
         tuple((k.arg, _arg(k.value)) for k in node.keywords),
         node.lineno,
     )
-
-
-def decorators_of(node: FunctionNode) -> tuple[Decorator, ...]:
-    out: list[Decorator] = []
-    for decorator in node.decorator_list:
-        is_call = isinstance(decorator, ast.Call)
-        target = decorator.func if isinstance(decorator, ast.Call) else decorator
-        first: str | None = None
-        if isinstance(decorator, ast.Call):
-            given = next((k.value for k in decorator.keywords if k.arg == "event_type"), None)
-            if given is None and decorator.args and not isinstance(decorator.args[0], ast.Starred):
-                given = decorator.args[0]
-            if isinstance(given, ast.Constant) and isinstance(given.value, str):
-                first = given.value
-        out.append(Decorator(name_chain(target), is_call, first))
-    return tuple(out)
-
-
-def _defaults(node: FunctionNode) -> list[tuple[ast.arg, ast.expr | None, str]]:
-    """Each parameter with its default and kind, in order."""
-    args = node.args
-    positional = [*args.posonlyargs, *args.args]
-    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
-    defaults.extend(args.defaults)
-    out = [
-        (arg, defaults[i], "posonly" if i < len(args.posonlyargs) else "normal")
-        for i, arg in enumerate(positional)
-    ]
-    if args.vararg:
-        out.append((args.vararg, None, "vararg"))
-    out += [(a, d, "kwonly") for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
-    if args.kwarg:
-        out.append((args.kwarg, None, "kwarg"))
-    return out
-
-
-def _provider(call: ast.Call) -> str:
-    given = (
-        call.args[0]
-        if call.args
-        else next((k.value for k in call.keywords if k.arg == "dependency"), None)
-    )
-    return ast.unparse(given) if given is not None else ""
-
-
-def params_of(node: FunctionNode, segment: Segment) -> tuple[Param, ...]:
-    out: list[Param] = []
-    for arg, default, kind in _defaults(node):
-        depends = None
-        if isinstance(default, ast.Call) and last_name(default.func) in DEPENDS:
-            depends = _provider(default)
-        out.append(
-            Param(
-                arg.arg,
-                kind,
-                segment(arg.annotation) if arg.annotation is not None else None,
-                segment(default) if default is not None else None,
-                depends,
-                class_chain(arg),
-                name_chain(default.func) if isinstance(default, ast.Call) else None,
-            )
-        )
-    return tuple(out)
-
-
-def _root_names(expr: ast.expr) -> list[str]:
-    """The names an annotation or a default spells, those of string annotations too."""
-    if isinstance(expr, ast.Name):
-        return [expr.id]
-    names: list[str] = []
-    for node in walk([expr], ()):
-        if isinstance(node, ast.Name):
-            names.append(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            inner = parse_expression(node.value)
-            if inner is not None:
-                names += _root_names(inner)
-    return names
-
-
-def annotation_names(node: FunctionNode) -> tuple[str, ...]:
-    """The names the annotations and defaults of the parameters use (for the wrapper's imports)."""
-    args = node.args
-    named = (*args.posonlyargs, *args.args, *args.kwonlyargs)
-    exprs = [a.annotation for a in named if a.annotation]
-    exprs += [d for d in (*args.defaults, *args.kw_defaults) if d is not None]
-    return tuple(dict.fromkeys(n for e in exprs for n in _root_names(e)))
-
-
-def wraps_implementation(node: FunctionNode) -> str | None:
-    """The implementation a task generated by this tool runs (explicit name=, ignore_result,
-    autoretry_for; the implementation imported in its body); None for any other function."""
-    generated = any(
-        isinstance(d, ast.Call) and {k.arg for k in d.keywords} >= _GENERATED_KEYWORDS
-        for d in node.decorator_list
-    )
-    if not generated:
-        return None
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
-            return f"{sub.module}.{sub.names[0].name}"
-    return None
-
-
-class Segment:
-    """Source text of nodes, by their positions (ast.get_source_segment on pre-split lines)."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-
-    def __call__(self, node: ast.AST) -> str:
-        from codemod.model.syntax import source_segment
-
-        return source_segment(self.lines, node) or ast.unparse(node)
 
 
 class Scan:
@@ -672,21 +363,6 @@ class Scan:
 
 
 _ASSIGNMENTS = frozenset({ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete})
-# The statements that bind names in their scope.
-_BINDERS = (
-    ast.Import,
-    ast.ImportFrom,
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.ClassDef,
-    ast.Assign,
-    ast.AnnAssign,
-    ast.AugAssign,
-    ast.For,
-    ast.AsyncFor,
-    ast.With,
-    ast.AsyncWith,
-)
 
 
 def _fills(func: ast.Attribute, this: str) -> bool:
@@ -697,214 +373,6 @@ def _fills(func: ast.Attribute, this: str) -> bool:
         and isinstance(func.value.value, ast.Name)
         and func.value.value.id == this
     )
-
-
-def locals_of(
-    node: FunctionNode, nodes: list[ast.AST], module: str, is_package: bool
-) -> dict[str, Local]:
-    """The names a function binds (the last binding winning, a parameter unless rebound), from
-    the statements among its body's nodes (`nodes`, nested defs' bodies not in them)."""
-    out: dict[str, Local] = {}
-    for stmt in nodes:
-        if isinstance(stmt, _BINDERS):
-            for name, binding in scope_bindings([stmt], module, is_package, nested=False).items():
-                cls = class_chain(binding.node) if binding.kind == "assign" else None
-                out.pop(name, None)  # the last binding wins, in source order
-                out[name] = Local(binding.kind, binding.target, binding.line, cls, None)
-    args = node.args
-    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
-        if arg is not None and arg.arg not in out:
-            out[arg.arg] = Local("param", arg.arg, node.lineno, class_chain(arg), None)
-    return out
-
-
-def _sleeps(node: ast.AST) -> bool:
-    """`time.sleep(...)`, `asyncio.sleep(...)`, or a wait with a timeout (`event.wait(6)`)."""
-    if not isinstance(node, ast.Call):
-        return False
-    name = last_name(node.func)
-    return name == "sleep" or (name == "wait" and bool(node.args or node.keywords))
-
-
-# The words of a flag that a service loop runs until (`while not stop_event.is_set():`,
-# `while self._running:`): set when the process stops, never by the job.
-_STOP_WORDS = frozenset(
-    {
-        "stop",
-        "stopped",
-        "stopping",
-        "shutdown",
-        "exit",
-        "exiting",
-        "quit",
-        "terminate",
-        "terminated",
-        "running",
-        "alive",
-        "closing",
-        "closed",
-        "cancelled",
-    }
-)
-
-
-def _until_stopped(test: ast.expr) -> bool:
-    """A loop that runs until a stop flag is set: `while not stop_event.is_set()`, `while
-    self._running`, `while not SHUTDOWN` (with a sleep or a wait in it: a service loop)."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        test = test.operand
-    if isinstance(test, ast.Call) and not test.args and isinstance(test.func, ast.Attribute):
-        if test.func.attr not in ("is_set", "is_alive"):
-            return False
-        test = test.func.value
-    if not isinstance(test, ast.Name | ast.Attribute):
-        return False
-    words = set(re.split(r"_+", last_name(test).lower()))
-    return bool(words & _STOP_WORDS)
-
-
-def _always_true(test: ast.expr) -> bool:
-    return isinstance(test, ast.Constant) and bool(test.value) and test.value is not Ellipsis
-
-
-def _left(loop: ast.While) -> bool:
-    """Whether a `break` of this loop or a `return` is in its body."""
-    stack: list[tuple[ast.AST, bool]] = [(s, False) for s in (*loop.body, *loop.orelse)]
-    while stack:
-        current, nested = stack.pop()
-        if isinstance(current, FunctionNode | ast.ClassDef | ast.Lambda):
-            continue
-        if isinstance(current, ast.Break) and nested:
-            continue
-        if isinstance(current, ast.Break | ast.Return):
-            return True
-        deeper = nested or isinstance(current, ast.For | ast.AsyncFor | ast.While)
-        stack.extend((child, deeper) for child in ast.iter_child_nodes(current))
-    return False
-
-
-def summarise_function(
-    node: FunctionNode,
-    path: tuple[str, ...],
-    owner: tuple[str, ...] | None,
-    module: str,
-    is_package: bool,
-    starters: frozenset[str],
-    segment: Segment,
-    qualify: Paths,
-) -> Function:
-    nodes = body_nodes(node)
-    params = params_of(node, segment)
-    method = owner is not None
-    scan = Scan(nodes, [p.name for p in params], starters, segment)
-    paths = qualify.scope(node, scan.local_values())
-    first = min((d.lineno for d in node.decorator_list), default=node.lineno)
-    return Function(
-        path=path,
-        owner=owner,
-        line=node.lineno,
-        end_line=node.end_lineno or node.lineno,
-        first_line=min(first, node.lineno),
-        is_async=isinstance(node, ast.AsyncFunctionDef),
-        params=params,
-        decorators=decorators_of(node),
-        locals=locals_of(node, nodes, module, is_package),
-        globals=frozenset(scan.globals),
-        refs=scan.refs_tuple(),
-        assigned=tuple(scan.assigned),
-        calls=tuple(scan.calls),
-        handed=tuple(scan.handed),
-        fields_set_reads=tuple(scan.fields_set_reads),
-        disk=tuple(disk_uses(scan.disk_calls, paths)),
-        records=tuple(scan.records),
-        path_locals=paths.local(),
-        endless=scan.endless,
-        repeats=scan.repeats,
-        mutates_self=scan.mutates_self and method,
-        changes_self=scan.changes_self,
-        registers=scan.registers,
-        is_property=any(
-            last_name(d.func if isinstance(d, ast.Call) else d) in PROPERTIES
-            for d in node.decorator_list
-        ),
-        starts_background=scan.starts_background,
-        wraps=wraps_implementation(node),
-        annotation_names=annotation_names(node),
-        self_attrs=tuple(scan.self_attrs.items()) if method else (),
-        returns=annotation_class(node.returns),
-        returned=tuple(scan.returned),
-        returns_value=scan.returns_value,
-    )
-
-
-@overload
-def summarise_top_level(
-    tree: ast.Module, starters: frozenset[str], segment: Segment, qualify: Paths
-) -> Function: ...
-
-
-@overload
-def summarise_top_level(
-    tree: ast.Module,
-    starters: frozenset[str],
-    segment: Segment,
-    qualify: Paths,
-    main_only: bool,
-) -> Function | None: ...
-
-
-def summarise_top_level(
-    tree: ast.Module,
-    starters: frozenset[str],
-    segment: Segment,
-    qualify: Paths,
-    main_only: bool = False,
-) -> Function | None:
-    """The module's top level, as a function of path (); with `main_only`, its `if __name__ ==
-    "__main__":` blocks alone, as a function of path MAIN_BLOCK (None: it has none)."""
-    guards = [stmt for stmt in tree.body if is_main_guard(stmt)]
-    if main_only and not guards:
-        return None
-    nodes = walk(list(guards), _DEFS_AND_LAMBDAS) if main_only else module_nodes(tree)
-    main = {id(n) for stmt in guards for n in ast.walk(stmt)}
-    scan = Scan(nodes, [], starters, segment, main)
-    paths = qualify.scope(None, {})
-    return Function(
-        path=MAIN_BLOCK if main_only else (),
-        owner=None,
-        line=1,
-        end_line=len(segment.lines),
-        first_line=1,
-        is_async=False,
-        params=(),
-        decorators=(),
-        locals={},
-        globals=frozenset(),
-        refs=scan.refs_tuple(),
-        assigned=tuple(scan.assigned),
-        calls=tuple(scan.calls),
-        handed=(),
-        fields_set_reads=(),
-        disk=tuple(disk_uses(scan.disk_calls, paths)),
-        records=(),
-        path_locals={},
-        endless=None,
-        repeats=False,
-        mutates_self=False,
-        changes_self=False,
-        registers=False,
-        is_property=False,
-        starts_background=scan.starts_background,
-        wraps=None,
-        annotation_names=(),
-        self_attrs=(),
-        returns=None,
-        returned=(),
-    )
-
-
-def _is_def(stmt: ast.stmt) -> bool:
-    return isinstance(stmt, FunctionNode | ast.ClassDef)
 
 
 def changes_self(node: ast.AST) -> bool:

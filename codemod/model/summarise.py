@@ -11,16 +11,10 @@ from pathlib import Path
 
 from codemod.model.detect import markers as marker_names
 from codemod.model.detect import may_have_sites
+from codemod.model.functions import summarise_function, summarise_top_level
 from codemod.model.index import ModuleInfo
+from codemod.model.nodes import Segment, annotation_class, class_chain, value_class
 from codemod.model.paths import Paths
-from codemod.model.scan import (
-    Segment,
-    annotation_class,
-    class_chain,
-    summarise_function,
-    summarise_top_level,
-    value_class,
-)
 from codemod.model.sites import site_facts
 from codemod.model.summary import (
     MAIN_BLOCK,
@@ -62,8 +56,14 @@ _SUMMARISERS = (
     "summary",
     "summarise",
     "scan",
+    "nodes",
+    "signature",
+    "loops",
+    "functions",
     "paths",
     "sites",
+    "task_handle",
+    "arg_facts",
     "detect",
     "hostpath",
     "syntax",

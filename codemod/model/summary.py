@@ -54,7 +54,7 @@ class Arg(NamedTuple):
 
 class Call(NamedTuple):
     """A call the analyses read in full: route and start-up registrations, `setattr`, app
-    constructors (by the last name of its function, see summarise.FULL_CALLS)."""
+    constructors (by the last name of its function, see model/nodes.FULL_CALLS)."""
 
     func: Chain
     args: tuple[Arg, ...]
@@ -213,7 +213,7 @@ class Import(NamedTuple):
 
 
 class ArgFact(NamedTuple):
-    """An argument of a job's call, as the call site shows it (see model/sites.py)."""
+    """An argument of a job's call, as the call site shows it (see model/arg_facts.py)."""
 
     key: int | str  # its position among the job's arguments, or its keyword
     text: str
