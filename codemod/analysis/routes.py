@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from codemod.model.nodes import FIRST_REQUEST_HOOKS, REQUEST_HOOKS
 from codemod.model.resolve import Func, Resolver
 from codemod.model.summary import Arg, Call, Chain, ModuleSummary
 
@@ -62,19 +63,6 @@ VIEW_CLASSES = frozenset(
 VIEW_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "dispatch_request"}
 )
-# Flask's hooks run in every request (request work, like a handler's), or before the first one
-# (the app's start-up, which a worker that creates the app does not run: there is no request).
-REQUEST_HOOKS = frozenset(
-    {
-        "before_request",
-        "after_request",
-        "teardown_request",
-        "before_app_request",
-        "after_app_request",
-        "teardown_app_request",
-    }
-)
-FIRST_REQUEST_HOOKS = frozenset({"before_first_request", "before_app_first_request"})
 
 # Cheap byte tests, before any parse: a module that declares a route, or the app's start-up.
 # Each pattern starts with a literal, which `re` finds fast; an alternation at the front would

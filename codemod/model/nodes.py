@@ -71,6 +71,19 @@ FILL_METHODS = frozenset(
         "put",
     }
 )
+# Flask's hooks run in every request (request work, like a handler's), or before the first one
+# (the app's start-up, which a worker that creates the app does not run: there is no request).
+REQUEST_HOOKS = frozenset(
+    {
+        "before_request",
+        "after_request",
+        "teardown_request",
+        "before_app_request",
+        "after_app_request",
+        "teardown_app_request",
+    }
+)
+FIRST_REQUEST_HOOKS = frozenset({"before_first_request", "before_app_first_request"})
 # The last names of the calls summarised in full (see summary.Call).
 FULL_CALLS = frozenset(
     {
@@ -83,19 +96,13 @@ FULL_CALLS = frozenset(
         "__setattr__",
         "FastAPI",
         "Starlette",
-        # Flask: views and hooks registered by call, and the app's constructor
+        # Flask: views registered by call, and the app's constructor (and its hooks, below)
         "add_url_rule",
-        "before_first_request",
-        "before_app_first_request",
-        "before_request",
-        "after_request",
-        "teardown_request",
-        "before_app_request",
-        "after_app_request",
-        "teardown_app_request",
         "Flask",
         "APIFlask",
     }
+    | REQUEST_HOOKS
+    | FIRST_REQUEST_HOOKS
 )
 APP_HOOKS = frozenset({"lifespan", "on_startup", "on_shutdown"})
 # Which fields of a model were set.
