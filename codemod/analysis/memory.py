@@ -281,8 +281,8 @@ class SharedMemory(JobCheck):
         spell its name to tell; None when nothing outside the walk uses it so."""
         rels = self.sources.spelling_word(obj.name)
         if not job_changes:  # then the web side must change it: only files that may do so
-            pattern = _change_pattern(obj)
-            rels = [rel for rel in rels if pattern.search(self.sources.data(rel))]
+            test = ChangeTest(obj.name, MUTATORS | obj.methods)
+            rels = [rel for rel in rels if test.may_change(self.sources.data(rel))]
         if len(rels) > MAX_FILES:
             return ""
         program = self.resolver.program
@@ -316,23 +316,40 @@ class SharedMemory(JobCheck):
         return None
 
 
-def _change_pattern(obj: _Object) -> re.Pattern[bytes]:
-    """A byte test that a file may change the object: `NAME[...] = `, `NAME.a += `,
+class ChangeTest:
+    """A byte test that a file may change an object: `NAME[...] = `, `NAME.a += `,
     `NAME.x.append(`, `del NAME[`, `global NAME`, a changing method of an instance, `.set(`
-    of a context variable. A test that passes says nothing; one that fails rules the file out."""
-    name = re.escape(obj.name.encode())
-    methods = sorted(MUTATORS | obj.methods)
-    calls = b"|".join(re.escape(m.encode()) for m in methods)
-    path = rb"(?:\s*\.\s*\w+|\s*\[[^\]\n]*\])*"
-    return re.compile(
-        rb"\b"
-        + name
-        + path
-        + rb"\s*(?:(?://|<<|>>|\*\*|[-+*/%|&^@])?=(?!=)|\.\s*(?:"
-        + calls
-        + rb")\s*\()|\bdel\b[^\n]*\b"
-        + name
-        + rb"\b|\bglobal\b[^\n]*\b"
-        + name
-        + rb"\b"
-    )
+    of a context variable. A test that passes says nothing; one that fails rules the file out.
+
+    Each form holds the name as a whole word, so only the lines that spell it are searched: from
+    each occurrence of the name, and on its line (a pattern that opens with `\\b` and an
+    alternation has no literal to skip ahead by, and is slow over a whole file)."""
+
+    def __init__(self, name: str, methods: frozenset[str]) -> None:
+        self.needle = name.encode()
+        word = re.escape(self.needle)
+        calls = b"|".join(re.escape(m.encode()) for m in sorted(methods))
+        path = rb"(?:\s*\.\s*\w+|\s*\[[^\]\n]*\])*"
+        self.at_name = re.compile(
+            rb"\b"
+            + word
+            + path
+            + rb"\s*(?:(?://|<<|>>|\*\*|[-+*/%|&^@])?=(?!=)|\.\s*(?:"
+            + calls
+            + rb")\s*\()"
+        )
+        self.on_line = re.compile(
+            rb"\bdel\b[^\n]*\b" + word + rb"\b|\bglobal\b[^\n]*\b" + word + rb"\b"
+        )
+
+    def may_change(self, data: bytes) -> bool:
+        at = data.find(self.needle)
+        while at >= 0:
+            if self.at_name.match(data, at):
+                return True
+            start = data.rfind(b"\n", 0, at) + 1
+            end = data.find(b"\n", at)
+            if self.on_line.search(data, start, len(data) if end < 0 else end):
+                return True
+            at = data.find(self.needle, at + 1)
+        return False

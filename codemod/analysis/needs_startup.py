@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from codemod.analysis.state import Scope, Setter, StartupState
 from codemod.model.callgraph import callees
 from codemod.model.resolve import ClassAt, Func, Resolver
-from codemod.model.sources import Sources
+from codemod.model.sources import Sources, has_word
 from codemod.model.summary import CALLED, STORE, Chain
 from codemod.model.syntax import CALL_ROOT, ITEM_ROOT, OTHER_ROOT
 
@@ -269,8 +269,5 @@ _DEF = re.compile(rb"def[ \t]+(\w+)[ \t]*\(")
 
 
 def _spells(data: bytes, words: list[str]) -> bool:
-    """Whether the bytes spell one of the words as a whole word (a fast find first)."""
-    return any(
-        word.encode() in data and re.search(rb"\b" + re.escape(word.encode()) + rb"\b", data)
-        for word in words
-    )
+    """Whether the bytes spell one of the words as a whole word."""
+    return any(has_word(data, word.encode()) for word in words)
