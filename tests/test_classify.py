@@ -67,6 +67,41 @@ MIGRATED = [
 ]
 
 
+# A nested function's own `task` is another variable (letta's streaming handlers guard a task of
+# the same name in their generator); a closure that reads the site's `task` is a use of it.
+SAME_NAME_INSIDE = """\
+tasks = set()
+async def h(stream: bool):
+    if stream:
+        async def gen():
+            task = asyncio.create_task(job('inner'))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            yield b"x"
+        return gen()
+    task = asyncio.create_task(job('outer'))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+"""
+
+
+def test_a_nested_function_s_own_task_of_the_same_name_is_another(tmp_path: Path) -> None:
+    assert statuses(SAME_NAME_INSIDE, tmp_path) == ["migrated", "migrated"]
+
+
+def test_a_closure_that_reads_the_task_uses_it(tmp_path: Path) -> None:
+    src = (
+        "async def h():\n    task = asyncio.create_task(job('x'))\n"
+        "    def status():\n        return task.done()\n    return status\n"
+    )
+    assert statuses(src, tmp_path / "waits") == ["ignored"]
+    src = (
+        "async def h():\n    task = asyncio.create_task(job('x'))\n"
+        "    def keep():\n        print(task)\n    return keep\n"
+    )
+    assert statuses(src, tmp_path / "keeps") == ["skipped/handle-stored"]
+
+
 @pytest.mark.parametrize("src", MIGRATED)
 def test_migrated(src: str, tmp_path: Path) -> None:
     assert statuses(src, tmp_path) == ["migrated"]

@@ -155,6 +155,33 @@ SHARED.append(
 )
 
 
+SHARED.append(
+    pytest.param(
+        """
+        class State:
+            paused = False
+
+        state = State()
+
+        async def job(key: str) -> None:
+            if not state.paused:
+                print(key)
+
+        @router.post("/")
+        async def start(key: str) -> None:
+            asyncio.create_task(job(key))
+
+        @router.post("/pause")
+        async def pause() -> None:
+            state.paused = True
+        """,
+        "`job` reads the module-level `state` (app/api/jobs.py:10), which `pause` "
+        "(app/api/jobs.py:22) changes too in the web process",
+        id="an instance whose attribute a handler sets (lnbits' settings, by its admin API)",
+    )
+)
+
+
 @pytest.mark.parametrize(("endpoint", "detail"), SHARED)
 def test_a_job_that_shares_state_with_the_web_side_is_refused(
     tmp_path: Path, endpoint: str, detail: str
@@ -263,6 +290,29 @@ MIGRATES.append(
 )
 
 
+MIGRATES.append(
+    pytest.param(
+        """
+        class Config:
+            threshold = 0
+
+        config = Config()
+        config.threshold = 5
+
+        async def job(amount: int) -> None:
+            if amount > config.threshold:
+                print(amount)
+
+        @router.post("/")
+        async def start(amount: int) -> None:
+            print(config.threshold)
+            asyncio.create_task(job(amount))
+        """,
+        id="an instance whose attributes are set at import only",
+    )
+)
+
+
 @pytest.mark.parametrize("endpoint", MIGRATES)
 def test_state_that_is_not_shared_lets_the_job_migrate(tmp_path: Path, endpoint: str) -> None:
     lines = check(tmp_path, endpoint)
@@ -346,3 +396,73 @@ def test_a_name_bound_under_the_main_guard_is_start_up_state(tmp_path: Path) -> 
     lines = check(tmp_path, endpoint.replace("FastAPI\n", "FastAPI, BackgroundTasks\n", 1))
     assert codes(lines) == ["CCM002"], lines
     assert "(needs-startup: `release` reads `workers`, set by the module level of" in lines[0]
+
+
+SINGLETON_BUS = """
+import queue
+
+
+class Singleton(type):
+    _instances: dict = {}
+
+    def __call__(cls, *args, **kwargs):
+        if cls not in cls._instances:
+            cls._instances[cls] = super().__call__(*args, **kwargs)
+        return cls._instances[cls]
+
+
+class EventBus(metaclass=Singleton):
+    def __init__(self):
+        self._queue = queue.Queue()
+
+    def send(self, event: dict) -> None:
+        self._queue.put(event)
+
+
+class Chain:
+    def __init__(self):
+        self.events = EventBus()
+
+    def message(self, key: str) -> None:
+        self.events.send({"key": key})
+"""
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        pytest.param("EventBus().send({'key': key})", id="built by the job"),
+        pytest.param("Chain().message(key)", id="built by the constructor of a class it builds"),
+    ],
+)
+def test_a_singleton_is_the_web_process_s_own(tmp_path: Path, job: str) -> None:
+    """MoviePilot's webhook job sends its event through `EventManager()` (`metaclass=Singleton`),
+    whose queue only the web process's threads consume: in a worker the event is lost."""
+    endpoint = f"""
+    from app.bus import Chain, EventBus
+
+    def webhook_job(key: str) -> None:
+        {job}
+
+    @router.post("/")
+    async def start(key: str) -> None:
+        asyncio.create_task(asyncio.to_thread(webhook_job, key))
+    """
+    lines = check(tmp_path, endpoint, bus=SINGLETON_BUS)
+    assert codes(lines) == ["CCM002"], lines
+    assert "one instance per process (its metaclass `Singleton`)" in lines[0], lines
+
+
+def test_a_class_built_afresh_is_no_singleton(tmp_path: Path) -> None:
+    endpoint = """
+    from app.bus import Chain
+
+    def webhook_job(key: str) -> None:
+        Chain().message(key)
+
+    @router.post("/")
+    async def start(key: str) -> None:
+        asyncio.create_task(asyncio.to_thread(webhook_job, key))
+    """
+    plain = SINGLETON_BUS.replace("(metaclass=Singleton)", "")
+    assert codes(check(tmp_path, endpoint, bus=plain)) == ["CCM001"]

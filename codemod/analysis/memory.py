@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from codemod.analysis.singletons import singleton_use
 from codemod.analysis.webside import JobCheck
 from codemod.model.nodes import MUTATORS
 from codemod.model.resolve import Func
@@ -99,6 +100,9 @@ class SharedMemory(JobCheck):
 
     def _shared(self, job: Func) -> str | None:
         walk = self.walk(job)
+        singleton = singleton_use(walk, self.resolver)
+        if singleton is not None:
+            return singleton
         keys = {f.key for f in walk}
         used: dict[str, tuple[_Object, _Use]] = {}
         for function in walk:
@@ -268,8 +272,10 @@ class SharedMemory(JobCheck):
         if constructor in CONTAINERS:
             return _Object(qualified, name, summary, binding.line, "container")
         cls = resolver.instance_class(summary, value.cls) if value.cls else None
-        if cls is None or not cls.cls.changing_methods:
+        if cls is None:
             return None
+        # an instance of a class of the program: state when one side sets its attributes
+        # (`state.paused = True` in a handler) or calls a method that changes it
         methods = cls.cls.changing_methods
         return _Object(qualified, name, summary, binding.line, "instance", methods)
 

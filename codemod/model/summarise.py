@@ -346,7 +346,7 @@ class _Summariser:
 
 def keyword_value(expr: ast.expr) -> str:
     """A keyword's value as the class facts read it: "True", "False", "None", "str:<text>",
-    "attr:<name>", or "?" for anything else."""
+    "attr:<name>" (the last name of an attribute), "name:<name>", or "?" for anything else."""
     if isinstance(expr, ast.Constant):
         if isinstance(expr.value, str):
             return f"str:{expr.value}"
@@ -355,6 +355,8 @@ def keyword_value(expr: ast.expr) -> str:
         return "?"
     if isinstance(expr, ast.Attribute):
         return f"attr:{expr.attr}"
+    if isinstance(expr, ast.Name):
+        return f"name:{expr.id}"
     return "?"
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from codemod.model.detect import Candidate, lookup, parent_map
 from codemod.model.index import ModuleInfo
-from codemod.model.syntax import last_name, walk_lines, word_lines
+from codemod.model.syntax import last_name, scope_bindings, walk_lines, word_lines
 from codemod.models import ADD_TASK, BACKGROUND_TASK, SUBMIT, THREAD
 
 WAITERS = frozenset(
@@ -98,7 +98,10 @@ class TaskHandle:
         uses = [
             (use, self._use_kind(use, parents))
             for use, _ in walk_lines(scope_node, lines)
-            if isinstance(use, ast.Name) and use.id == name and not isinstance(use.ctx, ast.Store)
+            if isinstance(use, ast.Name)
+            and use.id == name
+            and not isinstance(use.ctx, ast.Store)
+            and not _rebound_inside(use, name, scope_node, parents)
         ]
         # A wait anywhere decides it, wherever it is: the job is not fire-and-forget.
         if any(kind == "wait" for _, kind in uses):
@@ -234,6 +237,30 @@ class TaskHandle:
             if name not in used:
                 return name
         return next(f"task_{n}" for n in range(2, 10_000) if f"task_{n}" not in used)
+
+
+def _rebound_inside(use: ast.Name, name: str, scope: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """Whether the use is in a function nested in `scope` that binds `name` itself (a nested
+    generator's own `task = create_task(...)`): another variable, not the site's task object.
+    A nested function that only reads the name (a closure) uses the site's."""
+    node = parents.get(id(use))
+    while node is not None and node is not scope:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            args = node.args
+            params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            if any(a is not None and a.arg == name for a in params):
+                return True
+            if not isinstance(node, ast.Lambda) and name in scope_bindings(node.body, "", False):
+                declared = (
+                    n
+                    for stmt in ast.walk(node)
+                    if isinstance(stmt, ast.Nonlocal | ast.Global)
+                    for n in stmt.names
+                )
+                if name not in declared:
+                    return True
+        node = parents.get(id(node))
+    return False
 
 
 def _thread_use(attribute: ast.Attribute, parents: dict[int, ast.AST]) -> str:
