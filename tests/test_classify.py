@@ -64,6 +64,11 @@ MIGRATED = [
         "async def h():\n    asyncio.create_task(untyped(1, b=[1, 'two', None]))\n",
         id="literals",
     ),
+    pytest.param(
+        "async def h(request: Request):\n"
+        "    asyncio.create_task(untyped(request.client.host, await request.json()))\n",
+        id="the-request-s-data",
+    ),
 ]
 
 
@@ -223,6 +228,17 @@ SKIPPED = [
         "async def h(request: Request):\n    asyncio.create_task(untyped(request))\n",
         "unserializable-args",
         id="request",
+    ),
+    pytest.param(
+        "async def h(request: Request):\n    asyncio.create_task(untyped(request.query_params))\n",
+        "unserializable-args",
+        id="the-request-s-query-params",
+    ),
+    pytest.param(
+        "async def h(request: Request):\n    form = await request.form()\n"
+        "    args = request.headers\n    asyncio.create_task(untyped(form, args))\n",
+        "unserializable-args",
+        id="the-request-s-form-and-headers-bound-to-names",
     ),
     pytest.param(
         "async def h(db=Depends(object)):\n    asyncio.create_task(untyped(db))\n",

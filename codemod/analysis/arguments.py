@@ -198,6 +198,9 @@ def _evidently_unsafe(arg: ArgFact, ctx: Context, data: bool) -> str:
     flask = flask_object(arg.text, ctx.summary, ctx.resolver)
     if flask is not None:
         return flask
+    part = _request_part(arg)
+    if part:
+        return part
     if not arg.is_name:
         return ""
     if arg.evident:
@@ -209,6 +212,44 @@ def _evidently_unsafe(arg: ArgFact, ctx: Context, data: bool) -> str:
     ):
         return f"is annotated `{arg.annotation}`, not a JSON-safe type"
     return ""
+
+
+# The parts of a Starlette request that are objects, not data (`request.X`, `await
+# request.X()`), with the way to hand on their data instead.
+_REQUEST_PARTS = {
+    "query_params": ("a `QueryParams`", "dict({})"),
+    "headers": ("a `Headers`", "dict({})"),
+    "url": ("a `URL`", "str({})"),
+    "state": ("the request's `State`", "its values"),
+    "scope": ("the ASGI scope", "the values the job needs"),
+    "app": ("the application", "the values the job needs"),
+    "client": ("an `Address`", "{}.host"),
+}
+_REQUEST_READS = {
+    "form": ("a `FormData`", "dict({})"),
+    "body": ("bytes", "{}.decode()"),
+    "stream": ("a stream", "the bytes it yields"),
+}
+
+
+def _request_part(arg: ArgFact) -> str:
+    """Why an argument that is a part of the request (`request.query_params`, `await
+    request.form()`, or a name bound once to one) is no data ("" when it is not one)."""
+    built = arg.built or ()
+    if arg.is_name and "." in arg.text:
+        built = ("value", arg.text)
+    if len(built) != 2:
+        return ""
+    root, _, attr = built[1].partition(".")
+    if root not in ("request", "websocket"):
+        return ""
+    parts = _REQUEST_PARTS if built[0] == "value" else _REQUEST_READS
+    if attr not in parts:
+        return ""
+    what, instead = parts[attr]
+    shown = f"{built[1]}" if built[0] == "value" else f"await {built[1]}()"
+    hand_on = f"`{instead.format(arg.text)}`" if "{}" in instead else instead
+    return f"is `{shown}`, {what}, not data: pass {hand_on}"
 
 
 def _names_code(arg: ArgFact, ctx: Context) -> bool:

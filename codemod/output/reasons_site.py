@@ -145,11 +145,13 @@ SITE_REASONS = (
         code=CCM002,
         summary="an argument cannot travel as JSON to a worker",
         what="""
-            An argument is evidently not JSON data: `request`, `websocket`, `self`, a value whose
-            annotation is a class of the repository (an ORM row, a client), a function, or a
-            FastAPI dependency (`Depends(get_db)`) whose provider needs the request or another
-            dependency, so that the worker cannot re-create it. The message names the argument
-            or the provider.
+            An argument is evidently not JSON data: `request`, `websocket`, `self`, a part of the
+            request that is an object (`request.query_params`, `request.headers`, `await
+            request.form()`, `await request.body()`: the message says how to hand on its data),
+            a value whose annotation is a class of the repository (an ORM row, a client), a
+            function, or a FastAPI dependency (`Depends(get_db)`) whose provider needs the
+            request or another dependency, so that the worker cannot re-create it. The message
+            names the argument or the provider.
             """,
         why="""
             Celery sends arguments as JSON. An object that is not data fails at publish time, or
