@@ -182,6 +182,43 @@ SHARED.append(
 )
 
 
+SHARED.append(
+    pytest.param(
+        """
+        class Manager:
+            def __init__(self):
+                self.loops = {}
+
+            @classmethod
+            def get_instance(cls) -> "Manager":
+                return cls()
+
+            def start(self, sid: str) -> None:
+                self.loops[sid] = sid
+
+            def stop(self, sid: str) -> None:
+                self.loops.pop(sid, None)
+
+        manager = Manager.get_instance()
+
+        async def job(sid: str) -> None:
+            manager.stop(sid)
+
+        @router.post("/start")
+        async def start(sid: str) -> None:
+            manager.start(sid)
+
+        @router.post("/stop")
+        async def stop(sid: str) -> None:
+            asyncio.create_task(job(sid))
+        """,
+        "`job` changes the module-level `manager` (app/api/jobs.py:21), which `start` "
+        "(app/api/jobs.py:28) changes too in the web process",
+        id="an instance a factory classmethod makes (OpenHands' conversation manager)",
+    )
+)
+
+
 @pytest.mark.parametrize(("endpoint", "detail"), SHARED)
 def test_a_job_that_shares_state_with_the_web_side_is_refused(
     tmp_path: Path, endpoint: str, detail: str

@@ -243,6 +243,20 @@ NEVER_ENDS = {
         "        await asyncio.sleep(1)\n",
         None,
     ),
+    "an iterator advanced by hand to its end (OpenHands' _consume_remaining)": (
+        "async def job(pages):\n    try:\n        while True:\n            await anext(pages)\n"
+        "    except StopAsyncIteration:\n        return\n",
+        None,
+    ),
+    "next() with no handler of the iterator's end: no exit the analysis trusts": (
+        "def job(pages):\n    while True:\n        print(next(pages))\n",
+        "it holds a `while True:` loop",
+    ),
+    "a try that catches the end around a loop that never advances": (
+        "def job(pages):\n    try:\n        while True:\n            print(pages)\n"
+        "    except (StopIteration, KeyError):\n        return\n",
+        "it holds a `while True:` loop",
+    ),
     "a loop only in a nested function": (
         "async def job():\n    async def inner():\n        while True:\n            pass\n",
         None,

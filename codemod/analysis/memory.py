@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from codemod.analysis.singletons import singleton_use
 from codemod.analysis.webside import JobCheck
 from codemod.model.nodes import MUTATORS
-from codemod.model.resolve import Func
+from codemod.model.resolve import ClassAt, Func, Resolver
 from codemod.model.summary import (
     ATTR_BY_CALL,
     CHANGED_ATTR,
@@ -17,6 +17,7 @@ from codemod.model.summary import (
     NAME_BY_CALL,
     STORE,
     ModuleSummary,
+    Value,
 )
 from codemod.model.syntax import CALL_ROOT, ITEM_ROOT, OTHER_ROOT
 
@@ -271,7 +272,7 @@ class SharedMemory(JobCheck):
             return _Object(qualified, name, summary, binding.line, "contextvar")
         if constructor in CONTAINERS:
             return _Object(qualified, name, summary, binding.line, "container")
-        cls = resolver.instance_class(summary, value.cls) if value.cls else None
+        cls = _instance_class(resolver, summary, value)
         if cls is None:
             return None
         # an instance of a class of the program: state when one side sets its attributes
@@ -320,6 +321,21 @@ class SharedMemory(JobCheck):
                     verb = "changes" if use.changes else "reads"
                     return f"`{function.display}` ({rel}:{use.line}) {verb} too"
         return None
+
+
+def _instance_class(resolver: Resolver, summary: ModuleSummary, value: Value) -> ClassAt | None:
+    """The class of the program a module-level value is an instance of: by its constructor
+    (`x = C(...)`), by a method of a class that makes one (`x = C.get_instance()`, a factory
+    classmethod: OpenHands' conversation manager), or by the annotation of its name."""
+    if value.cls is not None:
+        found = resolver.instance_class(summary, value.cls)
+        if found is not None:
+            return found
+    if value.call is not None and len(value.call) > 1:
+        owner = resolver.instance_class(summary, value.call[:-1])
+        if owner is not None and resolver.member(owner, value.call[-1]) is not None:
+            return owner
+    return resolver.instance_class(summary, value.declared) if value.declared else None
 
 
 class ChangeTest:

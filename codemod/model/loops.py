@@ -71,3 +71,24 @@ def _left(loop: ast.While) -> bool:
         deeper = nested or isinstance(current, ast.For | ast.AsyncFor | ast.While)
         stack.extend((child, deeper) for child in ast.iter_child_nodes(current))
     return False
+
+
+_EXHAUSTED = frozenset({"StopIteration", "StopAsyncIteration"})
+_ADVANCE = frozenset({"next", "anext", "__next__", "__anext__"})
+
+
+def _catches_exhaustion(node: ast.Try) -> bool:
+    """Whether a `try` has a handler for an iterator's end (`except StopAsyncIteration:`)."""
+    for handler in node.handlers:
+        kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if any(kind is not None and last_name(kind) in _EXHAUSTED for kind in kinds):
+            return True
+    return False
+
+
+def _advances(loop: ast.While) -> bool:
+    """Whether a loop advances an iterator by hand (`next(it)`, `await anext(it)`,
+    `it.__anext__()`): it ends when the iterator does, where its end is caught."""
+    return any(
+        isinstance(node, ast.Call) and last_name(node.func) in _ADVANCE for node in ast.walk(loop)
+    )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from codemod.model.loops import _always_true, _left, _sleeps, _until_stopped
+from codemod.model.loops import (
+    _advances,
+    _always_true,
+    _catches_exhaustion,
+    _left,
+    _sleeps,
+    _until_stopped,
+)
 from codemod.model.nodes import (
     APP_HOOKS,
     FIELDS_SET,
@@ -168,6 +175,8 @@ class Scan:
         self._started: list[tuple[tuple[int, int], tuple[int, int]]] = []
         self._roles: dict[int, int] = {}
         self._inner: set[int] = set()
+        # the lines of `try` bodies whose handlers catch an iterator's end (StopIteration)
+        self._exhausting: list[tuple[int, int]] = []
         for node in nodes:
             kind = type(node)
             if kind is ast.Name or kind is ast.Attribute:
@@ -181,6 +190,10 @@ class Scan:
                 self.globals.update(node.names)  # type: ignore[attr-defined]
             elif kind is ast.While:
                 self._while(node)  # type: ignore[arg-type]
+            elif kind is ast.Try or kind is ast.TryStar:
+                if _catches_exhaustion(node):  # type: ignore[arg-type]
+                    body = node.body  # type: ignore[attr-defined]
+                    self._exhausting.append((body[0].lineno, body[-1].end_lineno or 0))
             elif kind is ast.Return or kind is ast.Yield or kind is ast.YieldFrom:
                 value = node.value  # type: ignore[attr-defined]
                 if kind is ast.Return and isinstance(value, ast.Name) and value.id == self.this:
@@ -346,6 +359,8 @@ class Scan:
     def _while(self, node: ast.While) -> None:
         if _left(node):
             return
+        if _advances(node) and any(a <= node.lineno <= b for a, b in self._exhausting):
+            return  # `while True: await anext(pages)` in a try that catches its end
         if _always_true(node.test):
             self.repeats = True
             if self.endless is None:

@@ -62,8 +62,9 @@ APP_REASONS = (
         summary="the job never finishes",
         what="""
             The job, or a function it awaits or calls directly, holds a `while True:` loop that no
-            `break` or `return` leaves, or is decorated by a repeating decorator (`repeat_every`,
-            or one of the app whose wrapper loops for ever).
+            `break` or `return` leaves (nor the end of an iterator it advances by hand, caught by a
+            `try` around it), or is decorated by a repeating decorator (`repeat_every`, or one of
+            the app whose wrapper loops for ever).
             """,
         why="""
             A task that never ends holds a worker process for ever, is never acknowledged (with
