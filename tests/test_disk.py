@@ -54,6 +54,30 @@ REFUSED = [
 ]
 
 
+REFUSED.append(
+    pytest.param(
+        """
+        import os
+
+        from app.config import settings
+
+        def clean_old(cache_dir: str, keep: int) -> None:
+            for name in sorted(os.listdir(cache_dir))[keep:]:
+                os.remove(os.path.join(cache_dir, name))
+
+        @router.post("/")
+        async def start(name: str) -> None:
+            with open(os.path.join(settings.MEDIA_ROOT, name), "wb") as out:
+                out.write(b"")
+            asyncio.create_task(asyncio.to_thread(clean_old, settings.MEDIA_ROOT, 50))
+        """,
+        "`clean_old` (app/api/jobs.py) uses `MEDIA_ROOT/...`, the folder the call site "
+        "gives it, which `start` (app/api/jobs.py:17) writes to `MEDIA_ROOT/...` too",
+        id="a folder the call site hands the job (xiaomusic's cache cleaner)",
+    )
+)
+
+
 @pytest.mark.parametrize(("endpoint", "detail"), REFUSED)
 def test_a_job_that_shares_a_folder_with_the_web_side_is_host_path(
     tmp_path: Path, endpoint: str, detail: str
@@ -130,6 +154,26 @@ MIGRATES.append(
             asyncio.create_task(archive(name))
         """,
         id="a folder only jobs use",
+    )
+)
+
+
+MIGRATES.append(
+    pytest.param(
+        """
+        import os
+
+        EXPORTS = "exports"
+
+        def clean_old(folder: str, keep: int) -> None:
+            for name in sorted(os.listdir(folder))[keep:]:
+                os.remove(os.path.join(folder, name))
+
+        @router.post("/")
+        async def start() -> None:
+            asyncio.create_task(asyncio.to_thread(clean_old, EXPORTS, 50))
+        """,
+        id="a folder the call site hands the job, which no web code uses",
     )
 )
 

@@ -141,7 +141,7 @@ def _checks(
     jobs.check_needs_request(parts, ctx)
     jobs.check_needs_startup(parts, ctx)
     jobs.check_shared_memory(parts, ctx, fact.scope_key)
-    shared_disk = jobs.check_shared_disk(parts, ctx)
+    shared_disk = jobs.check_shared_disk(parts, ctx, fact, signature)
     if shared_disk and not checked.shared_path:
         checked = replace(checked, shared_path=shared_disk)
     jobs.check_importable(signature, ctx)

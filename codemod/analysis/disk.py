@@ -62,6 +62,33 @@ class SharedDisk(JobCheck):
                 )
         return None
 
+    def shared_through(self, job: Func, site: ModuleSummary, args: dict[str, Chain]) -> str | None:
+        """Why the job uses a folder the web side uses too through its parameters: a job that
+        lists and removes the files of `cache_dir`, which a call site fills with the folder
+        the web process writes its cache to (`config.cache_dir`, `CACHE_DIR`). `args`: the job's
+        parameters that the call site gives a module-level name or attribute, as `site`
+        spells it."""
+        folders = {
+            name: found
+            for name, chain in args.items()
+            if (found := _Paths(site, None, self.resolver).folders_named(chain))
+        }
+        if not folders:
+            return None
+        keys = {f.key for f in self.walk(job)}
+        paths = _Paths(job.summary, job.fn, self.resolver, folders)
+        for folder, text, writes, _ in paths.disk_uses():
+            web = self._web_use(folder, keys, writes)
+            if web is None or web.what == "":
+                continue
+            verb = "writes to" if writes else "uses"
+            return (
+                f"`{job.display}` ({self.resolver.program.rel(job.module)}) {verb} "
+                f"`{text}`, the folder the call site gives it, which {web.function} "
+                f"({web.path}:{web.line}) {web.what} too in the web process"
+            )
+        return None
+
     def _web_use(self, folder: Folder, walk: set[str], job_writes: bool) -> _Use | None:
         base, parts = folder
         word = parts[0] if base in ("", "/") else base.rpartition(".")[2]
@@ -121,10 +148,23 @@ class _Paths:
     """Where the path expressions of one scope start (a function; None: the module's top
     level), names followed to what they are bound to."""
 
-    def __init__(self, summary: ModuleSummary, function: Function | None, resolver: Resolver):
+    def __init__(
+        self,
+        summary: ModuleSummary,
+        function: Function | None,
+        resolver: Resolver,
+        params: dict[str, list[Folder]] | None = None,
+    ):
         self.summary = summary
         self.function = function
         self.resolver = resolver
+        # the folders the function's parameters are given (by one call site)
+        self.params = params or {}
+
+    def folders_named(self, chain: Chain) -> list[Folder]:
+        """The folders a module-level name or attribute names (`CACHE_DIR`,
+        `config.cache_dir`), where this module spells it."""
+        return [f for f in self._module_level(chain, 0) if f not in SCRATCH]
 
     def disk_uses(self, body: Function | None = None) -> Iterator[tuple[Folder, str, bool, int]]:
         """(folder, how the code spells it) of each disk access whose path starts at a folder
@@ -184,6 +224,8 @@ class _Paths:
 
     def _module_level(self, chain: Chain, depth: int) -> list[Folder]:
         function = self.function
+        if len(chain) == 1 and chain[0] in self.params:
+            return self.params[chain[0]]
         if len(chain) == 1 and function is not None and chain[0] in function.locals:
             return []  # a parameter or a local bound more than once: not followed
         if (

@@ -22,7 +22,7 @@ from codemod.analysis.processes import SpawnsProcesses
 from codemod.analysis.request_context import NeedsRequest
 from codemod.analysis.skip import Skip
 from codemod.model.resolve import Func
-from codemod.model.summary import SiteFact
+from codemod.model.summary import Chain, SiteFact
 from codemod.models import Reason, Signature
 
 # The pools whose workers may start processes (their job does not run in a daemonic child).
@@ -179,13 +179,18 @@ def check_shared_memory(parts: list[Part], ctx: Context, starter: str | None = N
             raise Skip(Reason.NEEDS_STARTUP, part.says(why), MEMORY_HINT)
 
 
-def check_shared_disk(parts: list[Part], ctx: Context) -> str | None:
+def check_shared_disk(
+    parts: list[Part], ctx: Context, fact: SiteFact, signature: Signature
+) -> str | None:
     """A job that writes files the web side reads or serves (or reads what it wrote) needs the
     web host's disk: `host-path`, with a hint of its own, unless `shared-filesystem` says web
-    and workers share one (then why, for the report's Next Steps)."""
+    and workers share one (then why, for the report's Next Steps). The folders the call site
+    hands the job (`clean_cache(config.cache_dir)`) count as the job's own."""
     disk = SharedDisk.of(ctx.resolver, ctx.sources, ctx.reach.state.code)
     for part in parts:
         why = disk.shared(part.function)
+        if why is None and part.dependency is None:
+            why = disk.shared_through(part.function, ctx.summary, _named_args(fact, signature))
         if why is None:
             continue
         why = part.says(why)
@@ -193,6 +198,19 @@ def check_shared_disk(parts: list[Part], ctx: Context) -> str | None:
             raise Skip(Reason.HOST_PATH, why, DISK_HINT)
         return why
     return None
+
+
+def _named_args(fact: SiteFact, signature: Signature) -> dict[str, Chain]:
+    """The job's parameters that the call site gives a name or an attribute chain."""
+    names = [p.name for p in signature.params]
+    out: dict[str, Chain] = {}
+    for arg in fact.args:
+        if arg.evident or not all(part.isidentifier() for part in arg.text.split(".")):
+            continue
+        name = names[arg.key] if isinstance(arg.key, int) and arg.key < len(names) else arg.key
+        if isinstance(name, str) and name:
+            out[name] = tuple(arg.text.split("."))
+    return out
 
 
 def check_importable(signature: Signature, ctx: Context) -> None:
