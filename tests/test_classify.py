@@ -241,6 +241,12 @@ SKIPPED = [
         id="the-request-s-form-and-headers-bound-to-names",
     ),
     pytest.param(
+        "from aiohttp import web\nasync def h():\n    ws = web.WebSocketResponse()\n"
+        "    asyncio.ensure_future(untyped(ws))\n",
+        "unserializable-args",
+        id="a-connection-the-handler-built",
+    ),
+    pytest.param(
         "async def h(db=Depends(object)):\n    asyncio.create_task(untyped(db))\n",
         "unserializable-args",
         id="depends",

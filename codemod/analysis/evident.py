@@ -31,6 +31,37 @@ SEQUENCES = frozenset(
     }
 )
 UNIONS = frozenset({"typing.Optional", "typing.Union"})
+# Library classes whose objects are connections, clients, locks or streams of the process that
+# made them: built at the call site, they are evidently no data (gns3-server hands its job the
+# `WebSocketResponse` it has just prepared).
+CONNECTIONS = frozenset(
+    {
+        "aiohttp.web.WebSocketResponse",
+        "aiohttp.web_ws.WebSocketResponse",
+        "aiohttp.web.StreamResponse",
+        "aiohttp.web_response.StreamResponse",
+        "aiohttp.ClientSession",
+        "aiohttp.client.ClientSession",
+        "httpx.AsyncClient",
+        "httpx.Client",
+        "requests.Session",
+        "requests.sessions.Session",
+        "socket.socket",
+        "threading.Lock",
+        "threading.RLock",
+        "threading.Event",
+        "threading.Thread",
+        "asyncio.Lock",
+        "asyncio.Event",
+        "asyncio.Queue",
+        "asyncio.Semaphore",
+        "queue.Queue",
+        "subprocess.Popen",
+        "sqlite3.connect",
+        "starlette.websockets.WebSocket",
+        "fastapi.WebSocket",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +98,8 @@ def _of_class(qualname: str, resolver: Resolver, spelled: str) -> Evident | None
     """The evident type of a value built as `qualname`, when that names a class."""
     if qualname in SAFE_TYPES:
         return Evident("safe")
+    if qualname in CONNECTIONS:
+        return Evident("unsafe", why=f"is a {spelled}, an object of this process, not data")
     if qualname in PATH_CLASSES:
         return Evident("path", qualname, "str")
     canonical = resolver.canonical(qualname)

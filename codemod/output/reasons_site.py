@@ -148,7 +148,9 @@ SITE_REASONS = (
             An argument is evidently not JSON data: `request`, `websocket`, `self`, a part of the
             request that is an object (`request.query_params`, `request.headers`, `await
             request.form()`, `await request.body()`: the message says how to hand on its data),
-            a value whose annotation is a class of the repository (an ORM row, a client), a
+            a connection, client, lock or stream the handler builds (`web.WebSocketResponse()`,
+            `httpx.AsyncClient()`), a value whose annotation is a class of the repository (an
+            ORM row, a client), a
             function, or a FastAPI dependency (`Depends(get_db)`) whose provider needs the
             request or another dependency, so that the worker cannot re-create it. The message
             names the argument or the provider.
