@@ -168,6 +168,16 @@ IGNORED = [
         id="waited",
     ),
     pytest.param(
+        "async def h(ids):\n    tasks = []\n    for i in ids:\n"
+        "        tasks.append(asyncio.ensure_future(job(i)))\n    await asyncio.gather(*tasks)\n",
+        id="collected-in-a-list-then-gathered",
+    ),
+    pytest.param(
+        "async def h(ids):\n    tasks = []\n    for i in ids:\n"
+        "        tasks.append(asyncio.create_task(job(i)))\n    await asyncio.wait(tasks)\n",
+        id="collected-in-a-list-then-waited",
+    ),
+    pytest.param(
         "async def h():\n    t = asyncio.create_task(job('x'))\n    t.cancel()\n", id="cancelled"
     ),
     pytest.param("def h():\n    return asyncio.create_task(job('x'))\n", id="returned"),

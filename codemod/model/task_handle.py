@@ -85,6 +85,9 @@ class TaskHandle:
                 and _is_guard_set(parent.func.value, self.info)
             ):
                 return end
+            holder = parent.func.value
+            if isinstance(holder, ast.Name) and self._waited(holder.id):
+                raise _Stop("ignored", f"the tasks in `{holder.id}` are awaited together")
             raise _Stop("stored", "the task object is kept in a collection")
         raise _Stop("ignored", "the call is part of a larger expression")
 
@@ -121,6 +124,21 @@ class TaskHandle:
         if any(g not in group for g in guard_lines):
             raise _Stop("stored", f"the task object `{name}` is used further on")
         return group[-1].end_lineno or group[-1].lineno
+
+    def _waited(self, name: str) -> bool:
+        """Whether the site's scope waits on the collection `name` holds its tasks in
+        (`await asyncio.wait(tasks)`, `asyncio.gather(*tasks)`, `await tasks[0]`)."""
+        scope_node = self.candidate.scopes[0].node
+        lines = word_lines(self.info.source, [name])
+        parents = parent_map(scope_node, lines)
+        return any(
+            isinstance(use, ast.Name)
+            and use.id == name
+            and isinstance(use.ctx, ast.Load)
+            and not _rebound_inside(use, name, scope_node, parents)
+            and self._use_kind(use, parents) == "wait"
+            for use, _ in walk_lines(scope_node, lines)
+        )
 
     def _use_kind(self, use: ast.Name, parents: dict[int, ast.AST]) -> str:
         parent = parents.get(id(use))
