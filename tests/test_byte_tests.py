@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codemod.analysis.hostadmin import ADMIN
 from codemod.analysis.memory import ChangeTest
 from codemod.model.nodes import MUTATORS
 from codemod.model.sources import Sources, has_word
@@ -113,3 +115,19 @@ def test_the_forms_of_a_change() -> None:
     assert test.may_change(b"def f():\n    global x, jobs\n")
     assert not test.may_change(b"print(jobs[k])\nif jobs == 2: pass\n")
     assert not test.may_change(b"del x\nfor job in jobs: pass\nmyjobs = 1\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "admin"),
+    [
+        (b'subprocess.run("sudo systemctl restart app", shell=True)', True),
+        (b'subprocess.check_output([sys.executable, "-m", "pip", "install", "-U", "x"])', True),
+        (b"os.system('pip3 install x')", True),
+        (b'subprocess.run(["apt", "install", "-y", "x"])', True),
+        (b'subprocess.run(["pip", "list"])', False),
+        (b'subprocess.run(["pipeline", "install"])', False),
+        (b'subprocess.run(["ffmpeg", "-i", path])', False),
+    ],
+)
+def test_host_administration_in_a_command_string_or_list(text: bytes, admin: bool) -> None:
+    assert (ADMIN.search(text) is not None) == admin

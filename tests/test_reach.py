@@ -99,6 +99,50 @@ def test_app_router_and_add_route_register_handlers(tmp_path: Path) -> None:
     assert reach.handler_modules == {"app.main", "app.views"}
 
 
+def test_route_objects_in_a_routes_list_register_handlers(tmp_path: Path) -> None:
+    """Starlette's `routes=[Route(...)]` (youtube-dl-server), FastAPI's APIRoute, a
+    WebSocketRoute; a class of the app's own named Route is no route object."""
+    write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/main.py": """
+                from fastapi.routing import APIRoute
+                from starlette.applications import Starlette
+                from starlette.routing import Route, WebSocketRoute
+                from app import views
+
+                routes = [
+                    Route("/q", endpoint=views.q_put, methods=["POST"]),
+                    Route("/list", views.listing),
+                    WebSocketRoute("/ws", views.socket),
+                    APIRoute("/api", views.api),
+                ]
+                app = Starlette(routes=routes)
+                """,
+            "app/views.py": """
+                async def q_put(request) -> None: ...
+                async def listing(request) -> None: ...
+                async def socket(websocket) -> None: ...
+                async def api() -> None: ...
+                async def not_routed() -> None: ...
+                """,
+            "app/lookalike.py": """
+                from app import views
+
+                class Route:
+                    def __init__(self, path, endpoint): ...
+
+                r = Route("/x", views.not_routed)
+                """,
+        },
+    )
+    reach = reach_of(tmp_path)
+    found = {"app.views.q_put", "app.views.listing", "app.views.socket", "app.views.api"}
+    assert found <= reach.handlers
+    assert "app.views.not_routed" not in reach.handlers
+
+
 def test_star_import_cycles_end(tmp_path: Path) -> None:
     """Packages that star-import each other (and `from . import x`) must not loop for ever."""
     write(

@@ -26,9 +26,12 @@ RUNNERS = frozenset(
     }
 )
 # What in a function that runs commands says the commands administer the host.
+# A command's words may be one string (`"pip install x"`) or a list's items (`"pip", "install"`).
+_NEXT = rb"(?:['\"]\s*,\s*['\"]|\s+)"
 ADMIN = re.compile(
-    rb"\bsudo\b|\bsystemctl\b|\bsupervisorctl\b|\bapt-get\b|\bapt install\b|\bdpkg\b|"
-    rb"\breboot\b|\bpip3? install\b|\buser\s*=\s*['\"]root['\"]|\bservice\s+\S+\s+(?:re)?start\b"
+    rb"\bsudo\b|\bsystemctl\b|\bsupervisorctl\b|\bapt-get\b|\bapt" + _NEXT + rb"install\b|"
+    rb"\bdpkg\b|\breboot\b|\bpip3?" + _NEXT + rb"install\b|\buser\s*=\s*['\"]root['\"]|"
+    rb"\bservice\s+\S+\s+(?:re)?start\b"
 )
 
 
@@ -76,4 +79,5 @@ class AdministersHost(JobCheck):
         if found is None:
             return None
         line = first + text.count(b"\n", 0, found.start())
-        return found.group(0).decode("utf-8", "replace"), line
+        spelled = re.sub(rb"['\"]\s*,\s*['\"]", b" ", found.group(0))  # a list's items
+        return spelled.decode("utf-8", "replace"), line

@@ -22,6 +22,13 @@ REGISTRARS = {
     "add_api_websocket_route": (1, "endpoint"),
     "add_url_rule": (2, "view_func"),  # Flask: (rule, endpoint, view_func)
 }
+# Route objects of Starlette and FastAPI: (the position of the endpoint, its keyword)
+ROUTE_OBJECTS = {
+    "starlette.routing.Route": (1, "endpoint"),
+    "starlette.routing.WebSocketRoute": (1, "endpoint"),
+    "fastapi.routing.APIRoute": (1, "endpoint"),
+    "fastapi.routing.APIWebSocketRoute": (1, "endpoint"),
+}
 FLASK_APPS = frozenset(
     {"flask.Flask", "flask.app.Flask", "apiflask.APIFlask", "apiflask.app.APIFlask"}
 )
@@ -72,6 +79,7 @@ _ROUTE_DECORATOR = re.compile(
     rb"[ \t]*\("
 )
 _ROUTE_CALL = re.compile(rb"\.add_(?:api_|websocket_|api_websocket_|url_)?r(?:oute|ule)[ \t]*\(")
+_ROUTE_OBJECT = re.compile(rb"Route[ \t]*\(")
 _REQUEST_HOOK = re.compile(rb"\.(?:before|after|teardown)_(?:app_)?request\b")
 # `class X(MethodView)`, `class X(views.View)`, `class X(Resource, Mixin)`
 _VIEW_CLASS = re.compile(rb"class[ \t]+\w+[ \t]*\([^)]*\b(?:MethodView|View|Resource)\b")
@@ -94,6 +102,8 @@ def may_declare_routes(data: bytes) -> bool:
     if (b"_route" in data or b"_url_rule" in data) and _ROUTE_CALL.search(data) is not None:
         return True
     if b"_request" in data and _REQUEST_HOOK.search(data) is not None:
+        return True
+    if b"Route" in data and _ROUTE_OBJECT.search(data) is not None:
         return True
     return (b"View" in data or b"Resource" in data) and _VIEW_CLASS.search(data) is not None
 
@@ -230,6 +240,12 @@ class ModuleScan:
                 endpoint = argument(call, REGISTRARS[name][0], "route")
             if endpoint is not None and self._is_app(call.func[:-1], where):
                 self._note_flask(call.func[:-1], where)
+                yield from self._endpoints(endpoint, where)
+        for call, where in self._calls(lambda c: c.func[-1].endswith("Route")):
+            found = self.resolver.qualify_local(call.func, where, self.summary)
+            spec = ROUTE_OBJECTS.get(self.resolver.canonical(found)) if found else None
+            endpoint = argument(call, *spec) if spec else None
+            if endpoint is not None:
                 yield from self._endpoints(endpoint, where)
         for call, where in self._calls(lambda c: c.func[-1] in REQUEST_HOOKS):
             hooked = argument(call, 0, "f")

@@ -96,6 +96,11 @@ FULL_CALLS = frozenset(
         "__setattr__",
         "FastAPI",
         "Starlette",
+        # Starlette's and FastAPI's route objects (`routes=[Route("/x", endpoint=f)]`)
+        "Route",
+        "WebSocketRoute",
+        "APIRoute",
+        "APIWebSocketRoute",
         # Flask: views registered by call, and the app's constructor (and its hooks, below)
         "add_url_rule",
         "Flask",
