@@ -78,6 +78,34 @@ REFUSED.append(
 )
 
 
+REFUSED.append(
+    pytest.param(
+        """
+        import os
+
+        from flask import send_from_directory
+
+        REPORTS = os.path.join(os.path.dirname(__file__), "static")
+
+        def render(report_id: int) -> None:
+            with open(os.path.join(REPORTS, "reports", f"{report_id}.html"), "w") as out:
+                out.write("<h1>report</h1>")
+
+        @router.post("/")
+        async def start(report_id: int) -> None:
+            asyncio.create_task(asyncio.to_thread(render, report_id))
+
+        @router.get("/")
+        async def show(name: str):
+            return send_from_directory(os.path.join(REPORTS, "reports"), name)
+        """,
+        "`render` (app/api/jobs.py) writes to `REPORTS/reports/...`, which `show` "
+        "(app/api/jobs.py:23) reads `REPORTS/reports/...` too",
+        id="a folder Flask's send_from_directory serves",
+    )
+)
+
+
 @pytest.mark.parametrize(("endpoint", "detail"), REFUSED)
 def test_a_job_that_shares_a_folder_with_the_web_side_is_host_path(
     tmp_path: Path, endpoint: str, detail: str

@@ -503,3 +503,64 @@ def test_a_class_built_afresh_is_no_singleton(tmp_path: Path) -> None:
     """
     plain = SINGLETON_BUS.replace("(metaclass=Singleton)", "")
     assert codes(check(tmp_path, endpoint, bus=plain)) == ["CCM001"]
+
+
+LAZY_GETTER = """
+class Cache:
+    def __init__(self):
+        self._d = {}
+
+    def set(self, key: str, value: str) -> None:
+        self._d[key] = value
+
+
+class Client:
+    def __init__(self):
+        self.url = "http://example.com"
+
+    def send(self, key: str) -> None:
+        print(self.url, key)
+
+
+_cache = None
+_client = None
+
+
+def get_cache() -> Cache:
+    global _cache
+    if _cache is None:
+        _cache = Cache()
+    return _cache
+
+
+def get_client() -> Client:
+    global _client
+    if _client is None:
+        _client = Client()
+    return _client
+"""
+
+
+@pytest.mark.parametrize(
+    ("job", "code"),
+    [
+        pytest.param("get_cache().set(key, 'x')", "CCM002", id="a cache its methods change"),
+        pytest.param("get_client().send(key)", "CCM001", id="a client nothing changes"),
+    ],
+)
+def test_a_lazy_getter_of_an_instance_is_a_singleton(tmp_path: Path, job: str, code: str) -> None:
+    """`global _cache; if _cache is None: _cache = Cache(); return _cache`: one per process."""
+    endpoint = f"""
+    from app.lazy import get_cache, get_client
+
+    def warm(key: str) -> None:
+        {job}
+
+    @router.post("/")
+    async def start(key: str) -> None:
+        asyncio.create_task(asyncio.to_thread(warm, key))
+    """
+    lines = check(tmp_path, endpoint, lazy=LAZY_GETTER)
+    assert codes(lines) == [code], lines
+    if code == "CCM002":
+        assert "which makes one `Cache` per process" in lines[0], lines

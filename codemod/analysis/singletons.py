@@ -1,4 +1,4 @@
-"""Jobs that use a singleton: an object its class keeps one of per process (a metaclass)."""
+"""Jobs that use a singleton: an object kept one of per process (by a metaclass, a lazy getter)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,20 @@ def singleton_use(walk: list[Func], resolver: Resolver) -> str | None:
             if not ref.flags & CALLED or ref.chain[0] in function.fn.locals:
                 continue
             qualname = resolver.qualify_chain(function.summary, ref.chain)
-            cls = resolver.class_of(resolver.canonical(qualname)) if qualname else None
+            found = resolver.target(resolver.canonical(qualname)) if qualname else None
+            if isinstance(found, Func):
+                kept = _lazy_instance(found, resolver)
+                if kept is not None:
+                    held, name = kept
+                    where = f"{program.rel(found.module)}:{found.fn.line}"
+                    return (
+                        f"`{function.display}` ({program.rel(function.module)}:{ref.line}) gets "
+                        f"`{found.name}()` ({where}), which makes one `{held.cls.path[-1]}` per "
+                        f"process and keeps it in the module-level `{name}`: a worker's is "
+                        "another, without what the web process put in it"
+                    )
+                continue
+            cls = found if isinstance(found, ClassAt) else None
             if cls is None:
                 continue
             metaclass = _singleton_metaclass(cls, resolver)
@@ -59,3 +72,20 @@ def _singleton_metaclass(cls: ClassAt, resolver: Resolver, depth: int = 0) -> st
         if found is not None:
             return found
     return None
+
+
+def _lazy_instance(getter: Func, resolver: Resolver) -> tuple[ClassAt, str] | None:
+    """(the class, the name) when a function is a lazy getter of a module-level instance of a
+    class of the program whose methods change it (`global _cache; if _cache is None: _cache =
+    Cache(); return _cache`): a singleton made on first use."""
+    fn = getter.fn
+    if len(fn.returned) != 1 or len(fn.returned[0]) != 1:
+        return None
+    name = fn.returned[0][0]
+    local = fn.locals.get(name)
+    if name not in fn.globals or local is None or local.cls is None:
+        return None
+    cls = resolver.instance_class(getter.summary, local.cls)
+    if cls is None or not cls.cls.changing_methods:
+        return None
+    return cls, name

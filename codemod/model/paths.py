@@ -35,6 +35,11 @@ READS: dict[str, tuple[int | str, ...]] = {
     "fastapi.responses.FileResponse": (0, "path"),
     "starlette.staticfiles.StaticFiles": ("directory",),
     "fastapi.staticfiles.StaticFiles": ("directory",),
+    # Flask serving a file, or the files of a folder
+    "flask.send_file": (0, "path_or_file"),
+    "flask.helpers.send_file": (0, "path_or_file"),
+    "flask.send_from_directory": (0, "directory"),
+    "flask.helpers.send_from_directory": (0, "directory"),
 }
 WRITES: dict[str, tuple[int | str, ...]] = {
     "os.remove": (0, "path"),
