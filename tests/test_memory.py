@@ -564,3 +564,38 @@ def test_a_lazy_getter_of_an_instance_is_a_singleton(tmp_path: Path, job: str, c
     assert codes(lines) == [code], lines
     if code == "CCM002":
         assert "which makes one `Cache` per process" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("server", "code"),
+    [
+        pytest.param('socketio.AsyncServer(async_mode="asgi")', "CCM002", id="no message queue"),
+        pytest.param(
+            'socketio.AsyncServer(\n    async_mode="asgi",\n'
+            '    client_manager=socketio.AsyncRedisManager("redis://"),\n)',
+            "CCM001",
+            id="a Redis client manager",
+        ),
+    ],
+)
+def test_a_socket_io_push_needs_the_web_process_s_server(
+    tmp_path: Path, server: str, code: str
+) -> None:
+    """Flask-SocketIO's or python-socketio's server without a message queue reaches only the
+    browsers connected to the process that made it: a worker's emit goes nowhere, silently."""
+    sockets = f"import socketio\n\nsio = {server}\n"
+    endpoint = """
+    from app.sockets import sio
+
+    async def convert(job_id: str) -> None:
+        for pct in (50, 100):
+            await sio.emit("progress", {"job": job_id, "pct": pct})
+
+    @router.post("/")
+    async def start(job_id: str) -> None:
+        asyncio.create_task(convert(job_id))
+    """
+    lines = check(tmp_path, endpoint, sockets=sockets)
+    assert codes(lines) == [code], lines
+    if code == "CCM002":
+        assert "on the Socket.IO server `sio` (app/sockets.py:3), which has no message" in lines[0]

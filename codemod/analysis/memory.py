@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from codemod.analysis.singletons import singleton_use
+from codemod.analysis.sockets import socket_push
 from codemod.analysis.webside import JobCheck
 from codemod.model.nodes import MUTATORS
 from codemod.model.resolve import ClassAt, Func, Resolver
@@ -101,7 +102,9 @@ class SharedMemory(JobCheck):
 
     def _shared(self, job: Func) -> str | None:
         walk = self.walk(job)
-        singleton = singleton_use(walk, self.resolver)
+        singleton = singleton_use(walk, self.resolver) or socket_push(
+            walk, self.resolver, self.sources
+        )
         if singleton is not None:
             return singleton
         keys = {f.key for f in walk}
