@@ -95,6 +95,20 @@ APPS = (
     # `self._pool.submit(self._send_to_smtp, ...)` with the future dropped, on a long-lived
     # executor: a bound method, an email message, a branch nothing enables
     App("simple-login/app", "dbc45fcce4e8e6b4fa615cc729ca95a67bf75266"),
+    # Apps beyond the hand triage, each for a shape it showed (fixed 2026-12-03; counts only):
+    # a webhook job that sends through a `metaclass=Singleton` event manager whose queue the
+    # web process's threads consume, and request parts (`query_params`, `form()`) as arguments
+    App("jxxghp/MoviePilot", "bab1f73480bf469936288240ae7c567c52de6828"),
+    # aiohttp websockets (`WebSocketResponse()`) handed to jobs; tasks gathered from a list
+    App("GNS3/gns3-server", "713dbb7f4513417d62aba740bbeac1e94fdc8ade"),
+    # a cache cleaner handed the folder a handler writes its cache to
+    App("hanxi/xiaomusic", "e159329b3fabff97a9a6cafa9e149eda4d31b3b6"),
+    # settings an admin API changes at run time (`setattr(settings, ...)`)
+    App("lnbits/lnbits", "7d98c6b0808efab3edafc21310ec34d1c38c23df"),
+    # a nested generator's own `task` beside the handler's (the last commit with Python)
+    App("letta-ai/letta", "56ba9c25552605eec89de8ed3dc6394b625c1993"),
+    # a telemetry emitter most of whose 74 callers are route handlers, the rest SDK functions
+    App("topoteretes/cognee", "a8f9760bb6da90a9956b3be77c0d0534134f533a"),
 )
 PROBE = 'import celery\n\ncelery_app = celery.Celery("probe")\n'
 EXPECTED = Path(__file__).with_name("expected_sites.json")
