@@ -506,6 +506,9 @@ def test_a_class_built_afresh_is_no_singleton(tmp_path: Path) -> None:
 
 
 LAZY_GETTER = """
+import functools
+
+
 class Cache:
     def __init__(self):
         self._d = {}
@@ -538,6 +541,16 @@ def get_client() -> Client:
     if _client is None:
         _client = Client()
     return _client
+
+
+@functools.lru_cache
+def cached_cache():
+    return Cache()
+
+
+@functools.cache
+def get_settings() -> Client:
+    return Client()
 """
 
 
@@ -546,12 +559,14 @@ def get_client() -> Client:
     [
         pytest.param("get_cache().set(key, 'x')", "CCM002", id="a cache its methods change"),
         pytest.param("get_client().send(key)", "CCM001", id="a client nothing changes"),
+        pytest.param("cached_cache().set(key, 'x')", "CCM002", id="an lru_cache getter"),
+        pytest.param("get_settings().send(key)", "CCM001", id="a cached getter of settings"),
     ],
 )
 def test_a_lazy_getter_of_an_instance_is_a_singleton(tmp_path: Path, job: str, code: str) -> None:
     """`global _cache; if _cache is None: _cache = Cache(); return _cache`: one per process."""
     endpoint = f"""
-    from app.lazy import get_cache, get_client
+    from app.lazy import cached_cache, get_cache, get_client, get_settings
 
     def warm(key: str) -> None:
         {job}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from codemod.model.resolve import ClassAt, Func, Resolver
-from codemod.model.summary import CALLED
+from codemod.model.summary import CALLED, Function
 
 # How deep the bases of a class are searched for the singleton metaclass.
 _BASES_DEPTH = 4
@@ -36,8 +36,8 @@ def singleton_use(walk: list[Func], resolver: Resolver) -> str | None:
                     return (
                         f"`{function.display}` ({program.rel(function.module)}:{ref.line}) gets "
                         f"`{found.name}()` ({where}), which makes one `{held.cls.path[-1]}` per "
-                        f"process and keeps it in the module-level `{name}`: a worker's is "
-                        "another, without what the web process put in it"
+                        f"process and keeps it in {name}: a worker's is another, without what "
+                        "the web process put in it"
                     )
                 continue
             cls = found if isinstance(found, ClassAt) else None
@@ -75,10 +75,18 @@ def _singleton_metaclass(cls: ClassAt, resolver: Resolver, depth: int = 0) -> st
 
 
 def _lazy_instance(getter: Func, resolver: Resolver) -> tuple[ClassAt, str] | None:
-    """(the class, the name) when a function is a lazy getter of a module-level instance of a
-    class of the program whose methods change it (`global _cache; if _cache is None: _cache =
-    Cache(); return _cache`): a singleton made on first use."""
+    """(the class, where it is kept) when a function is a lazy getter of an instance of a class
+    of the program whose methods change it: `global _cache; if _cache is None: _cache =
+    Cache(); return _cache`, or a getter without parameters cached by `functools` (`@lru_cache
+    def get_cache() -> Cache: return Cache()`): a singleton made on first use."""
     fn = getter.fn
+    if not fn.params and any(
+        d.target is not None and d.target[-1] in _CACHES for d in fn.decorators
+    ):
+        for chain in (*fn.made, *((fn.returns,) if fn.returns else ())):
+            cls = resolver.instance_class(getter.summary, chain)
+            if cls is not None and cls.cls.changing_methods:
+                return cls, f"the cache of `@{_cache_name(fn)}`"
     if len(fn.returned) != 1 or len(fn.returned[0]) != 1:
         return None
     name = fn.returned[0][0]
@@ -88,4 +96,14 @@ def _lazy_instance(getter: Func, resolver: Resolver) -> tuple[ClassAt, str] | No
     cls = resolver.instance_class(getter.summary, local.cls)
     if cls is None or not cls.cls.changing_methods:
         return None
-    return cls, name
+    return cls, f"the module-level `{name}`"
+
+
+_CACHES = frozenset({"lru_cache", "cache"})
+
+
+def _cache_name(fn: Function) -> str:
+    for decorator in fn.decorators:
+        if decorator.target is not None and decorator.target[-1] in _CACHES:
+            return ".".join(decorator.target)
+    return "lru_cache"

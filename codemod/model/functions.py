@@ -113,6 +113,7 @@ def summarise_function(
         returns=annotation_class(node.returns),
         returned=tuple(scan.returned),
         returns_value=scan.returns_value,
+        made=tuple(scan.made),
     )
 
 

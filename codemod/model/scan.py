@@ -169,6 +169,7 @@ class Scan:
         self.self_attrs: dict[str, Chain] = {}  # `self.x = C(...)`, `self.x: C = ...`
         self.returned: list[Chain] = []  # the names it returns or yields
         self.returns_value = False
+        self.made: list[Chain] = []  # what `return C(...)` calls
         self._changed: dict[int, bool] = {}
         # the spans (start, end as (line, column)) of the arguments of calls that start
         # background work: a node in one is started, not run
@@ -203,6 +204,9 @@ class Scan:
                     self.returned.append(chain)
                 if kind is ast.Return and value is not None:
                     self.returns_value = True
+                    made = name_chain(value.func) if isinstance(value, ast.Call) else None
+                    if made is not None and made not in self.made:
+                        self.made.append(made)
 
     # --- names and chains ------------------------------------------------------------------
 

@@ -153,6 +153,7 @@ class Function(NamedTuple):
     returns: Chain | None  # the class its return annotation names (`-> Service`)
     returned: tuple[Chain, ...]  # the names and chains it returns or yields
     returns_value: bool = False  # a `return` of its own gives a value (an app factory's app)
+    made: tuple[Chain, ...] = ()  # what its `return C(...)` statements call (`C`)
 
 
 class Value(NamedTuple):
