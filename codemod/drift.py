@@ -12,8 +12,9 @@ from codemod.analysis.schemas import with_params
 from codemod.analysis.signatures import implementation
 from codemod.config import Config
 from codemod.model.files import relpath
-from codemod.model.index import ModuleInfo, RepoIndex, signature_of, wrapped_implementation
+from codemod.model.index import ModuleInfo, RepoIndex, signature_of
 from codemod.model.resolve import Resolver
+from codemod.model.signature import wraps_implementation
 from codemod.model.syntax import FunctionNode, first_line
 from codemod.models import (
     FLASK_TASK,
@@ -60,7 +61,7 @@ def scan_wrappers(
         wrappers = [
             (node, impl)
             for node in info.tree.body
-            if isinstance(node, FunctionNode) and (impl := wrapped_implementation(node))
+            if isinstance(node, FunctionNode) and (impl := wraps_implementation(node))
         ]
         if wrappers:
             holding.append(info)

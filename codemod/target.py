@@ -19,7 +19,8 @@ from codemod.model.files import (
     relpath,
     shown,
 )
-from codemod.model.index import ModuleInfo, RepoIndex, wrapped_implementation
+from codemod.model.index import ModuleInfo, RepoIndex
+from codemod.model.signature import wraps_implementation
 from codemod.model.syntax import FunctionNode, import_bindings
 from codemod.models import CeleryApp
 
@@ -335,7 +336,7 @@ def generated_routes(config: Config, holding: list[ModuleInfo]) -> dict[str, str
     routes: dict[str, str] = {}
     for info in holding:
         for node in info.tree.body:
-            if isinstance(node, FunctionNode) and wrapped_implementation(node):
+            if isinstance(node, FunctionNode) and wraps_implementation(node):
                 queue = config.queue_for(info.module, node.name)
                 if queue:
                     routes[f"{info.module}.{node.name}"] = queue

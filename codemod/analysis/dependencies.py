@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from codemod.analysis.aliases import MAX_ALIAS_DEPTH, alias_of, qualify_expr
 from codemod.model.resolve import Resolver
+from codemod.model.signature import provider_text
 from codemod.model.summary import ModuleSummary
 from codemod.model.syntax import last_name, parse_expression
 
@@ -41,22 +42,13 @@ def dependency_of(
             found = next((p for p in parts[1:] if is_depends(p)), None)
             if not isinstance(found, ast.Call):
                 return None
-            return Dependency(_provider(found), parts[0], where)
+            return Dependency(provider_text(found), parts[0], where)
         qualname = qualify_expr(where, parsed, resolver) if parsed is not None else None
         aliased = alias_of(qualname, resolver) if qualname else None
         if not isinstance(aliased, tuple):
             return None
         parsed, where = aliased
     return None
-
-
-def _provider(call: ast.Call) -> str:
-    given = (
-        call.args[0]
-        if call.args
-        else next((k.value for k in call.keywords if k.arg == "dependency"), None)
-    )
-    return ast.unparse(given) if given is not None else ""
 
 
 def is_depends(expr: ast.expr | None) -> bool:

@@ -192,11 +192,11 @@ def _stores(function: FunctionNode, name: str) -> int:
 
 def _depends_of(function: FunctionNode, arg: ast.arg) -> str | None:
     """The provider (as spelled) of a parameter whose default is `Depends(...)`."""
-    from codemod.model.signature import DEPENDS, _defaults, _provider
+    from codemod.model.signature import DEPENDS, _defaults, provider_text
 
     for param, default, _ in _defaults(function):
         if param is arg and isinstance(default, ast.Call) and last_name(default.func) in DEPENDS:
-            return _provider(default)
+            return provider_text(default)
     return None
 
 

@@ -48,7 +48,7 @@ def _defaults(node: FunctionNode) -> list[tuple[ast.arg, ast.expr | None, str]]:
     return out
 
 
-def _provider(call: ast.Call) -> str:
+def provider_text(call: ast.Call) -> str:
     given = (
         call.args[0]
         if call.args
@@ -62,7 +62,7 @@ def params_of(node: FunctionNode, segment: Segment) -> tuple[Param, ...]:
     for arg, default, kind in _defaults(node):
         depends = None
         if isinstance(default, ast.Call) and last_name(default.func) in DEPENDS:
-            depends = _provider(default)
+            depends = provider_text(default)
         out.append(
             Param(
                 arg.arg,
