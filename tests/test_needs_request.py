@@ -299,3 +299,32 @@ def test_a_thread_that_copies_the_request_context_needs_the_request(
     run_cli(root, "migrate", "--check", "--report", "report.json")
     [found] = json.loads((root / "report.json").read_text(encoding="utf-8"))["sites"]
     assert (found["status"], found["reason"]) == ("skipped", "needs-request")
+
+
+@pytest.mark.parametrize(
+    ("job", "code"),
+    [
+        pytest.param('context.get("installation_id")', "CCM002", id="reads the request's store"),
+        pytest.param("installation_id", "CCM001", id="is handed the value instead"),
+    ],
+)
+def test_an_asgi_app_s_request_store_needs_the_request(tmp_path: Path, job: str, code: str) -> None:
+    """pr-agent's webhook sets `context["installation_id"]` (starlette_context, a middleware's
+    per-request store) and its job reads it back: in a worker there is no request."""
+    from tests.test_memory import check, codes
+
+    endpoint = f"""
+    from starlette_context import context
+
+    async def handle(body: dict, installation_id: int) -> None:
+        print(body, {job})
+
+    @router.post("/")
+    async def webhook(body: dict) -> None:
+        context["installation_id"] = body["installation"]
+        asyncio.create_task(handle(body, body["installation"]))
+    """
+    lines = check(tmp_path, endpoint)
+    assert codes(lines) == [code], lines
+    if code == "CCM002":
+        assert "(needs-request: `handle` reads `context.get` (starlette_context's" in lines[0]

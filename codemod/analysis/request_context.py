@@ -1,6 +1,7 @@
 """Jobs that need the request's context (`needs-request`): Flask's `request`, `session`, the `g`
-of a request, flask_login's `current_user`, or `copy_current_request_context`. A worker runs a
-job in the app's context at most, never in a request's."""
+of a request, flask_login's `current_user`, `copy_current_request_context`, or an ASGI app's
+per-request store (starlette_context's `context`). A worker runs a job in the app's context at
+most, never in a request's."""
 
 from __future__ import annotations
 
@@ -27,6 +28,21 @@ REQUEST_GLOBALS = {
     "flask_login.utils.current_user": (
         "flask_login's `current_user`",
         "a worker has no request, so no logged-in user (`current_user` is None there)",
+    ),
+    # per-request stores of ASGI apps, filled by a middleware and the handler
+    "starlette_context.context": (
+        "starlette_context's `context`",
+        "a worker has no request, so no request context (ContextDoesNotExistError, or the "
+        "default of `.get`)",
+    ),
+    "starlette_context.ctx.context": (
+        "starlette_context's `context`",
+        "a worker has no request, so no request context (ContextDoesNotExistError, or the "
+        "default of `.get`)",
+    ),
+    "fastapi_globals.g": (
+        "fastapi_globals' `g`",
+        "a worker has no request, so nothing the request set in `g`",
     ),
 }
 # `g` lives in the app's context: what the job sets there itself, it may read back.

@@ -193,8 +193,9 @@ APP_REASONS = (
         what="""
             The job, or a function of the repository it calls, reads what only a request's
             context has: Flask's `request` or `session`, an attribute of `g` that the job does
-            not set itself, flask_login's `current_user`; or it is wrapped with (or calls)
-            `copy_current_request_context`. The message names what it reads and where.
+            not set itself, flask_login's `current_user`, an ASGI app's per-request store
+            (starlette_context's `context`, fastapi_globals' `g`); or it is wrapped with (or
+            calls) `copy_current_request_context`. The message names what it reads and where.
             """,
         why="""
             A worker runs the job in the Flask app's context (`FlaskTask`), never in a request's:
