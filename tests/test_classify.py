@@ -257,6 +257,18 @@ SKIPPED = [
         id="a-connection-the-handler-built",
     ),
     pytest.param(
+        "import os, signal\ndef restart():\n    os.kill(os.getpid(), signal.SIGINT)\n"
+        "async def h():\n    asyncio.create_task(asyncio.to_thread(restart))\n",
+        "host-admin",
+        id="the-job-signals-its-own-process-to-restart-it",
+    ),
+    pytest.param(
+        "import os\ndef stop():\n    os._exit(3)\nasync def h():\n"
+        "    asyncio.create_task(asyncio.to_thread(stop))\n",
+        "host-admin",
+        id="the-job-ends-its-own-process",
+    ),
+    pytest.param(
         "async def h(db=Depends(object)):\n    asyncio.create_task(untyped(db))\n",
         "unserializable-args",
         id="depends",

@@ -214,6 +214,40 @@ def test_start_up_work_reached_by_a_handler_further_down_is_a_requests_too(
     )
 
 
+def test_what_a_fastapi_app_factory_starts_is_start_up_work(tmp_path: Path) -> None:
+    """mindsdb's `start()` builds the app and opens the browser in a thread: start-up work, as
+    in a Flask factory (was migrated)."""
+    write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/main.py": """
+                import threading
+                import webbrowser
+
+                from fastapi import APIRouter, FastAPI
+
+                router = APIRouter()
+
+                def _open(url: str) -> None:
+                    webbrowser.open(url)
+
+                def open_gui() -> None:
+                    threading.Thread(target=_open, args=("http://localhost/",)).start()
+
+                def create_app() -> FastAPI:
+                    app = FastAPI()
+                    app.include_router(router)
+                    open_gui()
+                    return app
+                """,
+        },
+    )
+    assert reach_of(tmp_path).started_at_startup("app.main.open_gui") == (
+        "app factory `create_app` (app/main.py)"
+    )
+
+
 def test_start_up_work_under_an_alias_of_create_task(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -35,16 +35,38 @@ ADMIN = re.compile(
 )
 
 
+# Calls that signal or end a process of this host: the web process's own (`os.kill(os.getpid(),
+# SIGINT)` to have it restarted) is the worker's own in a worker.
+SIGNALS = frozenset(
+    {"os.kill", "os.killpg", "os._exit", "os.abort", "signal.raise_signal", "signal.pthread_kill"}
+)
+
+
 class AdministersHost(JobCheck):
     """Where a job, or a function of the program it calls, runs host administration: a command
     run through `subprocess` / `os.system` (by it or what it reaches) that uses `sudo`,
-    `systemctl`, a package manager, or runs as root."""
+    `systemctl`, a package manager, or runs as root; or a signal to a process of the host, or
+    the end of its own (`os.kill(os.getpid(), SIGINT)`, `os._exit(3)`)."""
 
     def _shared(self, job: Func) -> str | None:
         walked = self.walk(job)
+        program = self.resolver.program
+        for function in walked:
+            signal = self._signals(function)
+            if signal is not None:
+                text, line = signal
+                where = f"{program.rel(function.module)}:{line}"
+                who = (
+                    f"`{job.display}`"
+                    if function is job
+                    else f"`{job.display}` reaches `{function.display}`, which"
+                )
+                return (
+                    f"{who} signals or ends a process of this host (`{text}`, {where}): in a "
+                    "worker that is the worker's own, not the web process"
+                )
         if not any(self._runs_commands(f) for f in walked):
             return None
-        program = self.resolver.program
         for function in walked:
             found = self._admin(function)
             if found is not None:
@@ -56,6 +78,15 @@ class AdministersHost(JobCheck):
                     else (f"`{job.display}` reaches `{function.display}`, which")
                 )
                 return f"{who} runs host administration (`{text}`, {where})"
+        return None
+
+    def _signals(self, function: Func) -> tuple[str, int] | None:
+        resolver = self.resolver
+        for ref in function.fn.refs:
+            if ref.flags & CALLED and (
+                resolver.qualify_local(ref.chain, function, function.summary) in SIGNALS
+            ):
+                return ".".join(ref.chain), ref.line
         return None
 
     def _runs_commands(self, function: Func) -> bool:

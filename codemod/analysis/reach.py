@@ -171,8 +171,8 @@ def find_reach(
         if handlers
         else {}
     )
-    # A Flask app factory is start-up code: what it calls runs when the app is created.
-    starting = [*roots, *found.flask_factories]
+    # An app factory is start-up code: what it calls runs when the app is created.
+    starting = [*roots, *found.factories, *found.flask_factories]
     at_startup = reached_from(starting, resolver, depth=MAX_DEPTH)
     # Start-up work that holds a background call, and that no handler reaches (looked for
     # backwards from it: far fewer modules to read than all that every handler reaches).

@@ -438,7 +438,9 @@ APP_REASONS = (
             The job, or a function of the repository it calls, runs commands (`subprocess`,
             `os.system`) that administer the host it runs on: `sudo`, `systemctl`, a package
             manager (`apt-get`, `dpkg`, `pip install`), a command run as root (`user="root"`),
-            a reboot. The message names the command and its line.
+            a reboot; or it signals or ends a process of the host (`os.kill(os.getpid(),
+            SIGINT)` to have the web app restarted, `os._exit`, `signal.raise_signal`). The
+            message names the command or the call and its line.
             """,
         why="""
             Such a job acts on the machine it runs on: installs the web app's dependencies,

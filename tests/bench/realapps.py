@@ -109,6 +109,9 @@ APPS = (
     App("letta-ai/letta", "56ba9c25552605eec89de8ed3dc6394b625c1993"),
     # a telemetry emitter most of whose 74 callers are route handlers, the rest SDK functions
     App("topoteretes/cognee", "a8f9760bb6da90a9956b3be77c0d0534134f533a"),
+    # webhook jobs that read the installation id the handler put in starlette_context's
+    # per-request `context`
+    App("qodo-ai/pr-agent", "0e37fc84fcc8207561e64eef8f7f634fb57e8447"),
 )
 PROBE = 'import celery\n\ncelery_app = celery.Celery("probe")\n'
 EXPECTED = Path(__file__).with_name("expected_sites.json")
