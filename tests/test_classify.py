@@ -69,6 +69,11 @@ MIGRATED = [
         "    asyncio.create_task(untyped(request.client.host, await request.json()))\n",
         id="the-request-s-data",
     ),
+    pytest.param(
+        "async def h(request: Request):\n    email = request.form['email']\n"
+        "    asyncio.create_task(untyped(request.form['name'], email))\n",
+        id="items-of-flask-s-request-form",
+    ),
 ]
 
 
@@ -92,6 +97,31 @@ async def h(stream: bool):
 
 def test_a_nested_function_s_own_task_of_the_same_name_is_another(tmp_path: Path) -> None:
     assert statuses(SAME_NAME_INSIDE, tmp_path) == ["migrated", "migrated"]
+
+
+def test_the_same_name_bound_in_each_arm_is_two_handles(tmp_path: Path) -> None:
+    """devika's and antaeus' shape: each arm binds `thread` and starts it (was handle-stored);
+    a use reads the nearest binding before it, and a join after both arms still waits."""
+    arms = (
+        "import threading\ndef h(urgent: bool):\n    if urgent:\n"
+        "        thread = threading.Thread(target=lambda_free, args=('u',))\n"
+        "        thread.start()\n    else:\n"
+        "        thread = threading.Thread(target=lambda_free, args=('n',))\n"
+        "        thread.start()\n"
+    )
+    job = "def lambda_free(kind: str) -> None: ...\n"
+    assert statuses(job + arms, tmp_path / "arms") == ["migrated", "migrated"]
+    assert statuses(job + arms + "    thread.join()\n", tmp_path / "joined") == [
+        "ignored",
+        "ignored",
+    ]
+    sequence = (
+        "import threading\ndef h():\n"
+        "    t = threading.Thread(target=lambda_free, args=('a',))\n    t.start()\n"
+        "    t = threading.Thread(target=lambda_free, args=('b',))\n    t.start()\n"
+        "    t.join()\n"
+    )
+    assert statuses(job + sequence, tmp_path / "sequence") == ["migrated", "ignored"]
 
 
 def test_a_closure_that_reads_the_task_uses_it(tmp_path: Path) -> None:
@@ -594,6 +624,20 @@ ROUND_TRIP = [
         "'populate_by_name': True}\n    user_id: int\n",
         None,
         id="aliases populated by name: migrates",
+    ),
+    pytest.param(
+        "class Waveform:\n    pass\n\n"
+        "class Body(BaseModel):\n    model_config = ConfigDict(arbitrary_types_allowed=True)\n"
+        "    audio: Waveform\n    language: str\n",
+        "that allows arbitrary types, whose field `audio` holds a `Waveform`",
+        id="an arbitrary type in a field (whisperX's np.ndarray)",
+    ),
+    pytest.param(
+        "import datetime\nfrom pydantic import EmailStr\n\n"
+        "class Body(BaseModel):\n    model_config = ConfigDict(arbitrary_types_allowed=True)\n"
+        "    at: datetime.datetime\n    email: EmailStr\n",
+        None,
+        id="arbitrary types allowed, data fields only: migrates",
     ),
 ]
 

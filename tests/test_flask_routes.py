@@ -299,6 +299,41 @@ def test_an_app_the_worker_does_not_create_sets_nothing_there(tmp_path: Path) ->
     assert "app.extensions.db" not in reach_of(root, "app:create_app").state.keys
 
 
+def test_what_the_app_module_s_main_block_sets_a_worker_does_not(tmp_path: Path) -> None:
+    """antaeus-bot's `main.py`: `app = Flask(__name__)`, then `if __name__ == "__main__":
+    auth(); app.run()`. The worker imports `main` to create the app and never runs the block:
+    what `auth()` sets is start-up state (its job was migrated)."""
+    root = write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/users.py": """
+                CURRENT_USER: dict
+
+                def configure(user: dict) -> None:
+                    global CURRENT_USER
+                    CURRENT_USER = user
+                """,
+            "main.py": """
+                from flask import Flask
+
+                from app.users import configure
+
+                app = Flask(__name__)
+                ROLE = "bot"
+
+                if __name__ == "__main__":
+                    configure({"name": "bot"})
+                    ROLE = "admin"
+                    app.run()
+                """,
+        },
+    )
+    reach = reach_of(root)
+    assert reach.flask.chosen == "main:app"
+    assert {"app.users.CURRENT_USER", "main.ROLE"} <= set(reach.state.keys)
+
+
 APPS = {
     "module-level app": (
         {"app/main.py": "from flask import Flask\n\napp = Flask(__name__)\n"},

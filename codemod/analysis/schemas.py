@@ -14,8 +14,8 @@ import re
 from dataclasses import replace
 
 from codemod.analysis.aliases import alias_of, qualify_expr
-from codemod.analysis.enums import enum_value_type
-from codemod.analysis.jsonsafe import path_class
+from codemod.analysis.enums import enum_class, enum_value_type
+from codemod.analysis.jsonsafe import PATH_CLASSES, SAFE_TYPES, path_class
 from codemod.model.resolve import Resolver
 from codemod.model.summary import ModuleSummary
 from codemod.model.syntax import parse_expression
@@ -149,7 +149,7 @@ def _round_trip(model: str, resolver: Resolver, seen: set[str]) -> str | None:
     seen.add(model)
     facts = _Facts()
     _gather(model, resolver, facts, 0)
-    own = _problem(facts)
+    own = _problem(facts) or _arbitrary(facts, resolver)
     if own is not None:
         return own
     for field, nested in facts.nested:
@@ -159,6 +159,44 @@ def _round_trip(model: str, resolver: Resolver, seen: set[str]) -> str | None:
         if inner is not None:
             name = nested.rpartition(".")[2]
             return f"whose field `{field}` holds a `{name}`, a model {inner}"
+    return None
+
+
+# Modules whose types Pydantic dumps as JSON (`EmailStr`, `timedelta`, `IPv4Address`, ...).
+_DATA_MODULES = (
+    "pydantic.",
+    "pydantic_core.",
+    "datetime.",
+    "uuid.",
+    "decimal.",
+    "ipaddress.",
+    "typing_extensions.",
+    "annotated_types.",
+)
+
+
+def _arbitrary(facts: _Facts, resolver: Resolver) -> str | None:
+    """A model that allows arbitrary types and has a field of a class that is neither a model
+    nor JSON data (whisperX's `audio: np.ndarray`): `model_dump(mode="json")` raises on it in
+    the handler, before anything is sent."""
+    if not facts.arbitrary:
+        return None
+    for field, named in facts.nested:
+        if named in SAFE_TYPES or named in PATH_CLASSES or (named + ".").startswith(_DATA_MODULES):
+            continue
+        if class_style(named, resolver):
+            continue
+        found = resolver.resolve(named)
+        if found is not None and found[1].kind != "class":
+            continue  # a type alias of the program (`PrimaryKey = conint(...)`): judged elsewhere
+        if enum_class(resolver.canonical(named), resolver) is not None:
+            continue
+        name = named.rpartition(".")[2]
+        return (
+            f"that allows arbitrary types, whose field `{field}` holds a `{name}`: "
+            '`model_dump(mode="json")` cannot serialise it (and the handler would fail); pass '
+            "what the job needs to rebuild it (an id, a path)"
+        )
     return None
 
 
@@ -190,6 +228,7 @@ class _Facts:
         self.by_name = False
         self.forbid = False
         self.computed: str | None = None
+        self.arbitrary = False  # `arbitrary_types_allowed=True`
 
 
 def _gather(qualname: str, resolver: Resolver, facts: _Facts, depth: int) -> None:
@@ -228,3 +267,5 @@ def _config(keywords: tuple[tuple[str, str], ...], facts: _Facts) -> None:
             facts.by_name = True
         elif keyword == "extra":
             facts.forbid = facts.forbid or value in ("str:forbid", "attr:forbid")
+        elif keyword == "arbitrary_types_allowed" and value == "True":
+            facts.arbitrary = True

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from codemod.model.callgraph import callees
 from codemod.model.nodes import FILL_METHODS
 from codemod.model.resolve import Func, Resolver
-from codemod.model.summary import CALLED, MAXIMAL, STORE, Chain, ModuleSummary
+from codemod.model.summary import CALLED, MAIN_BLOCK, MAXIMAL, STORE, Chain, ModuleSummary
 
 # How far start-up code is followed (calls deep).
 STARTUP_DEPTH = 8
@@ -60,6 +60,7 @@ class _Walk:
     entry: Func | None  # the runnable callable right below the root, or the root
     root: str
     depth: int = 0
+    imported: bool = False  # module-level code run by importing the module
 
 
 def collect_state(
@@ -84,7 +85,7 @@ def collect_state(
         covered = _covered(worker_startup, resolver, code)
         functions, modules = created
         if functions or modules:
-            sets = _state_sets(functions, modules, resolver, code, skip=hooks)
+            sets = _state_sets(functions, modules, resolver, code, skip=hooks, imported=True)
             covered |= {key for key, _, _, _ in sets}
         found = {
             k: v
@@ -135,6 +136,7 @@ def _state_sets(
     resolver: Resolver,
     code: set[str],
     skip: frozenset[str] = frozenset(),
+    imported: bool = False,
 ) -> Iterator[tuple[str, str, _Walk, int]]:
     """(key, variable name, the walk it was set in, the line) for each piece of state set; the
     keys of the functions walked go into `code`; the functions of `skip` are not walked."""
@@ -147,11 +149,11 @@ def _state_sets(
             runnable = not required(function) and len(function.path) == 1
             layer.append(_Walk(function, function.summary, function if runnable else None, why))
     for summary, why in module_roots:
-        layer.append(_Walk(None, summary, None, why))
+        layer.append(_Walk(None, summary, None, why, imported=imported))
     for _ in range(STARTUP_DEPTH + 1):
         following: list[_Walk] = []
         for walk in layer:
-            scope = Scope(walk.summary, walk.function, resolver)
+            scope = Scope(walk.summary, walk.function, resolver, walk.imported)
             for key, word, line in scope.sets():
                 yield key, word, walk, line
             for called in scope.callees():
@@ -172,11 +174,20 @@ class Scope:
     """One function (or a module's top level) of the program, read for what it sets and reads
     at module level."""
 
-    def __init__(self, summary: ModuleSummary, function: Func | None, resolver: Resolver) -> None:
+    def __init__(
+        self,
+        summary: ModuleSummary,
+        function: Func | None,
+        resolver: Resolver,
+        imported: bool = False,
+    ) -> None:
         self.summary = summary
         self.function = function
         self.resolver = resolver
         self.body = function or resolver.top_level(summary)
+        # the module's top level as importing it runs it: not its `if __name__ == "__main__":`
+        # blocks (a worker that creates the Flask app imports the app's module, never runs it)
+        self.imported = imported and function is None
 
     @property
     def globals(self) -> frozenset[str]:
@@ -260,6 +271,8 @@ class Scope:
         fn = self.body.fn
         module_level = self.function is None
         for assigned in fn.assigned:
+            if self.imported and assigned.main:
+                continue
             if assigned.kind == "name":
                 name = assigned.chain[0]
                 if (not module_level and name in self.globals) or (module_level and assigned.main):
@@ -315,8 +328,17 @@ class Scope:
     # --- what it calls ----------------------------------------------------------------------
 
     def callees(self) -> Iterator[Func]:
-        if self.body is not None:
+        if self.body is None:
+            return
+        main = self.resolver.func(self.summary, MAIN_BLOCK) if self.imported else None
+        if main is None:
             yield from callees(self.body, self.resolver)
+            return
+        # what only the `__main__` blocks call (their refs, at the lines where they are first)
+        only_main = {(ref.chain, ref.line) for ref in main.fn.refs}
+        refs = tuple(r for r in self.body.fn.refs if (r.chain, r.line) not in only_main)
+        body = Func(self.summary, self.body.fn._replace(refs=refs))
+        yield from callees(body, self.resolver)
 
     # --- what it reads ----------------------------------------------------------------------
 

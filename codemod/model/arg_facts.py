@@ -168,6 +168,8 @@ def _built(value: ast.expr) -> tuple[str, ...] | None:
         return ("value", ".".join(chain)) if chain else None  # what the name is assigned
     if isinstance(value, ast.Subscript):
         chain = name_chain(value.value)
+        if chain and chain[0] in ("request", "websocket"):
+            return None  # an item of the request (`request.form["email"]`): data
         return ("class", ".".join(chain)) if chain else None
     if isinstance(value, ast.Call):
         func = value.func

@@ -98,13 +98,26 @@ class TaskHandle:
         lines = word_lines(info.source, [name])
         parents = parent_map(scope_node, lines)
         stmt = candidate.statement
+        names = [
+            node
+            for node, _ in walk_lines(scope_node, lines)
+            if isinstance(node, ast.Name)
+            and node.id == name
+            and not _rebound_inside(node, name, scope_node, parents)
+        ]
+        # the other bindings of the name (the other arm of an `if` binding it to another
+        # thread): a use further on in such a binding's block is of that binding
+        others = [
+            bound
+            for node in names
+            if isinstance(node.ctx, ast.Store)
+            and (bound := _statement_of(node, parents)) is not candidate.statement
+        ]
         uses = [
             (use, self._use_kind(use, parents))
-            for use, _ in walk_lines(scope_node, lines)
-            if isinstance(use, ast.Name)
-            and use.id == name
-            and not isinstance(use.ctx, ast.Store)
-            and not _rebound_inside(use, name, scope_node, parents)
+            for use in names
+            if not isinstance(use.ctx, ast.Store)
+            and not _after_rebinding(use, others, candidate.statement, scope_node, parents)
         ]
         # A wait anywhere decides it, wherever it is: the job is not fire-and-forget.
         if any(kind == "wait" for _, kind in uses):
@@ -279,6 +292,45 @@ def _rebound_inside(use: ast.Name, name: str, scope: ast.AST, parents: dict[int,
                     return True
         node = parents.get(id(node))
     return False
+
+
+def _after_rebinding(
+    use: ast.Name,
+    others: list[ast.stmt],
+    site: ast.stmt,
+    scope: ast.AST,
+    parents: dict[int, ast.AST],
+) -> bool:
+    """Whether the binding a use reads is one of the `others`, not the site's own: the nearest
+    binding before it in its block, or in the blocks around it (`t = Thread(a)` ... `t =
+    Thread(b)` ... `t.join()` joins the second). A use in a nested function (a closure, run
+    later: khoj's cleanup cancels the monitor task) is the site's."""
+    bindings = [*others, site]
+    node: ast.AST | None = use
+    while node is not None and node is not scope:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return False
+        if isinstance(node, ast.stmt):
+            block = _block_of(node, parents)
+            if node in block:
+                here = block.index(node)
+                before = [b for b in bindings if b in block and block.index(b) < here]
+                if before:
+                    nearest = max(before, key=block.index)
+                    if nearest is site:
+                        return False
+                    # the site inside what runs between that binding and the use (a loop
+                    # that holds both, a block before it): the use may read the site's
+                    between = block[block.index(nearest) + 1 : here + 1]
+                    return not any(_holds(statement, site) for statement in between)
+        node = parents.get(id(node))
+    return False
+
+
+def _holds(statement: ast.stmt, node: ast.stmt) -> bool:
+    """Whether `node` is `statement` or inside it (by their lines)."""
+    end = statement.end_lineno or statement.lineno
+    return statement.lineno <= node.lineno <= end
 
 
 def _thread_use(attribute: ast.Attribute, parents: dict[int, ast.AST]) -> str:
