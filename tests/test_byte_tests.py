@@ -131,3 +131,12 @@ def test_the_forms_of_a_change() -> None:
 )
 def test_host_administration_in_a_command_string_or_list(text: bytes, admin: bool) -> None:
     assert (ADMIN.search(text) is not None) == admin
+
+
+def test_an_instance_is_changed_through_its_attributes_not_by_rebinding_the_name() -> None:
+    test = ChangeTest("settings", frozenset({"update"}), attributes=True)
+    assert not test.may_change(b"def f():\n    settings = load()\n    settings += 1\n")
+    assert test.may_change(b"settings.debug = True\n")
+    assert test.may_change(b"settings['x'] = 1\n")
+    assert test.may_change(b"settings.update(x)\n")
+    assert ChangeTest("settings", frozenset()).may_change(b"settings = load()\n")

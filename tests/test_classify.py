@@ -74,6 +74,16 @@ MIGRATED = [
         "    asyncio.create_task(untyped(request.form['name'], email))\n",
         id="items-of-flask-s-request-form",
     ),
+    pytest.param(
+        "import os, signal, subprocess\ndef transcode(path: str) -> None:\n"
+        "    proc = subprocess.Popen(['ffmpeg', path])\n    os.kill(proc.pid, signal.SIGKILL)\n"
+        "async def h(path: str):\n    asyncio.create_task(asyncio.to_thread(transcode, path))\n",
+        id="a-job-that-kills-its-own-child",
+    ),
+    pytest.param(
+        "async def h(request: dict):\n    asyncio.create_task(untyped(request.url))\n",
+        id="a-parameter-called-request-that-is-no-request",
+    ),
 ]
 
 
@@ -208,6 +218,12 @@ IGNORED = [
         id="collected-in-a-list-then-waited",
     ),
     pytest.param(
+        "async def h():\n    task = asyncio.create_task(job('x'))\n"
+        "    running = sum(1 for task in asyncio.all_tasks())\n    for task in []:\n"
+        "        pass\n    await task\n",
+        id="awaited-after-a-comprehension-and-a-loop-of-the-same-name",
+    ),
+    pytest.param(
         "async def h():\n    t = asyncio.create_task(job('x'))\n    t.cancel()\n", id="cancelled"
     ),
     pytest.param("def h():\n    return asyncio.create_task(job('x'))\n", id="returned"),
@@ -297,6 +313,14 @@ SKIPPED = [
         "    asyncio.create_task(asyncio.to_thread(stop))\n",
         "host-admin",
         id="the-job-ends-its-own-process",
+    ),
+    pytest.param(
+        "import time\ndef watch(feed):\n    try:\n        while True:\n"
+        "            item = next(feed, None)\n            if item is None:\n"
+        "                time.sleep(1)\n    except StopIteration:\n        pass\n"
+        "async def h(n: int):\n    asyncio.create_task(asyncio.to_thread(watch, n))\n",
+        "never-ends",
+        id="next-with-a-default-never-ends-the-loop",
     ),
     pytest.param(
         "async def h(db=Depends(object)):\n    asyncio.create_task(untyped(db))\n",

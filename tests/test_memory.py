@@ -591,6 +591,12 @@ def test_a_lazy_getter_of_an_instance_is_a_singleton(tmp_path: Path, job: str, c
             "CCM001",
             id="a Redis client manager",
         ),
+        pytest.param(
+            'socketio.AsyncServer(async_mode="asgi")\n\n\ndef create_app(app):\n'
+            '    sio.init_app(app, message_queue="redis://")\n',
+            "CCM001",
+            id="a message queue given in init_app",
+        ),
     ],
 )
 def test_a_socket_io_push_needs_the_web_process_s_server(

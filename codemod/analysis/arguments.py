@@ -43,6 +43,34 @@ class Arguments:
     paths: tuple[int | str, ...] = ()  # those that pass a pathlib path (sent as a str)
 
 
+# What a Starlette or FastAPI handler is given as its request or websocket.
+REQUEST_CLASSES = frozenset(
+    {
+        "starlette.requests.Request",
+        "starlette.requests.HTTPConnection",
+        "starlette.websockets.WebSocket",
+        "fastapi.Request",
+        "fastapi.requests.Request",
+        "fastapi.WebSocket",
+        "fastapi.websockets.WebSocket",
+    }
+)
+
+
+def _request_params(fact: SiteFact, ctx: Context) -> frozenset[str]:
+    """The parameters of the site's function annotated as a Starlette or FastAPI request."""
+    found = ctx.resolver.target(fact.scope_key) if fact.scope_key else None
+    if not isinstance(found, Func):
+        return frozenset()
+    names = set()
+    for param in found.fn.params:
+        chain = param.annotation_chain
+        qualname = ctx.resolver.qualify_chain(found.summary, chain) if chain else None
+        if qualname is not None and ctx.resolver.canonical(qualname) in REQUEST_CLASSES:
+            names.add(param.name)
+    return frozenset(names)
+
+
 def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Arguments:
     """Raise unless every argument can cross the broker as JSON and be read by a worker; the
     arguments that pass a Pydantic v2 model (sent as its JSON form), and why one is a path on
@@ -70,6 +98,7 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
     paths: list[int | str] = []
     injected: list[tuple[int | str, str, str]] = []
     evident: list[tuple[str, str, str, str | None]] = []
+    requests = _request_params(fact, ctx)
     for arg in fact.args:
         param = param_of(arg)
         key = arg.key
@@ -120,7 +149,7 @@ def check_arguments(fact: SiteFact, signature: Signature, ctx: Context) -> Argum
             # the Flask app handed to a thread: the worker hands the job its own app
             injected.append((key, param.name, f"{ctx.program_root_runner}:{FLASK_APP_PROVIDER}"))
             continue
-        unsafe = _evidently_unsafe(arg, ctx, data)
+        unsafe = _evidently_unsafe(arg, ctx, data, requests)
         if unsafe:
             raise Skip(Reason.UNSERIALIZABLE_ARGS, f"argument `{arg.text}` {unsafe}")
         shown = _shown(arg, param, ctx)
@@ -190,7 +219,9 @@ def _shown(arg: ArgFact, param: Param | None, ctx: Context) -> Evident | None:
     return evident_type(arg, ctx.summary, ctx.resolver)
 
 
-def _evidently_unsafe(arg: ArgFact, ctx: Context, data: bool) -> str:
+def _evidently_unsafe(
+    arg: ArgFact, ctx: Context, data: bool, requests: frozenset[str] = frozenset()
+) -> str:
     """Why an argument is evidently no data ("" when it is not evidently so); `data`: it is a
     dependency whose value is data."""
     if arg.is_lambda or _names_code(arg, ctx):
@@ -198,7 +229,7 @@ def _evidently_unsafe(arg: ArgFact, ctx: Context, data: bool) -> str:
     flask = flask_object(arg.text, ctx.summary, ctx.resolver)
     if flask is not None:
         return flask
-    part = _request_part(arg)
+    part = _request_part(arg, requests)
     if part:
         return part
     if not arg.is_name:
@@ -232,16 +263,18 @@ _REQUEST_READS = {
 }
 
 
-def _request_part(arg: ArgFact) -> str:
+def _request_part(arg: ArgFact, requests: frozenset[str]) -> str:
     """Why an argument that is a part of the request (`request.query_params`, `await
-    request.form()`, or a name bound once to one) is no data ("" when it is not one)."""
+    request.form()`, or a name bound once to one) is no data ("" when it is not one).
+    `requests`: the handler's parameters annotated as a Starlette or FastAPI request or
+    websocket (Flask's `request.url` is a str; a body model may be called `request`)."""
     built = arg.built or ()
     if arg.is_name and "." in arg.text:
         built = ("value", arg.text)
     if len(built) != 2:
         return ""
     root, _, attr = built[1].partition(".")
-    if root not in ("request", "websocket"):
+    if root not in requests:
         return ""
     parts = _REQUEST_PARTS if built[0] == "value" else _REQUEST_READS
     if attr not in parts:

@@ -37,9 +37,9 @@ ADMIN = re.compile(
 
 # Calls that signal or end a process of this host: the web process's own (`os.kill(os.getpid(),
 # SIGINT)` to have it restarted) is the worker's own in a worker.
-SIGNALS = frozenset(
-    {"os.kill", "os.killpg", "os._exit", "os.abort", "signal.raise_signal", "signal.pthread_kill"}
-)
+SIGNALS = frozenset({"os.kill", "os.killpg"})
+OWN_PIDS = frozenset({"os.getpid", "os.getppid"})
+ENDS = frozenset({"os._exit", "os.abort", "signal.raise_signal"})
 
 
 class AdministersHost(JobCheck):
@@ -81,11 +81,17 @@ class AdministersHost(JobCheck):
         return None
 
     def _signals(self, function: Func) -> tuple[str, int] | None:
+        """A call that ends the process, or signals one the function names by `os.getpid()`
+        / `os.getppid()` (a child it started and kills is its own business)."""
         resolver = self.resolver
-        for ref in function.fn.refs:
-            if ref.flags & CALLED and (
-                resolver.qualify_local(ref.chain, function, function.summary) in SIGNALS
-            ):
+        called = [
+            (ref, resolver.qualify_local(ref.chain, function, function.summary))
+            for ref in function.fn.refs
+            if ref.flags & CALLED
+        ]
+        own = any(name in OWN_PIDS for _, name in called)
+        for ref, name in called:
+            if name in ENDS or (name in SIGNALS and own):
                 return ".".join(ref.chain), ref.line
         return None
 

@@ -291,7 +291,7 @@ class SharedMemory(JobCheck):
         spell its name to tell; None when nothing outside the walk uses it so."""
         rels = self.sources.spelling_word(obj.name)
         if not job_changes:  # then the web side must change it: only files that may do so
-            test = ChangeTest(obj.name, MUTATORS | obj.methods)
+            test = ChangeTest(obj.name, MUTATORS | obj.methods, obj.kind in ("instance", "class"))
             rels = [rel for rel in rels if test.may_change(self.sources.data(rel))]
         if len(rels) > MAX_FILES:
             return ""
@@ -350,8 +350,11 @@ class ChangeTest:
     each occurrence of the name, and on its line (a pattern that opens with `\\b` and an
     alternation has no literal to skip ahead by, and is slow over a whole file)."""
 
-    def __init__(self, name: str, methods: frozenset[str]) -> None:
+    def __init__(self, name: str, methods: frozenset[str], attributes: bool = False) -> None:
         self.needle = name.encode()
+        # `attributes`: an instance or a class, which only a change of its attributes or items
+        # (or a method) changes: a bare `NAME = ...` elsewhere is another variable
+        self.attributes = attributes
         word = re.escape(self.needle)
         calls = b"|".join(re.escape(m.encode()) for m in sorted(methods))
         path = rb"(?:\s*\.\s*\w+|\s*\[[^\]\n]*\])*"
@@ -370,7 +373,8 @@ class ChangeTest:
     def may_change(self, data: bytes) -> bool:
         at = data.find(self.needle)
         while at >= 0:
-            if self.at_name.match(data, at):
+            found = self.at_name.match(data, at)
+            if found and not (self.attributes and _bare(found.group(0), len(self.needle))):
                 return True
             start = data.rfind(b"\n", 0, at) + 1
             end = data.find(b"\n", at)
@@ -378,3 +382,8 @@ class ChangeTest:
                 return True
             at = data.find(self.needle, at + 1)
         return False
+
+
+def _bare(text: bytes, size: int) -> bool:
+    """Whether a match is the name rebound as a whole (`NAME = ...`, `NAME += 1`)."""
+    return not text[size:].lstrip().startswith((b".", b"["))

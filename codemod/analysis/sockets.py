@@ -67,6 +67,23 @@ def _queued(module: str, qualname: str, resolver: Resolver, sources: Sources) ->
     rel = resolver.program.rel(module)
     if not line or rel not in sources:
         return True  # not readable: say nothing
-    lines = sources.data(rel).splitlines()[line - 1 : line - 1 + _LINES]
+    if _names_queue(sources.data(rel), line):
+        return True
+    # or the factory gives it one: `socketio.init_app(app, message_queue=...)`
+    name = qualname.rpartition(".")[2]
+    call = f"{name}.init_app(".encode()
+    for each in sources.spelling_word(name):
+        data = sources.data(each)
+        at = data.find(call)
+        while at >= 0:
+            if _names_queue(data, data.count(b"\n", 0, at) + 1):
+                return True
+            at = data.find(call, at + 1)
+    return False
+
+
+def _names_queue(data: bytes, line: int) -> bool:
+    """Whether the call on that line (and the next few) names a message queue."""
+    lines = data.splitlines()[line - 1 : line - 1 + _LINES]
     text = b"\n".join(each.partition(b"#")[0] for each in lines)  # not what comments say
     return any(word in text for word in QUEUED)

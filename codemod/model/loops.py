@@ -74,7 +74,7 @@ def _left(loop: ast.While) -> bool:
 
 
 _EXHAUSTED = frozenset({"StopIteration", "StopAsyncIteration"})
-_ADVANCE = frozenset({"next", "anext", "__next__", "__anext__"})
+_DUNDERS = frozenset({"__next__", "__anext__"})
 
 
 def _catches_exhaustion(node: ast.Try) -> bool:
@@ -88,7 +88,18 @@ def _catches_exhaustion(node: ast.Try) -> bool:
 
 def _advances(loop: ast.While) -> bool:
     """Whether a loop advances an iterator by hand (`next(it)`, `await anext(it)`,
-    `it.__anext__()`): it ends when the iterator does, where its end is caught."""
-    return any(
-        isinstance(node, ast.Call) and last_name(node.func) in _ADVANCE for node in ast.walk(loop)
-    )
+    `it.__anext__()`), in its own body: it ends when the iterator does, where its end is
+    caught. `next(it, default)` never raises: no such exit."""
+    stack: list[ast.AST] = [*loop.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FunctionNode | ast.ClassDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.Call) and not node.keywords:
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in ("next", "anext") and len(node.args) == 1:
+                return True
+            if isinstance(func, ast.Attribute) and func.attr in _DUNDERS and not node.args:
+                return True
+        stack.extend(ast.iter_child_nodes(node))
+    return False

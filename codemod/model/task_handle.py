@@ -111,7 +111,8 @@ class TaskHandle:
             bound
             for node in names
             if isinstance(node.ctx, ast.Store)
-            and (bound := _statement_of(node, parents)) is not candidate.statement
+            and (bound := _assignment_of(node, parents)) is not None
+            and bound is not candidate.statement
         ]
         uses = [
             (use, self._use_kind(use, parents))
@@ -312,19 +313,49 @@ def _after_rebinding(
             return False
         if isinstance(node, ast.stmt):
             block = _block_of(node, parents)
-            if node in block:
-                here = block.index(node)
-                before = [b for b in bindings if b in block and block.index(b) < here]
+            positions = _positions(block)
+            here = positions.get(id(node))
+            if here is not None:
+                before = [b for b in bindings if positions.get(id(b), here) < here]
                 if before:
-                    nearest = max(before, key=block.index)
+                    nearest = max(before, key=lambda b: positions[id(b)])
                     if nearest is site:
                         return False
                     # the site inside what runs between that binding and the use (a loop
                     # that holds both, a block before it): the use may read the site's
-                    between = block[block.index(nearest) + 1 : here + 1]
+                    between = block[positions[id(nearest)] + 1 : here + 1]
                     return not any(_holds(statement, site) for statement in between)
         node = parents.get(id(node))
     return False
+
+
+_POSITIONS: dict[int, tuple[list[ast.stmt], dict[int, int]]] = {}
+
+
+def _positions(block: list[ast.stmt]) -> dict[int, int]:
+    """Each statement's index in its block (kept for the block, which the scan asks often)."""
+    found = _POSITIONS.get(id(block))
+    if found is None or found[0] is not block:
+        if len(_POSITIONS) > 4096:
+            _POSITIONS.clear()
+        found = (block, {id(statement): i for i, statement in enumerate(block)})
+        _POSITIONS[id(block)] = found
+    return found[1]
+
+
+def _assignment_of(name: ast.Name, parents: dict[int, ast.AST]) -> ast.stmt | None:
+    """The statement that certainly binds `name` when it runs: an assignment with it as a
+    target (or inside a tuple of targets). Not a `for` target (the loop may not run), a
+    comprehension's own variable or a walrus in a test (they may not bind the name)."""
+    node: ast.AST = name
+    parent = parents.get(id(node))
+    while isinstance(parent, ast.Tuple | ast.List | ast.Starred):
+        node, parent = parent, parents.get(id(parent))
+    if isinstance(parent, ast.Assign) and node in parent.targets:
+        return parent
+    if isinstance(parent, ast.AnnAssign) and parent.value is not None and node is parent.target:
+        return parent
+    return None
 
 
 def _holds(statement: ast.stmt, node: ast.stmt) -> bool:
