@@ -50,35 +50,34 @@ class AdministersHost(JobCheck):
 
     def _shared(self, job: Func) -> str | None:
         walked = self.walk(job)
-        program = self.resolver.program
         for function in walked:
             signal = self._signals(function)
             if signal is not None:
-                text, line = signal
-                where = f"{program.rel(function.module)}:{line}"
-                who = (
-                    f"`{job.display}`"
-                    if function is job
-                    else f"`{job.display}` reaches `{function.display}`, which"
-                )
                 return (
-                    f"{who} signals or ends a process of this host (`{text}`, {where}): in a "
-                    "worker that is the worker's own, not the web process"
+                    f"{self._who(job, function, signal)} signals or ends a process of this host "
+                    f"(`{signal[0]}`, {self._where(function, signal)}): in a worker that is the "
+                    "worker's own, not the web process"
                 )
         if not any(self._runs_commands(f) for f in walked):
             return None
         for function in walked:
             found = self._admin(function)
             if found is not None:
-                text, line = found
-                where = f"{program.rel(function.module)}:{line}"
-                who = (
-                    f"`{job.display}`"
-                    if function is job
-                    else (f"`{job.display}` reaches `{function.display}`, which")
+                return (
+                    f"{self._who(job, function, found)} runs host administration "
+                    f"(`{found[0]}`, {self._where(function, found)})"
                 )
-                return f"{who} runs host administration (`{text}`, {where})"
         return None
+
+    @staticmethod
+    def _who(job: Func, function: Func, found: tuple[str, int]) -> str:
+        """The job, or the function of its walk where it was found."""
+        if function is job:
+            return f"`{job.display}`"
+        return f"`{job.display}` reaches `{function.display}`, which"
+
+    def _where(self, function: Func, found: tuple[str, int]) -> str:
+        return f"{self.resolver.program.rel(function.module)}:{found[1]}"
 
     def _signals(self, function: Func) -> tuple[str, int] | None:
         """A call that ends the process, or signals one the function names by `os.getpid()`
