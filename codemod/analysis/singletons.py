@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from codemod.model.resolve import ClassAt, Func, Resolver
-from codemod.model.summary import CALLED, Function
+from codemod.model.summary import CALLED
 
 # How deep the bases of a class are searched for the singleton metaclass.
 _BASES_DEPTH = 4
@@ -80,13 +80,15 @@ def _lazy_instance(getter: Func, resolver: Resolver) -> tuple[ClassAt, str] | No
     Cache(); return _cache`, or a getter without parameters cached by `functools` (`@lru_cache
     def get_cache() -> Cache: return Cache()`): a singleton made on first use."""
     fn = getter.fn
-    if not fn.params and any(
-        d.target is not None and d.target[-1] in _CACHES for d in fn.decorators
-    ):
+    cached = next(
+        (d.target for d in fn.decorators if d.target is not None and d.target[-1] in _CACHES),
+        None,
+    )
+    if cached is not None and not fn.params:
         for chain in (*fn.made, *((fn.returns,) if fn.returns else ())):
             cls = resolver.instance_class(getter.summary, chain)
             if cls is not None and cls.cls.changing_methods:
-                return cls, f"the cache of `@{_cache_name(fn)}`"
+                return cls, f"the cache of `@{'.'.join(cached)}`"
     if len(fn.returned) != 1 or len(fn.returned[0]) != 1:
         return None
     name = fn.returned[0][0]
@@ -100,10 +102,3 @@ def _lazy_instance(getter: Func, resolver: Resolver) -> tuple[ClassAt, str] | No
 
 
 _CACHES = frozenset({"lru_cache", "cache"})
-
-
-def _cache_name(fn: Function) -> str:
-    for decorator in fn.decorators:
-        if decorator.target is not None and decorator.target[-1] in _CACHES:
-            return ".".join(decorator.target)
-    return "lru_cache"

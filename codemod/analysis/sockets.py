@@ -38,14 +38,17 @@ def socket_push(walk: list[Func], resolver: Resolver, sources: Sources) -> str |
             if chain[0] in function.fn.locals:
                 continue
             qualname = resolver.qualify_chain(function.summary, chain[:-1])
-            found = resolver.assigned(qualname) if qualname else None
-            if found is None or qualname is None:
+            found = resolver.resolve(qualname) if qualname else None
+            if found is None:
                 continue
-            where, value = found
-            made = resolver.qualify_chain(where, value.call) if value.call else None
-            if made not in SERVERS or _queued(where.module, qualname, resolver, sources):
+            where, binding = found
+            value = binding.value if binding.kind == "assign" else None
+            made = resolver.qualify_chain(where, value.call) if value and value.call else None
+            line = binding.line
+            if made not in SERVERS or _queued(
+                where.module, binding.target, line, sources, resolver
+            ):
                 continue
-            line = _line(where.module, qualname, resolver)
             return (
                 f"`{function.display}` ({program.rel(function.module)}:{ref.line}) calls "
                 f"`{'.'.join(chain)}` on the Socket.IO server `{chain[-2]}` "
@@ -56,21 +59,15 @@ def socket_push(walk: list[Func], resolver: Resolver, sources: Sources) -> str |
     return None
 
 
-def _line(module: str, qualname: str, resolver: Resolver) -> int:
-    found = resolver.resolve(qualname)
-    return found[1].line if found is not None else 0
-
-
-def _queued(module: str, qualname: str, resolver: Resolver, sources: Sources) -> bool:
-    """Whether the server's construction names a message queue (read from its lines)."""
-    line = _line(module, qualname, resolver)
+def _queued(module: str, name: str, line: int, sources: Sources, resolver: Resolver) -> bool:
+    """Whether the server `name`, made on `line` of `module`, is given a message queue: where
+    it is made, or by an `init_app(...)` (read from the lines of the calls)."""
     rel = resolver.program.rel(module)
     if not line or rel not in sources:
         return True  # not readable: say nothing
     if _names_queue(sources.data(rel), line):
         return True
     # or the factory gives it one: `socketio.init_app(app, message_queue=...)`
-    name = qualname.rpartition(".")[2]
     call = f"{name}.init_app(".encode()
     for each in sources.spelling_word(name):
         data = sources.data(each)

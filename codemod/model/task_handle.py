@@ -92,19 +92,9 @@ class TaskHandle:
         raise _Stop("ignored", "the call is part of a larger expression")
 
     def _guarded_group_end(self, name: str) -> int:
-        candidate, info = self.candidate, self.info
-        scope_node = candidate.scopes[0].node
-        # Only the lines that spell the name: its uses, their parents, and the site's statement.
-        lines = word_lines(info.source, [name])
-        parents = parent_map(scope_node, lines)
+        candidate = self.candidate
+        scope_node, parents, names = self._spellings(name)
         stmt = candidate.statement
-        names = [
-            node
-            for node, _ in walk_lines(scope_node, lines)
-            if isinstance(node, ast.Name)
-            and node.id == name
-            and not _rebound_inside(node, name, scope_node, parents)
-        ]
         # the other bindings of the name (the other arm of an `if` binding it to another
         # thread): a use further on in such a binding's block is of that binding
         others = [
@@ -114,11 +104,12 @@ class TaskHandle:
             and (bound := _assignment_of(node, parents)) is not None
             and bound is not candidate.statement
         ]
+        positions: dict[int, tuple[list[ast.stmt], dict[int, int]]] = {}
         uses = [
             (use, self._use_kind(use, parents))
             for use in names
             if not isinstance(use.ctx, ast.Store)
-            and not _after_rebinding(use, others, candidate.statement, scope_node, parents)
+            and not _after_rebinding(use, others, stmt, scope_node, parents, positions)
         ]
         # A wait anywhere decides it, wherever it is: the job is not fire-and-forget.
         if any(kind == "wait" for _, kind in uses):
@@ -142,17 +133,27 @@ class TaskHandle:
     def _waited(self, name: str) -> bool:
         """Whether the site's scope waits on the collection `name` holds its tasks in
         (`await asyncio.wait(tasks)`, `asyncio.gather(*tasks)`, `await tasks[0]`)."""
+        _, parents, names = self._spellings(name)
+        return any(
+            isinstance(use.ctx, ast.Load) and self._use_kind(use, parents) == "wait"
+            for use in names
+        )
+
+    def _spellings(self, name: str) -> tuple[ast.AST, dict[int, ast.AST], list[ast.Name]]:
+        """The site's scope, the parents of what spells `name` there, and the names `name`
+        in it that are the scope's own variable (not a nested function's of the same name).
+        Only the lines that spell the name are walked: its uses, their parents, the site."""
         scope_node = self.candidate.scopes[0].node
         lines = word_lines(self.info.source, [name])
         parents = parent_map(scope_node, lines)
-        return any(
-            isinstance(use, ast.Name)
-            and use.id == name
-            and isinstance(use.ctx, ast.Load)
-            and not _rebound_inside(use, name, scope_node, parents)
-            and self._use_kind(use, parents) == "wait"
-            for use, _ in walk_lines(scope_node, lines)
-        )
+        names = [
+            node
+            for node, _ in walk_lines(scope_node, lines)
+            if isinstance(node, ast.Name)
+            and node.id == name
+            and not _rebound_inside(node, name, scope_node, parents)
+        ]
+        return scope_node, parents, names
 
     def _use_kind(self, use: ast.Name, parents: dict[int, ast.AST]) -> str:
         parent = parents.get(id(use))
@@ -301,6 +302,7 @@ def _after_rebinding(
     site: ast.stmt,
     scope: ast.AST,
     parents: dict[int, ast.AST],
+    positions: dict[int, tuple[list[ast.stmt], dict[int, int]]],
 ) -> bool:
     """Whether the binding a use reads is one of the `others`, not the site's own: the nearest
     binding before it in its block, or in the blocks around it (`t = Thread(a)` ... `t =
@@ -313,34 +315,23 @@ def _after_rebinding(
             return False
         if isinstance(node, ast.stmt):
             block = _block_of(node, parents)
-            positions = _positions(block)
-            here = positions.get(id(node))
+            known = positions.get(id(block))
+            if known is None or known[0] is not block:  # each place in its block, once
+                known = positions[id(block)] = (block, {id(e): i for i, e in enumerate(block)})
+            index = known[1]
+            here = index.get(id(node))
             if here is not None:
-                before = [b for b in bindings if positions.get(id(b), here) < here]
+                before = [b for b in bindings if index.get(id(b), here) < here]
                 if before:
-                    nearest = max(before, key=lambda b: positions[id(b)])
+                    nearest = max(before, key=lambda b: index[id(b)])
                     if nearest is site:
                         return False
                     # the site inside what runs between that binding and the use (a loop
                     # that holds both, a block before it): the use may read the site's
-                    between = block[positions[id(nearest)] + 1 : here + 1]
+                    between = block[index[id(nearest)] + 1 : here + 1]
                     return not any(_holds(statement, site) for statement in between)
         node = parents.get(id(node))
     return False
-
-
-_POSITIONS: dict[int, tuple[list[ast.stmt], dict[int, int]]] = {}
-
-
-def _positions(block: list[ast.stmt]) -> dict[int, int]:
-    """Each statement's index in its block (kept for the block, which the scan asks often)."""
-    found = _POSITIONS.get(id(block))
-    if found is None or found[0] is not block:
-        if len(_POSITIONS) > 4096:
-            _POSITIONS.clear()
-        found = (block, {id(statement): i for i, statement in enumerate(block)})
-        _POSITIONS[id(block)] = found
-    return found[1]
 
 
 def _assignment_of(name: ast.Name, parents: dict[int, ast.AST]) -> ast.stmt | None:
